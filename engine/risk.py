@@ -1,0 +1,243 @@
+"""Pre-trade risk: pure checks over (orders, context) plus the small state objects they consult.
+
+Every check returns a `Check(reason, message)` — a stable code for metrics/alerts and a sentence for humans —
+and `evaluate` aggregates them into one `RiskDecision`: which orders may go, which are refused and why, and
+whether everything must be cancelled (kill switch) or nothing new sent (maintenance). Nothing here reads a
+clock or does I/O: `now_ms` and all state come in through `RiskContext`; persisting the kill switch is the
+loop's job (ledger `controls` table), this module only models it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Mapping, Protocol, Sequence
+
+
+class Reason(StrEnum):
+    KILL_SWITCH = "kill_switch"
+    MAINTENANCE = "venue_maintenance"
+    POST_ONLY = "post_only_required"
+    VOL_PAUSE = "volatility_pause"
+    STALE_DATA = "stale_data"
+    POSITION_LIMIT = "position_limit"
+    ORDER_NOTIONAL = "max_order_notional"
+    OPEN_ORDERS = "max_open_orders"
+    PRICE_BAND = "price_band"
+    ADDRESS_BUDGET = "address_budget"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    reason: Reason
+    message: str
+    coin: str | None = None
+
+
+class OrderLike(Protocol):
+    """Quote, HedgeOrder and execution intents all fit: coin, side, price, size (tif/reduce_only optional)."""
+
+    coin: str
+    is_buy: bool
+    px: Any
+    sz: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    max_order_notional: float = 5_000.0
+    max_open_orders: int = 100
+    price_band_frac: float = 0.05  # order price within ±5 % of oracle (mid when no oracle)
+    min_address_budget: int = 500  # keep this many address requests in reserve for cancels
+    max_atr_pct: float | None = 0.03  # ATR% above this pauses new quoting on the coin
+    max_data_age_ms: int = 5_000
+    max_position: Mapping[str, float] = field(default_factory=dict)  # coin -> |position| cap in coin
+    default_max_position: float | None = None  # for coins not in max_position; None = no cap
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    coin: str
+    mid: float | None
+    oracle_px: float | None
+    atr_pct: float | None
+    last_update_ms: int | None  # local receive time of the newest market data for the coin
+
+
+@dataclass(frozen=True, slots=True)
+class RiskContext:
+    now_ms: int
+    markets: Mapping[str, MarketView]
+    positions: Mapping[str, float] = field(default_factory=dict)  # coin -> signed qty
+    open_orders: int = 0  # orders resting on the venue that this batch will not cancel
+    address_budget_remaining: int | None = None  # nRequestsCap − nRequestsUsed, None = unknown
+
+
+@dataclass(slots=True)
+class KillSwitch:
+    """Engaged → cancel everything, send nothing. Who/why/when travel with it into logs and the ledger."""
+
+    engaged: bool = False
+    who: str | None = None
+    why: str | None = None
+    since_ms: int | None = None
+
+    def engage(self, who: str, why: str, now_ms: int) -> None:
+        if not who or not why:
+            raise ValueError("KillSwitch.engage needs who and why (they are the audit trail)")
+        self.engaged, self.who, self.why, self.since_ms = True, who, why, now_ms
+
+    def clear(self, who: str, why: str, now_ms: int) -> None:
+        if not who or not why:
+            raise ValueError("KillSwitch.clear needs who and why (they are the audit trail)")
+        self.engaged, self.who, self.why, self.since_ms = False, who, why, now_ms
+
+    def as_control(self) -> dict[str, Any]:
+        """Row shape for the ledger `controls` table (the loop persists it)."""
+        return {"name": "kill_switch", "active": self.engaged, "who": self.who, "why": self.why,
+                "since_ms": self.since_ms}
+
+
+@dataclass(frozen=True, slots=True)
+class VenueMode:
+    maintenance: bool = False  # venue announced maintenance / refusing actions: no new orders at all
+    post_only: bool = False  # venue in post-only mode: only Alo orders may be sent
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    accepted: tuple[OrderLike, ...]
+    rejected: tuple[tuple[OrderLike, Check], ...]
+    halts: tuple[Check, ...]  # conditions that stop quoting (globally or for one coin)
+    cancel_all: bool
+    paused_coins: frozenset[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected and not self.halts
+
+    @property
+    def reasons(self) -> set[Reason]:
+        return {c.reason for c in self.halts} | {c.reason for _, c in self.rejected}
+
+
+def coin_halts(view: MarketView, now_ms: int, limits: RiskLimits) -> list[Check]:
+    """Stale data and volatility pauses for one coin."""
+    out = []
+    age = None if view.last_update_ms is None else now_ms - view.last_update_ms
+    if age is None:
+        out.append(Check(Reason.STALE_DATA, f"{view.coin}: no market data", view.coin))
+    elif age > limits.max_data_age_ms:
+        out.append(Check(Reason.STALE_DATA, f"{view.coin}: data {age} ms old > {limits.max_data_age_ms} ms",
+                         view.coin))
+    elif view.mid is None:
+        out.append(Check(Reason.STALE_DATA, f"{view.coin}: no usable mid (book crossed, empty or zero)",
+                         view.coin))
+    if limits.max_atr_pct is not None and view.atr_pct is not None and view.atr_pct > limits.max_atr_pct:
+        out.append(Check(Reason.VOL_PAUSE, f"{view.coin}: ATR {view.atr_pct:.2%} > pause threshold "
+                                           f"{limits.max_atr_pct:.2%}", view.coin))
+    return out
+
+
+def _f(x: Any) -> float:
+    return float(x) if not isinstance(x, float) else x
+
+
+def check_order(order: OrderLike, view: MarketView | None, limits: RiskLimits) -> Check | None:
+    """Stateless checks for one order: notional cap and price band."""
+    px, sz = _f(order.px), _f(order.sz)
+    notional = px * sz
+    if notional > limits.max_order_notional:
+        return Check(Reason.ORDER_NOTIONAL, f"{order.coin}: order notional {notional:.2f} > max "
+                                            f"{limits.max_order_notional:.2f}", order.coin)
+    ref = None if view is None else (view.oracle_px or view.mid)
+    if ref is None:
+        return Check(Reason.PRICE_BAND, f"{order.coin}: no oracle or mid to bound the price", order.coin)
+    dev = abs(px / ref - 1)
+    if dev > limits.price_band_frac:
+        return Check(Reason.PRICE_BAND, f"{order.coin}: price {px} is {dev:.2%} from reference {ref} "
+                                        f"(band {limits.price_band_frac:.2%})", order.coin)
+    return None
+
+
+def _position_cap(coin: str, limits: RiskLimits) -> float | None:
+    return limits.max_position.get(coin, limits.default_max_position)
+
+
+def evaluate(orders: Sequence[OrderLike], ctx: RiskContext, limits: RiskLimits, kill: KillSwitch,
+             mode: VenueMode = VenueMode()) -> RiskDecision:
+    """Decide a batch. Orders are considered in the given order (inside levels first), so when a cumulative
+    limit (position, open orders, address budget) runs out it is the outer levels that are refused."""
+    halts: list[Check] = []
+    if kill.engaged:
+        halts.append(Check(Reason.KILL_SWITCH, f"kill switch engaged by {kill.who}: {kill.why}"))
+        return RiskDecision((), tuple((o, halts[0]) for o in orders), tuple(halts), True, frozenset())
+    if mode.maintenance:
+        halts.append(Check(Reason.MAINTENANCE, "venue maintenance: no new orders"))
+        return RiskDecision((), tuple((o, halts[0]) for o in orders), tuple(halts), False, frozenset())
+
+    coin_checks: dict[str, list[Check]] = {}
+    for coin in {o.coin for o in orders} | set(ctx.markets):
+        view = ctx.markets.get(coin)
+        cs = coin_halts(view, ctx.now_ms, limits) if view is not None else [
+            Check(Reason.STALE_DATA, f"{coin}: no market data", coin)]
+        if cs:
+            coin_checks[coin] = cs
+            halts.extend(cs)
+    paused = frozenset(coin_checks)
+
+    accepted: list[OrderLike] = []
+    rejected: list[tuple[OrderLike, Check]] = []
+    worst_long = dict(ctx.positions)  # position if every accepted buy fills
+    worst_short = dict(ctx.positions)  # ... if every accepted sell fills
+    open_orders = ctx.open_orders
+    budget = ctx.address_budget_remaining
+
+    for o in orders:
+        reduce_only = bool(getattr(o, "reduce_only", False))
+        tif = getattr(o, "tif", "Alo")
+        halt = next((c for c in coin_checks.get(o.coin, ())
+                     if not (reduce_only and c.reason == Reason.VOL_PAUSE)), None)
+        if halt is not None:
+            rejected.append((o, halt))
+            continue
+        if mode.post_only and tif != "Alo":
+            rejected.append((o, Check(Reason.POST_ONLY, f"{o.coin}: venue is post-only, {tif} order refused",
+                                      o.coin)))
+            continue
+        bad = check_order(o, ctx.markets.get(o.coin), limits)
+        if bad is not None:
+            rejected.append((o, bad))
+            continue
+        if budget is not None and budget - 1 < limits.min_address_budget:
+            rejected.append((o, Check(Reason.ADDRESS_BUDGET, f"address budget {budget} at reserve "
+                                                             f"{limits.min_address_budget}", o.coin)))
+            continue
+        rests = tif not in ("Ioc",)
+        if rests and open_orders + 1 > limits.max_open_orders:
+            rejected.append((o, Check(Reason.OPEN_ORDERS, f"open orders would exceed {limits.max_open_orders}",
+                                      o.coin)))
+            continue
+        cap = _position_cap(o.coin, limits)
+        sz = _f(o.sz)
+        if cap is not None and not reduce_only:
+            if o.is_buy:
+                after = worst_long.get(o.coin, 0.0) + sz
+                if after > cap:
+                    rejected.append((o, Check(Reason.POSITION_LIMIT, f"{o.coin}: long {after:g} would exceed "
+                                                                     f"limit {cap:g}", o.coin)))
+                    continue
+                worst_long[o.coin] = after
+            else:
+                after = worst_short.get(o.coin, 0.0) - sz
+                if -after > cap:
+                    rejected.append((o, Check(Reason.POSITION_LIMIT, f"{o.coin}: short {-after:g} would "
+                                                                     f"exceed limit {cap:g}", o.coin)))
+                    continue
+                worst_short[o.coin] = after
+        accepted.append(o)
+        if rests:
+            open_orders += 1
+        if budget is not None:
+            budget -= 1
+    return RiskDecision(tuple(accepted), tuple(rejected), tuple(halts), False, paused)
+
