@@ -64,15 +64,21 @@ def carry_target(funding_mean: float | None, params: CarryParams, current: Carry
     if mid <= 0:
         raise ValueError(f"carry_target: mid must be > 0, got {mid}")
 
+    # decimal arithmetic: 0.00003 − 0.00001 over 0.00004 must be exactly one half, or a lot is lost to floor
     if params.full_funding is None:
-        strength = 1.0
+        share = Decimal(1)
     else:
-        span = params.full_funding - params.exit_funding
-        strength = max(0.0, min(1.0, (funding_mean - params.exit_funding) / span))
-    qty = round_size(Decimal(repr(params.target_notional * strength / mid)), sz_decimals)
+        exit_ = _dec(params.exit_funding)
+        share = max(Decimal(0), min(Decimal(1), (_dec(funding_mean) - exit_) / (_dec(params.full_funding) - exit_)))
+    strength = float(share)
+    qty = round_size(_dec(params.target_notional) * share / _dec(mid), sz_decimals)
     if qty <= 0:
         return CarryTarget.flat("target size rounds to zero")
-    if cur.active and cur.spot_qty > 0 and abs(qty - cur.spot_qty) <= Decimal(repr(params.rebalance_band)) * cur.spot_qty:
+    if cur.active and cur.spot_qty > 0 and abs(qty - cur.spot_qty) <= _dec(params.rebalance_band) * cur.spot_qty:
         return CarryTarget(cur.spot_qty, cur.perp_qty, True, strength, "within rebalance band: holding size")
     verb = "resize" if cur.active else "enter"
     return CarryTarget(qty, -qty, True, strength, f"{verb}: funding {funding_mean:.3g}, strength {strength:.2f}")
+
+
+def _dec(x: float) -> Decimal:
+    return Decimal(repr(x))

@@ -127,7 +127,9 @@ def quotes(state: LegState, params: QuoteParams) -> list[Quote]:
     min_notional = Decimal(repr(params.min_notional))
     bid_cap = _post_only_cap(state, is_spot, True)
     ask_floor = _post_only_cap(state, is_spot, False)
-    quote_bids = params.max_inventory is None or state.inventory < params.max_inventory
+    # a best ask already at the smallest tick leaves no valid post-only bid below it
+    quote_bids = ((params.max_inventory is None or state.inventory < params.max_inventory)
+                  and not (state.best_ask and bid_cap is None))
     quote_asks = params.max_inventory is None or state.inventory > -params.max_inventory
 
     out: list[Quote] = []
