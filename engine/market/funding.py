@@ -61,7 +61,8 @@ class TrailingMean:
         self._evict(ts_ms)
 
     def _evict(self, now_ms: int) -> None:
-        # a bucket is dropped once its whole span has left the window
+        # a bucket is dropped once its whole span has left the window, so the mean covers between `window`
+        # and `window + bucket` of samples (hourly settlements with a 7-day window: the last 169 of them)
         horizon = now_ms - self.window_ms
         while self._buckets and self._buckets[0][0] + self.bucket_ms <= horizon:
             _, s, n = self._buckets.popleft()
