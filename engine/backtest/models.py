@@ -1,0 +1,265 @@
+"""Swappable execution models for L2 replays: queue position, latency, fees.
+
+Each family has one small interface so a replay can switch variants by name (`--queue risk-averse`), the way
+hftbacktest separates its queue and latency models from the exchange simulation.
+
+Queue position. Our simulated order is not in the recorded book, so where it would stand is an estimate:
+it joins the **back** of its price level (`queue_ahead` = the visible size at its price when it goes live,
+0 if it makes a new level) and fills only once the volume ahead of it is gone:
+
+* a trade at our price reduces `queue_ahead` by its size; what is left of the trade fills us;
+* a trade *through* our price (a bid when a trade prints below it) or an opposite best at/through our price
+  in a snapshot fills everything left: the market reached our price with us still resting there;
+* a snapshot showing less size at our price than `queue_ahead` clamps `queue_ahead` down (there cannot be
+  more ahead of us than there is at the level) — this never fills, it only moves us forward.
+
+Variants differ in what an *unexplained* decrease of the level's size (size gone between two snapshots that
+trades did not account for) means:
+
+* `RiskAverseQueue`: nothing beyond the clamp; only trades at/through our price move us (pessimistic).
+* `ProbabilisticQueue`: a decrease came from ahead of us with probability f(ahead) / (f(ahead) + f(behind)),
+  f(x) = x**power, drawn from a seeded RNG; when the whole level vanishes and the same side's best moves
+  past our price without the opposite side reaching it, the level is taken as executed through with
+  probability `p_through` (else cancelled, and we are alone at the front).
+
+Fills always happen at the order's own price: a resting maker order never gets a better price.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+BUY = 1
+SELL = -1
+_PX_TOL = 1e-9  # prices come from decimal strings on a tick grid; compare with a relative tolerance
+
+
+@dataclass(slots=True)
+class SimOrder:
+    """A resting post-only order in the replay. `side` is BUY (+1, a bid) or SELL (−1, an ask)."""
+    oid: int
+    side: int
+    px: float
+    qty: float  # remaining
+    queue_ahead: float = 0.0
+    filled: float = 0.0
+    level_qty: float | None = None  # visible size at our price at the last snapshot (None: deeper than shown)
+    traded_at_px: float = 0.0  # traded at our price since the last snapshot (explains part of a decrease)
+    live_ms: int = 0
+    meta: dict = field(default_factory=dict)
+
+
+def level_qty(levels: np.ndarray, px: float, side: int) -> float | None:
+    """Visible size at `px` on one side (0 inside the shown range but absent; None if deeper than shown)."""
+    if len(levels) == 0:
+        return 0.0
+    prices = levels[:, 0]
+    hit = np.nonzero(np.abs(prices - px) <= _PX_TOL * px)[0]
+    if len(hit):
+        return float(levels[hit[0], 1])
+    last = prices[-1]
+    deeper = px < last if side == BUY else px > last
+    return None if deeper else 0.0
+
+
+def crosses(order: SimOrder, opposite_best: float | None) -> bool:
+    """Does an opposite best price reach our price (ask <= our bid, bid >= our ask)?"""
+    if opposite_best is None:
+        return False
+    if order.side == BUY:
+        return opposite_best <= order.px * (1 + _PX_TOL)
+    return opposite_best >= order.px * (1 - _PX_TOL)
+
+
+class QueueModel(Protocol):
+    name: str
+
+    def on_live(self, order: SimOrder, bids: np.ndarray, asks: np.ndarray) -> None:
+        """The order reached the venue: place it at the back of its level."""
+
+    def on_trade(self, order: SimOrder, px: float, sz: float) -> float:
+        """A public trade; returns the quantity of `order` filled (at `order.px`)."""
+
+    def on_book(self, order: SimOrder, bids: np.ndarray, asks: np.ndarray) -> float:
+        """A new snapshot; returns the quantity of `order` filled (at `order.px`)."""
+
+
+class _QueueBase:
+    name = "base"
+
+    def on_live(self, order: SimOrder, bids: np.ndarray, asks: np.ndarray) -> None:
+        same = bids if order.side == BUY else asks
+        q = level_qty(same, order.px, order.side)
+        order.level_qty = q
+        order.queue_ahead = q if q is not None else self._unknown_depth_ahead(same)
+        order.traded_at_px = 0.0
+
+    @staticmethod
+    def _unknown_depth_ahead(same: np.ndarray) -> float:
+        # deeper than the snapshot shows: assume at least the largest visible level sits there
+        return float(same[:, 1].max()) if len(same) else 0.0
+
+    def _fill(self, order: SimOrder, qty: float) -> float:
+        qty = min(qty, order.qty)
+        if qty <= 0:
+            return 0.0
+        order.qty -= qty
+        order.filled += qty
+        return qty
+
+    def on_trade(self, order: SimOrder, px: float, sz: float) -> float:
+        if order.qty <= 0:
+            return 0.0
+        at_px = abs(px - order.px) <= _PX_TOL * order.px
+        through = (px < order.px) if order.side == BUY else (px > order.px)
+        if at_px and not through:
+            order.traded_at_px += sz
+            if sz <= order.queue_ahead:
+                order.queue_ahead -= sz
+                return 0.0
+            rest = sz - order.queue_ahead
+            order.queue_ahead = 0.0
+            return self._fill(order, rest)
+        if through and not at_px:
+            order.queue_ahead = 0.0
+            return self._fill(order, order.qty)
+        return 0.0
+
+    def on_book(self, order: SimOrder, bids: np.ndarray, asks: np.ndarray) -> float:
+        if order.qty <= 0:
+            return 0.0
+        same, opp = (bids, asks) if order.side == BUY else (asks, bids)
+        if len(opp) and crosses(order, float(opp[0, 0])):
+            order.queue_ahead = 0.0
+            return self._fill(order, order.qty)
+        q = level_qty(same, order.px, order.side)
+        prev = order.level_qty
+        order.level_qty = q
+        filled = 0.0
+        if q is not None and prev is not None:
+            unexplained = prev - order.traded_at_px - q
+            if unexplained > 0:
+                filled = self._depletion(order, same, prev, q, unexplained)
+        if q is not None and order.queue_ahead > q:
+            order.queue_ahead = q
+        order.traded_at_px = 0.0
+        return filled
+
+    def _depletion(self, order: SimOrder, same: np.ndarray, prev: float, q: float, amount: float) -> float:
+        return 0.0
+
+
+class RiskAverseQueue(_QueueBase):
+    """Only trades at/through our price (and the opposite side reaching it) move or fill us."""
+    name = "risk-averse"
+
+
+class ProbabilisticQueue(_QueueBase):
+    """Unexplained level depletion is drawn as ahead-of-us with probability by position (seeded)."""
+    name = "probabilistic"
+
+    def __init__(self, seed: int = 0, power: float = 1.0, p_through: float = 0.5):
+        if power <= 0:
+            raise ValueError(f"queue power must be > 0, got {power}")
+        if not 0 <= p_through <= 1:
+            raise ValueError(f"p_through must be in [0, 1], got {p_through}")
+        self.rng = random.Random(seed)
+        self.power = power
+        self.p_through = p_through
+
+    def _depletion(self, order: SimOrder, same: np.ndarray, prev: float, q: float, amount: float) -> float:
+        passed = q == 0 and len(same) and (
+            same[0, 0] < order.px if order.side == BUY else same[0, 0] > order.px)
+        if passed:
+            # the whole level went and the best moved past us: executed through us, or everyone cancelled
+            if self.rng.random() < self.p_through:
+                order.queue_ahead = 0.0
+                return self._fill(order, order.qty)
+            order.queue_ahead = 0.0
+            return 0.0
+        ahead = order.queue_ahead
+        behind = max(prev - ahead, 0.0)
+        fa, fb = ahead ** self.power, behind ** self.power
+        p_ahead = fa / (fa + fb) if fa + fb > 0 else 0.0
+        if self.rng.random() < p_ahead:
+            order.queue_ahead = max(ahead - amount, 0.0)
+        return 0.0
+
+
+def make_queue_model(name: str, seed: int = 0) -> QueueModel:
+    if name == RiskAverseQueue.name:
+        return RiskAverseQueue()
+    if name == ProbabilisticQueue.name:
+        return ProbabilisticQueue(seed=seed)
+    raise ValueError(f"unknown queue model {name!r}; choose risk-averse or probabilistic")
+
+
+# ---------------------------------------------------------------- latency
+
+class LatencyModel(Protocol):
+    def entry_ms(self) -> int:
+        """Delay from our decision to the order (or cancel) being live at the venue."""
+
+    def market_data_ms(self) -> int:
+        """Delay from the exchange timestamp of a snapshot to our seeing it."""
+
+
+@dataclass(frozen=True)
+class ConstantLatency:
+    entry: int = 50
+    market_data: int = 0
+
+    def __post_init__(self) -> None:
+        if self.entry < 0 or self.market_data < 0:
+            raise ValueError("latencies must be >= 0 ms")
+
+    def entry_ms(self) -> int:
+        return self.entry
+
+    def market_data_ms(self) -> int:
+        return self.market_data
+
+
+class LogNormalLatency:
+    """Seeded log-normal delays (heavy right tail, like real order round trips); medians in ms."""
+
+    def __init__(self, entry_median: float = 50.0, md_median: float = 5.0, sigma: float = 0.5, seed: int = 0):
+        if entry_median <= 0 or md_median <= 0 or sigma < 0:
+            raise ValueError("latency medians must be > 0 ms and sigma >= 0")
+        self.rng = random.Random(seed)
+        self.entry_median, self.md_median, self.sigma = entry_median, md_median, sigma
+
+    def entry_ms(self) -> int:
+        return int(round(self.entry_median * self.rng.lognormvariate(0.0, self.sigma)))
+
+    def market_data_ms(self) -> int:
+        return int(round(self.md_median * self.rng.lognormvariate(0.0, self.sigma)))
+
+
+# ---------------------------------------------------------------- fees
+
+@dataclass(frozen=True)
+class FeeModel:
+    """Fee rates in basis points of traded notional (base tier: perp 1.5/4.5, spot 4/7 maker/taker).
+
+    A negative maker rate is a rebate (the fee returned is negative).
+    """
+    perp_maker_bp: float = 1.5
+    perp_taker_bp: float = 4.5
+    spot_maker_bp: float = 4.0
+    spot_taker_bp: float = 7.0
+
+    def rate(self, market: str, maker: bool) -> float:
+        if market == "perp":
+            bp = self.perp_maker_bp if maker else self.perp_taker_bp
+        elif market == "spot":
+            bp = self.spot_maker_bp if maker else self.spot_taker_bp
+        else:
+            raise ValueError(f"market must be 'perp' or 'spot', got {market!r}")
+        return bp / 10_000.0
+
+    def fee(self, market: str, maker: bool, notional: float) -> float:
+        return abs(notional) * self.rate(market, maker)

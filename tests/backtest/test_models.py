@@ -1,0 +1,182 @@
+"""Queue / latency / fee models: properties over random event sequences (hypothesis) plus worked cases."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.backtest.models import (BUY, SELL, ConstantLatency, FeeModel, LogNormalLatency, ProbabilisticQueue,
+                                    RiskAverseQueue, SimOrder, make_queue_model)
+
+PX = 100.0
+
+
+def book(side: int, best_same: float, level_at_px: float, best_opp: float):
+    """Snapshot with our price level holding `level_at_px` (absent when 0) and a deeper level behind it."""
+    same = [(best_same, 1.0)] if best_same != PX else []
+    if level_at_px > 0:
+        same.append((PX, level_at_px))
+    same.append((PX - 5 * side, 3.0))  # a deeper level so our price stays inside the shown range
+    same = sorted(same, key=lambda l: -l[0] * side)
+    opp = np.array([(best_opp, 2.0)], dtype=float)
+    same = np.array(same, dtype=float)
+    return (same, opp) if side == BUY else (opp, same)
+
+
+# an event is ("trade", size) at our price or ("book", level size at our price, extra behind) — no through
+# prices, no crossing: the only way to be filled is volume trading at our price.
+at_px_events = st.lists(st.one_of(
+    st.tuples(st.just("trade"), st.floats(0.001, 5.0)),
+    st.tuples(st.just("book"), st.floats(0.0, 10.0)),
+), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(side=st.sampled_from([BUY, SELL]), initial=st.floats(0.0, 10.0), qty=st.floats(0.01, 3.0),
+       events=at_px_events, model=st.sampled_from(["risk-averse", "probabilistic"]), seed=st.integers(0, 99))
+def test_never_fills_before_the_volume_ahead_has_traded(side, initial, qty, events, model, seed):
+    q = make_queue_model(model, seed)
+    order = SimOrder(1, side, PX, qty)
+    best_same = PX + side * 0 if initial > 0 else PX - side  # our level is the best when it has size
+    opp = PX + side * 1  # one tick away on the other side: never reaches us
+    q.on_live(order, *book(side, PX, initial, opp))
+    assert order.queue_ahead == pytest.approx(initial)
+    traded = 0.0  # volume traded at our price since the order went live
+    unexplained = 0.0  # size that left the level without trading (cancels), summed over snapshots
+    level = initial
+    traded_since_book = 0.0
+    for ev in events:
+        if ev[0] == "trade":
+            q.on_trade(order, PX, ev[1])
+            traded += ev[1]
+            traded_since_book += ev[1]
+        else:
+            new_level = ev[1]
+            unexplained += max(level - traded_since_book - new_level, 0.0)
+            level, traded_since_book = new_level, 0.0
+            q.on_book(order, *book(side, best_same, new_level, opp))
+        # the bound: ahead can only leave by trading at our price or by cancelling (visible as unexplained)
+        assert order.filled <= max(0.0, traded + unexplained - initial) + 1e-9
+        assert order.filled <= qty + 1e-12 and order.qty >= -1e-12
+
+
+@settings(max_examples=200, deadline=None)
+@given(side=st.sampled_from([BUY, SELL]), initial=st.floats(0.0, 10.0), qty=st.floats(0.01, 3.0),
+       trades=st.lists(st.floats(0.001, 5.0), max_size=30))
+def test_risk_averse_fills_exactly_the_volume_past_the_queue(side, initial, qty, trades):
+    """Only trades at our price and no snapshots: filled == min(qty, max(0, traded − ahead)) after every trade."""
+    q = RiskAverseQueue()
+    order = SimOrder(1, side, PX, qty)
+    q.on_live(order, *book(side, PX, initial, PX + side))
+    traded = 0.0
+    for sz in trades:
+        q.on_trade(order, PX, sz)
+        traded += sz
+        assert order.filled == pytest.approx(min(qty, max(0.0, traded - initial)), abs=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(side=st.sampled_from([BUY, SELL]), initial=st.floats(0.0, 5.0), model=st.sampled_from(["risk-averse", "probabilistic"]),
+       seed=st.integers(0, 99),
+       events=st.lists(st.one_of(
+           st.tuples(st.just("trade"), st.integers(-5, 5), st.floats(0.001, 3.0)),  # ticks from our price
+           st.tuples(st.just("book"), st.integers(-5, 5), st.integers(-5, 5), st.floats(0.0, 5.0)),
+       ), max_size=30))
+def test_no_fill_at_a_price_the_market_never_reached(side, initial, model, seed, events):
+    """A fill needs a trade at/through our price, an opposite best at/through it, or (probabilistic) the
+    whole level vanishing with the same side's best moving past it; fills are always at our own price."""
+    q = make_queue_model(model, seed)
+    order = SimOrder(1, side, PX, 1.0)
+    q.on_live(order, *book(side, PX, initial, PX + side))
+    reached = False
+    for ev in events:
+        before = order.filled
+        if ev[0] == "trade":
+            px = PX + ev[1]
+            q.on_trade(order, px, ev[2])
+            reached |= (px <= PX) if side == BUY else (px >= PX)
+        else:
+            opp_best = PX + side * max(ev[1], 0)  # opposite side at or beyond our price (0 ticks = crossing)
+            same_best = PX - side * abs(ev[2])
+            level = ev[3] if same_best == PX else 0.0
+            bids_asks = book(side, same_best if same_best != PX else PX, level, opp_best)
+            q.on_book(order, *bids_asks)
+            reached |= opp_best == PX
+            if model == "probabilistic" and level == 0 and same_best != PX:
+                reached = True  # level depletion through our price: the model may read it as executed
+        if order.filled > before:
+            assert reached, "filled although nothing reached our price"
+    assert order.filled <= 1.0 + 1e-12
+
+
+def test_worked_example_back_of_queue():
+    """Bid at 100 behind 2.0: a 1.5 sell at 100 moves us to 0.5 ahead; a 1.0 sell fills 0.5 of our 1.0."""
+    q = RiskAverseQueue()
+    o = SimOrder(7, BUY, PX, 1.0)
+    q.on_live(o, np.array([[PX, 2.0], [99.0, 1.0]]), np.array([[101.0, 1.0]]))
+    assert o.queue_ahead == 2.0
+    assert q.on_trade(o, PX, 1.5) == 0.0 and o.queue_ahead == pytest.approx(0.5)
+    assert q.on_trade(o, PX, 1.0) == pytest.approx(0.5)
+    assert q.on_trade(o, 101.0, 5.0) == 0.0  # a trade above our bid is not for us
+    assert q.on_trade(o, 99.0, 0.1) == pytest.approx(0.5)  # through our price: the rest fills
+    assert o.qty == pytest.approx(0.0)
+
+
+def test_risk_averse_ignores_cancels_probabilistic_advances_seeded():
+    bids0 = np.array([[PX, 10.0], [99.0, 1.0]])
+    bids1 = np.array([[PX, 4.0], [99.0, 1.0]])  # 6 left the level, no trades: cancels
+    asks = np.array([[101.0, 1.0]])
+    ra, o1 = RiskAverseQueue(), SimOrder(1, BUY, PX, 1.0)
+    ra.on_live(o1, bids0, asks)
+    ra.on_book(o1, bids1, asks)
+    assert o1.queue_ahead == 4.0  # clamped to what is visible, not advanced further
+    outcomes = set()
+    for seed in range(20):
+        pq, o = ProbabilisticQueue(seed=seed), SimOrder(1, BUY, PX, 1.0)
+        pq.on_live(o, bids0, asks)
+        o.queue_ahead = 5.0  # half the level ahead of us: p(ahead) = 0.5 with power 1
+        pq.on_book(o, bids1, asks)
+        outcomes.add(o.queue_ahead)
+    assert outcomes == {0.0, 4.0}  # both draws happen across seeds
+    runs = []
+    for _ in range(2):
+        pq, o = ProbabilisticQueue(seed=3), SimOrder(1, BUY, PX, 1.0)
+        pq.on_live(o, bids0, asks)
+        o.queue_ahead = 5.0
+        pq.on_book(o, bids1, asks)
+        runs.append(o.queue_ahead)
+    assert runs[0] == runs[1]
+
+
+def test_order_deeper_than_the_snapshot_waits_behind_the_largest_level():
+    q = RiskAverseQueue()
+    o = SimOrder(1, BUY, 90.0, 1.0)
+    q.on_live(o, np.array([[PX, 2.0], [99.0, 7.0]]), np.array([[101.0, 1.0]]))
+    assert o.level_qty is None and o.queue_ahead == 7.0
+
+
+def test_latency_models():
+    c = ConstantLatency(entry=40, market_data=3)
+    assert (c.entry_ms(), c.market_data_ms()) == (40, 3)
+    a = [LogNormalLatency(seed=5).entry_ms() for _ in range(3)]
+    b = LogNormalLatency(seed=5)
+    seq1 = [b.entry_ms() for _ in range(50)]
+    b2 = LogNormalLatency(seed=5)
+    assert seq1 == [b2.entry_ms() for _ in range(50)]
+    assert len(set(seq1)) > 5 and min(seq1) >= 0 and a[0] == seq1[0]
+    with pytest.raises(ValueError):
+        ConstantLatency(entry=-1)
+
+
+def test_fee_model_defaults_and_errors():
+    f = FeeModel()
+    assert f.fee("perp", True, 10_000) == pytest.approx(1.5)
+    assert f.fee("perp", False, 10_000) == pytest.approx(4.5)
+    assert f.fee("spot", True, -10_000) == pytest.approx(4.0)
+    assert f.fee("spot", False, 10_000) == pytest.approx(7.0)
+    assert FeeModel(perp_maker_bp=-0.2).fee("perp", True, 10_000) == pytest.approx(-0.2)
+    with pytest.raises(ValueError, match="market"):
+        f.rate("options", True)
+    with pytest.raises(ValueError, match="unknown queue model"):
+        make_queue_model("fifo")
