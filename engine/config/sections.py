@@ -1,0 +1,243 @@
+"""The config sections other than `[venue]`: markets, strategy, carry, risk, limits, ledger, alerts, flows.
+
+Ranges are deliberately wide (they catch typos and unit mistakes like 0.245 for 0.245 %), not opinions
+about good parameters; the example file carries the opinions.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
+
+from engine.config.venue import SECTION_CONFIG, problems
+
+# Candle intervals Hyperliquid serves (candleSnapshot / candle subscription).
+HL_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w", "1M")
+SEVERITIES = ("info", "warning", "critical")
+
+
+class MarketConfig(BaseModel):
+    """One coin's book: its spot pair and its perp, each leg switchable."""
+    model_config = SECTION_CONFIG
+
+    coin: str = Field(json_schema_extra={"allowed": "an uppercase coin name, e.g. HYPE"})
+    spot_pair: str | None = Field(default=None, json_schema_extra={"allowed": "BASE/QUOTE (e.g. HYPE/USDC) or @N"})
+    perp_name: str | None = Field(default=None, json_schema_extra={"allowed": "a perp name, e.g. HYPE"})
+    spot: bool = True
+    perp: bool = True
+
+    @field_validator("coin", "perp_name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^[A-Za-z0-9]{1,20}$", value):
+            raise ValueError("must be 1-20 letters/digits, e.g. HYPE")
+        return value.upper() if value.lower() == value else value  # keep kHYPE-style mixed case as given
+
+    @field_validator("spot_pair")
+    @classmethod
+    def _check_pair(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^([A-Za-z0-9]{1,20}/[A-Za-z0-9]{1,20}|@\d+)$", value):
+            raise ValueError("must look like BASE/QUOTE (e.g. HYPE/USDC) or @N")
+        return value
+
+    @model_validator(mode="after")
+    def _legs(self) -> "MarketConfig":
+        if not (self.spot or self.perp):
+            raise problems((("spot",), f"market {self.coin}: both legs are off; set spot = true and/or perp = true"))
+        if self.spot_pair is None:
+            object.__setattr__(self, "spot_pair", f"{self.coin}/USDC")
+        if self.perp_name is None:
+            object.__setattr__(self, "perp_name", self.coin)
+        return self
+
+
+def default_markets() -> list[MarketConfig]:
+    return [MarketConfig(coin="HYPE", spot=True, perp=True), MarketConfig(coin="BTC", spot=False, perp=True)]
+
+
+class StrategyConfig(BaseModel):
+    model_config = SECTION_CONFIG
+
+    base_spread: float = Field(0.00245, gt=0, le=0.1)          # fraction of mid: 0.00245 = 0.245 %
+    atr_window: int = Field(14, ge=2, le=1000)
+    atr_timeframe: Literal[HL_INTERVALS] = "1m"  # type: ignore[valid-type]
+    atr_multiplier: float = Field(1.0, ge=0, le=50)
+    skew_model: Literal["avellaneda_stoikov", "glft"] = "avellaneda_stoikov"
+    gamma: float = Field(0.1, gt=0, le=100)                      # risk aversion
+    levels: int = Field(1, ge=1, le=20)
+    level_spacing_bps: float = Field(5.0, ge=0, le=1000)
+    order_size_usd: float = Field(50.0, ge=10, le=10_000_000)   # Hyperliquid refuses orders under $10
+    requote_tolerance_bps: float = Field(2.0, ge=0, le=1000)
+    min_requote_interval_ms: int = Field(250, ge=0, le=600_000)
+
+
+class CarryConfig(BaseModel):
+    model_config = SECTION_CONFIG
+
+    target_notional_usd: float = Field(1000.0, ge=0, le=1e9)
+    funding_lookback_hours: int = Field(168, ge=1, le=24 * 90)
+    entry_threshold: float = Field(0.0000125, ge=-0.04, le=0.04)  # hourly funding rate; HL caps at 4 %/h
+    exit_threshold: float = Field(0.0, ge=-0.04, le=0.04)
+    perp_leverage: int = Field(10, ge=1, le=50)
+    hedge_band_usd: float = Field(25.0, ge=0, le=1e9)
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> "CarryConfig":
+        if self.exit_threshold > self.entry_threshold:
+            raise problems((("exit_threshold",), f"= {self.exit_threshold!r} is above carry.entry_threshold = "
+                            f"{self.entry_threshold!r}; the carry would enter and exit at once (allowed: "
+                            "exit_threshold <= entry_threshold)"))
+        return self
+
+
+class RiskConfig(BaseModel):
+    model_config = SECTION_CONFIG
+
+    max_position_usd: float = Field(5000.0, gt=0, le=1e9)      # per coin, spot + perp net
+    max_order_notional_usd: float = Field(1000.0, gt=0, le=1e9)
+    max_open_orders: int = Field(20, ge=1, le=1000)             # Hyperliquid's default open-order cap is 1000
+    max_drawdown_usd: float | None = Field(500.0, gt=0, le=1e9)
+    max_drawdown_pct: float | None = Field(None, gt=0, le=100)
+    vol_pause_threshold: float = Field(0.02, gt=0, le=1)         # ATR / mid above which quoting pauses
+    stale_data_ms: int = Field(5000, ge=100, le=600_000)
+
+    @model_validator(mode="after")
+    def _some_drawdown_limit(self) -> "RiskConfig":
+        if self.max_drawdown_usd is None and self.max_drawdown_pct is None:
+            raise problems((("max_drawdown_usd",), "no drawdown limit; set risk.max_drawdown_usd and/or "
+                            "risk.max_drawdown_pct"))
+        return self
+
+
+class LimitsConfig(BaseModel):
+    model_config = SECTION_CONFIG
+
+    price_cache_ms: int = Field(100, ge=0, le=60_000)
+    book_cache_ms: int = Field(200, ge=0, le=60_000)
+    rest_min_spacing_ms: int = Field(50, ge=0, le=60_000)
+    ip_weight_per_min: int = Field(1200, ge=1, le=1_000_000)   # real venues: at most 1200 (checked in model)
+
+
+class LedgerConfig(BaseModel):
+    model_config = SECTION_CONFIG
+
+    # repr=False: a PostgreSQL URL may carry a password; render with engine.config.secrets.mask_db_url.
+    url: str = Field("sqlite:///./var/hlmm.db", repr=False, json_schema_extra={
+        "allowed": "sqlite:///PATH, postgresql://... or postgresql+psycopg://..."})
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip()
+        if not re.match(r"^(sqlite:///.+|postgresql(\+psycopg)?://.+)$", value):
+            raise ValueError("unsupported database URL")
+        return value
+
+
+def _severity_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+class AlertTarget(BaseModel):
+    model_config = SECTION_CONFIG
+
+    url: SecretStr = Field(json_schema_extra={"allowed": "an Apprise URL, e.g. tgram://TOKEN/CHAT_ID"})
+    severities: Annotated[list[Literal[SEVERITIES]], BeforeValidator(_severity_list)] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(SEVERITIES), min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: SecretStr) -> SecretStr:
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$", value.get_secret_value().strip()):
+            raise ValueError("must be an Apprise URL of the form scheme://...")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("severities")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return [s for s in SEVERITIES if s in value]  # dedupe, canonical order
+
+
+class AlertsConfig(BaseModel):
+    model_config = SECTION_CONFIG
+
+    targets: list[AlertTarget] = Field(default_factory=list)
+    dedup_window_s: int = Field(300, ge=0, le=86_400 * 7)
+    throttle_per_window: int = Field(10, ge=1, le=100_000)
+
+
+# ------------------------------------------------------------------------------------------------
+# Flow schedules: a 5-field cron string or an interval in seconds
+
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
+                ("day of week", 0, 7))
+_NAMES = {3: "jan feb mar apr may jun jul aug sep oct nov dec".split(), 4: "sun mon tue wed thu fri sat".split()}
+MAX_INTERVAL_S = 31 * 86_400
+SCHEDULE_ALLOWED = f"interval seconds 1..{MAX_INTERVAL_S} or a 5-field cron string like '5 * * * *'"
+
+
+def _cron_value(text: str, index: int) -> int:
+    name, low, high = _CRON_FIELDS[index]
+    names = _NAMES.get(index, [])
+    if text.lower() in names:
+        return names.index(text.lower()) + (1 if index == 3 else 0)
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"cron {name} field has {text!r}; allowed {low}-{high}")
+    return int(text)
+
+
+def _check_cron(expr: str) -> str:
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron needs 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}")
+    for index, field in enumerate(fields):
+        for item in field.split(","):
+            base, _, step = item.partition("/")
+            if step and (not step.isdigit() or int(step) == 0):
+                raise ValueError(f"cron {_CRON_FIELDS[index][0]} field has bad step {step!r}")
+            if base == "*":
+                continue
+            first, _, last = base.partition("-")
+            low = _cron_value(first, index)
+            if last and low > _cron_value(last, index):
+                raise ValueError(f"cron {_CRON_FIELDS[index][0]} field has a reversed range {base!r}")
+    return " ".join(fields)
+
+
+def _parse_schedule(value: object) -> int | str:
+    if isinstance(value, bool):
+        raise ValueError("must be interval seconds or a cron string, not a boolean")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        if not 1 <= value <= MAX_INTERVAL_S:
+            raise ValueError(f"interval must be 1..{MAX_INTERVAL_S} seconds")
+        return value
+    if isinstance(value, str):
+        return _check_cron(value.strip())
+    raise ValueError("must be interval seconds or a cron string")
+
+
+Schedule = Annotated[int | str, BeforeValidator(_parse_schedule)]
+
+
+def _schedule(default: int | str) -> object:
+    return Field(default, json_schema_extra={"allowed": SCHEDULE_ALLOWED})
+
+
+class FlowsConfig(BaseModel):
+    model_config = SECTION_CONFIG
+
+    rebalance: Schedule = _schedule(3600)
+    funding_accounting: Schedule = _schedule("5 * * * *")   # just after each hourly funding
+    vol_regime: Schedule = _schedule(300)
+    drawdown_audit: Schedule = _schedule(60)
+    ledger_audit: Schedule = _schedule("*/15 * * * *")
+    daily_report: Schedule = _schedule("0 0 * * *")
