@@ -1,0 +1,162 @@
+"""Desired quotes vs live orders → the smallest plan of modifies, cancels and places (pure).
+
+Every action costs address budget (protocol §9: n orders in a batch count n) and loses queue priority, so an
+order that is already close enough to what we want is left alone: within `price_tol_bps` of the desired price
+and within `size_tol_frac` of the desired size. Remaining differences are fixed by *modifying* live orders
+(one action instead of cancel + place) where a live order exists on the same coin and side; leftovers are
+cancelled or placed.
+
+Matching is stable and deterministic: per (coin, side), desired levels best-first are first matched to the
+nearest in-tolerance live order; the unmatched desired and live orders are then paired best price to best
+price, so level 0 keeps using the order nearest the touch. Same inputs → same plan, which the backtest ==
+live guarantee relies on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Iterable, Sequence
+
+from engine.strategy.quotes import Quote
+
+CLOID_RUN_HEX = 8  # 32-bit run prefix
+CLOID_COUNTER_HEX = 24  # 96-bit counter: "0x" + 32 hex total (protocol §11)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOrder:
+    """A resting order as the venue reports it (openOrders / orderUpdates), size = remaining size."""
+
+    oid: int
+    coin: str
+    is_buy: bool
+    px: Decimal
+    sz: Decimal
+    cloid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    quote: Quote
+    cloid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Modify:
+    live: LiveOrder
+    quote: Quote
+    cloid: str  # a fresh cloid for the replacement order, so a timed-out modify can be resolved by re-read
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    live: LiveOrder
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlan:
+    modifies: tuple[Modify, ...] = ()
+    cancels: tuple[Cancel, ...] = ()
+    places: tuple[Place, ...] = ()
+    kept: tuple[tuple[LiveOrder, Quote], ...] = field(default=())
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.modifies or self.cancels or self.places)
+
+    @property
+    def n_actions(self) -> int:
+        """Address-budget cost of executing the plan (one per order touched)."""
+        return len(self.modifies) + len(self.cancels) + len(self.places)
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerance:
+    price_tol_bps: float = 2.0
+    size_tol_frac: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.price_tol_bps < 0 or not 0 <= self.size_tol_frac < 1:
+            raise ValueError(f"Tolerance: price_tol_bps must be >= 0 and size_tol_frac in [0, 1), got "
+                             f"{self.price_tol_bps}, {self.size_tol_frac}")
+
+    def close_enough(self, live: LiveOrder, q: Quote) -> bool:
+        price_ok = abs(live.px - q.px) * 10_000 <= Decimal(repr(self.price_tol_bps)) * q.px
+        size_ok = abs(live.sz - q.sz) <= Decimal(repr(self.size_tol_frac)) * q.sz
+        return price_ok and size_ok
+
+
+class CloidFactory:
+    """Client order ids `0x` + 8 hex run id + 24 hex counter.
+
+    Deterministic given (run_id, start): a backtest run produces the same cloids every time, and the run
+    prefix lets reconcile tell this run's orders from a previous process's (`owns`).
+    """
+
+    __slots__ = ("run_id", "_counter")
+
+    def __init__(self, run_id: int, start: int = 0) -> None:
+        if not 0 <= run_id < 16 ** CLOID_RUN_HEX:
+            raise ValueError(f"CloidFactory.run_id must fit in 32 bits, got {run_id}")
+        self.run_id = run_id
+        self._counter = start
+
+    def next(self) -> str:
+        self._counter += 1
+        if self._counter >= 16 ** CLOID_COUNTER_HEX:
+            raise OverflowError("cloid counter exhausted")
+        return f"0x{self.run_id:0{CLOID_RUN_HEX}x}{self._counter:0{CLOID_COUNTER_HEX}x}"
+
+    def owns(self, cloid: str | None) -> bool:
+        return cloid is not None and parse_cloid(cloid)[0] == self.run_id
+
+    @property
+    def counter(self) -> int:
+        return self._counter
+
+
+def parse_cloid(cloid: str) -> tuple[int, int]:
+    """(run_id, counter) of a cloid made by CloidFactory; ValueError names the problem otherwise."""
+    if not (isinstance(cloid, str) and cloid.startswith("0x") and len(cloid) == 34):
+        raise ValueError(f"cloid must be 0x + 32 hex chars, got {cloid!r}")
+    body = int(cloid[2:], 16)
+    return body >> (4 * CLOID_COUNTER_HEX), body & (16 ** CLOID_COUNTER_HEX - 1)
+
+
+def _best_first(is_buy: bool):
+    return (lambda px: -px) if is_buy else (lambda px: px)
+
+
+def diff_orders(desired: Sequence[Quote], live: Iterable[LiveOrder], tol: Tolerance,
+                cloids: CloidFactory) -> OrderPlan:
+    groups: dict[tuple[str, bool], tuple[list[Quote], list[LiveOrder]]] = {}
+    for q in desired:
+        groups.setdefault((q.coin, q.is_buy), ([], []))[0].append(q)
+    for o in live:
+        groups.setdefault((o.coin, o.is_buy), ([], []))[1].append(o)
+
+    modifies: list[Modify] = []
+    cancels: list[Cancel] = []
+    places: list[Place] = []
+    kept: list[tuple[LiveOrder, Quote]] = []
+    for (_, is_buy), (qs, los) in sorted(groups.items()):
+        key = _best_first(is_buy)
+        qs = sorted(qs, key=lambda q: (key(q.px), q.level))
+        los = sorted(los, key=lambda o: (key(o.px), o.oid))
+        free = list(los)
+        unmatched_q: list[Quote] = []
+        for q in qs:  # pass 1: keep in-tolerance orders untouched
+            near = [o for o in free if tol.close_enough(o, q)]
+            if near:
+                o = min(near, key=lambda o: (abs(o.px - q.px), o.oid))
+                free.remove(o)
+                kept.append((o, q))
+            else:
+                unmatched_q.append(q)
+        for q, o in zip(unmatched_q, free):  # pass 2: re-price the rest in place, best to best
+            modifies.append(Modify(o, q, cloids.next()))
+        for o in free[len(unmatched_q):]:
+            cancels.append(Cancel(o))
+        for q in unmatched_q[len(free):]:
+            places.append(Place(q, cloids.next()))
+    return OrderPlan(tuple(modifies), tuple(cancels), tuple(places), tuple(kept))
