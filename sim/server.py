@@ -1,0 +1,314 @@
+"""HTTP/WebSocket front of the local venue: Hyperliquid's POST /info, POST /exchange, GET /ws at the
+base URL root (so the unmodified SDK works with `base_url="http://127.0.0.1:PORT"`), plus the
+loopback-only /admin routes (sim/admin.py).
+
+The venue is synchronous and single-threaded; every venue call happens on the server's event loop
+(HTTP handlers, WS posts, the market driver, the ticker), so no locks are needed.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from sim import admin
+from sim.ws import WsHub
+
+log = logging.getLogger("sim.server")
+
+DESERIALIZE_ERROR = "Failed to deserialize the JSON body into the target type"
+TICK_INTERVAL_S = 0.1  # how often funding / scheduleCancel are checked against the sim clock
+
+# IP weights (protocol notes §3, §9)
+_INFO_WEIGHT_2 = {"l2Book", "allMids", "clearinghouseState", "spotClearinghouseState", "orderStatus",
+                  "exchangeStatus"}
+_INFO_WEIGHT_60 = {"userRole"}
+_PER_20_ROWS = {"userFills", "userFillsByTime", "userFunding", "fundingHistory", "historicalOrders",
+                "userNonFundingLedgerUpdates", "userTwapSliceFills"}
+
+
+def info_weight(body: dict) -> int:
+    kind = body.get("type")
+    if kind in _INFO_WEIGHT_2:
+        return 2
+    if kind in _INFO_WEIGHT_60:
+        return 60
+    return 20
+
+
+def info_row_surcharge(body: dict, payload: Any) -> int:
+    """Extra weight charged after answering, by the number of rows returned."""
+    if not isinstance(payload, list):
+        return 0
+    kind = body.get("type")
+    if kind in _PER_20_ROWS:
+        return len(payload) // 20
+    if kind == "candleSnapshot":
+        return len(payload) // 60
+    return 0
+
+
+def exchange_weight(body: dict) -> int:
+    """Every action weighs 1 + floor(batch length / 40)."""
+    action = body.get("action")
+    n = 0
+    if isinstance(action, dict):
+        for key in ("orders", "cancels", "modifies"):
+            if isinstance(action.get(key), list):
+                n = len(action[key])
+                break
+    return 1 + n // 40
+
+
+class IpWeightLimiter:
+    """Rolling 60 s window of request weight per client IP (real time: clients are real)."""
+
+    WINDOW_S = 60.0
+
+    def __init__(self, limit: int = 1200, wall: Callable[[], float] = time.monotonic):
+        self.limit = limit
+        self._wall = wall
+        self._spent: dict[str, collections.deque] = {}
+        self._total: dict[str, int] = {}
+
+    def reset(self, limit: int) -> None:
+        self.limit = limit
+        self._spent.clear()
+        self._total.clear()
+
+    def _trim(self, ip: str, now: float) -> None:
+        spent = self._spent.setdefault(ip, collections.deque())
+        while spent and now - spent[0][0] >= self.WINDOW_S:
+            _, w = spent.popleft()
+            self._total[ip] -= w
+
+    def try_consume(self, ip: str, weight: int) -> bool:
+        now = self._wall()
+        self._trim(ip, now)
+        if self._total.get(ip, 0) + weight > self.limit:
+            return False
+        self.charge(ip, weight, now)
+        return True
+
+    def charge(self, ip: str, weight: int, now: float | None = None) -> None:
+        if weight <= 0:
+            return
+        self._spent.setdefault(ip, collections.deque()).append((now or self._wall(), weight))
+        self._total[ip] = self._total.get(ip, 0) + weight
+
+    def used(self, ip: str) -> int:
+        self._trim(ip, self._wall())
+        return self._total.get(ip, 0)
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(obj, default=str), status_code=status, media_type="application/json")
+
+
+NULL_429 = 429
+NULL_500 = 500
+
+
+@dataclass
+class SimServer:
+    """Everything one running `hlmm sim` holds; `app.state.sim` in handlers."""
+    venue: Any
+    clock: Any
+    driver: Any = None
+    speed: float = 1.0
+    default_ip_weight_per_min: int = 1200
+    default_ws_idle_timeout_s: float = 60.0
+    faults: admin.Faults = field(default_factory=admin.Faults)
+    limiter: IpWeightLimiter = field(init=False)
+    hub: WsHub = field(init=False)
+    _tasks: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.limiter = IpWeightLimiter(self.default_ip_weight_per_min)
+        self.hub = WsHub(self.venue, idle_timeout_s=self.default_ws_idle_timeout_s, post_handler=self.ws_post)
+
+    def set_faults(self, faults: admin.Faults) -> None:
+        self.faults = faults
+        self.hub.set_drop_every(faults.ws_drop_every_s)
+
+    # ------------------------------------------------------------------ core calls
+    async def call(self, kind: str, body: Any, ip: str) -> tuple[int, Any]:
+        """Rate limit, inject faults, call the venue. Returns (status, payload); payload None → `null`."""
+        if not isinstance(body, dict):
+            return 422, DESERIALIZE_ERROR
+        weight = info_weight(body) if kind == "info" else exchange_weight(body)
+        if not self.limiter.try_consume(ip, weight):
+            return NULL_429, None
+        faults = self.faults
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000.0)
+        if faults.hit(faults.http_429_p):
+            return NULL_429, None
+        if kind == "info":
+            if faults.hit(faults.http_5xx_p):
+                return NULL_500, None
+            status, payload = self.venue.info(body)
+            if status == 200:
+                self.limiter.charge(ip, info_row_surcharge(body, payload))
+            return status, payload
+        if faults.hit(faults.http_5xx_p):
+            if faults.hit(faults.http_5xx_applied_p):
+                self.venue.exchange(body)
+            return NULL_500, None
+        if faults.hit(faults.reject_p):
+            return 200, {"status": "err", "response": admin.INJECTED_REJECT}
+        return self.venue.exchange(body)
+
+    async def ws_post(self, kind: str, payload: dict, ip: str) -> tuple[int, Any]:
+        return await self.call("info" if kind == "info" else "exchange", payload, ip)
+
+    async def http(self, request: Request, kind: str) -> Response:
+        raw = await request.body()
+        try:
+            body = json.loads(raw)  # dicts keep wire key order: signatures hash the action as sent
+        except ValueError:
+            return PlainTextResponse(DESERIALIZE_ERROR, status_code=422)
+        ip = request.client.host if request.client else "?"
+        status, payload = await self.call(kind, body, ip)
+        if status == 422 and isinstance(payload, str):
+            return PlainTextResponse(payload, status_code=422)
+        return _json(payload, status)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_INTERVAL_S)
+            try:
+                self.venue.tick()
+            except Exception:
+                log.exception("venue tick failed")
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.hub.start()
+        self._tasks.append(loop.create_task(self._ticker()))
+        if self.driver is not None:
+            self._tasks.append(loop.create_task(self.driver.run()))
+
+    async def stop(self) -> None:
+        if self.driver is not None:
+            self.driver.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self._tasks.clear()
+        await self.hub.stop()
+
+
+def build_app(sim: SimServer) -> Starlette:
+    async def info(request: Request) -> Response:
+        return await sim.http(request, "info")
+
+    async def exchange(request: Request) -> Response:
+        return await sim.http(request, "exchange")
+
+    async def ws(websocket: WebSocket) -> None:
+        ip = websocket.client.host if websocket.client else "?"
+        await sim.hub.serve(websocket, ip)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await sim.start()
+        try:
+            yield
+        finally:
+            await sim.stop()
+
+    app = Starlette(
+        routes=[Route("/info", info, methods=["POST"]), Route("/exchange", exchange, methods=["POST"]),
+                WebSocketRoute("/ws", ws), *admin.routes],
+        lifespan=lifespan,
+    )
+    app.state.sim = sim
+    return app
+
+
+# ---------------------------------------------------------------------- runner
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    seed: int = 0
+    market: str = "synthetic"
+    speed: float = 1.0
+    fund: list[tuple[str, Decimal]] = field(default_factory=list)              # (address, USDC perp)
+    fund_spot: list[tuple[str, str, Decimal]] = field(default_factory=list)    # (address, token, amount)
+    state_file: Path | None = None
+    ip_weight_per_min: int = 1200
+    ws_idle_timeout_s: float = 60.0
+
+
+def make_sim(cfg: ServerConfig) -> SimServer:
+    """Build venue + clock + driver from the config; load --state first, then apply --fund."""
+    from sim.clock import SimClock
+    from sim.drivers import make_driver
+    from sim.venue import Venue
+
+    clock = SimClock()
+    clock.set_speed(cfg.speed)
+    venue = Venue(clock=clock, seed=cfg.seed)
+    if cfg.state_file is not None and cfg.state_file.exists():
+        venue.restore(json.loads(cfg.state_file.read_text()))
+    for user, usdc in cfg.fund:
+        venue.fund_perp(user.lower(), usdc)
+    for user, token, amount in cfg.fund_spot:
+        venue.fund_spot(user.lower(), token, amount)
+    driver = make_driver(cfg.market, venue=venue, clock=clock, seed=cfg.seed)
+    return SimServer(venue=venue, clock=clock, driver=driver, speed=cfg.speed,
+                     default_ip_weight_per_min=cfg.ip_weight_per_min,
+                     default_ws_idle_timeout_s=cfg.ws_idle_timeout_s)
+
+
+def save_state(sim: SimServer, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(orjson.dumps(sim.venue.snapshot(), default=str))
+    tmp.replace(path)  # atomic: a crash mid-write never leaves a half state file
+
+
+async def serve(cfg: ServerConfig, on_ready: Callable[[str], None] | None = None) -> None:
+    """Run until SIGINT/SIGTERM (uvicorn handles both), then save --state if given."""
+    import uvicorn
+
+    sim = make_sim(cfg)
+    app = build_app(sim)
+    config = uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="on",
+                            ws="websockets-sansio", ws_ping_interval=None, access_log=False)
+    server = uvicorn.Server(config)
+
+    async def announce() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.02)
+        host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+        if on_ready is not None:
+            on_ready(f"http://{host}:{cfg.port}")
+
+    watcher = asyncio.get_running_loop().create_task(announce())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+        if cfg.state_file is not None:
+            save_state(sim, cfg.state_file)
