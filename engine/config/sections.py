@@ -66,12 +66,12 @@ class StrategyConfig(BaseModel):
     base_spread: float = Field(0.00245, gt=0, le=0.1)          # fraction of mid: 0.00245 = 0.245 %
     atr_window: int = Field(14, ge=2, le=1000)
     atr_timeframe: Literal[HL_INTERVALS] = "1m"  # type: ignore[valid-type]
-    atr_multiplier: float = Field(1.0, ge=0, le=50)
+    atr_multiplier: float = Field(0.5, ge=0, le=50)          # half-spread >= atr_multiplier * ATR%
     skew_model: Literal["avellaneda_stoikov", "glft"] = "avellaneda_stoikov"
     gamma: float = Field(0.1, gt=0, le=100)                      # risk aversion
-    levels: int = Field(1, ge=1, le=20)
+    levels: int = Field(3, ge=1, le=20)
     level_spacing_bps: float = Field(5.0, ge=0, le=1000)
-    order_size_usd: float = Field(50.0, ge=10, le=10_000_000)   # Hyperliquid refuses orders under $10
+    order_size_usd: float = Field(100.0, ge=10, le=10_000_000)   # Hyperliquid refuses orders under $10
     requote_tolerance_bps: float = Field(2.0, ge=0, le=1000)
     min_requote_interval_ms: int = Field(250, ge=0, le=600_000)
 
@@ -84,7 +84,7 @@ class CarryConfig(BaseModel):
     entry_threshold: float = Field(0.0000125, ge=-0.04, le=0.04)  # hourly funding rate; HL caps at 4 %/h
     exit_threshold: float = Field(0.0, ge=-0.04, le=0.04)
     perp_leverage: int = Field(10, ge=1, le=50)
-    hedge_band_usd: float = Field(25.0, ge=0, le=1e9)
+    hedge_band_usd: float = Field(50.0, ge=0, le=1e9)
 
     @model_validator(mode="after")
     def _hysteresis(self) -> "CarryConfig":
@@ -98,12 +98,12 @@ class CarryConfig(BaseModel):
 class RiskConfig(BaseModel):
     model_config = SECTION_CONFIG
 
-    max_position_usd: float = Field(5000.0, gt=0, le=1e9)      # per coin, spot + perp net
-    max_order_notional_usd: float = Field(1000.0, gt=0, le=1e9)
-    max_open_orders: int = Field(20, ge=1, le=1000)             # Hyperliquid's default open-order cap is 1000
+    max_position_usd: float = Field(10000.0, gt=0, le=1e9)      # per coin, spot + perp net
+    max_order_notional_usd: float = Field(5000.0, gt=0, le=1e9)
+    max_open_orders: int = Field(100, ge=1, le=1000)             # Hyperliquid's default open-order cap is 1000
     max_drawdown_usd: float | None = Field(500.0, gt=0, le=1e9)
-    max_drawdown_pct: float | None = Field(None, gt=0, le=100)
-    vol_pause_threshold: float = Field(0.02, gt=0, le=1)         # ATR / mid above which quoting pauses
+    max_drawdown_pct: float | None = Field(0.05, gt=0, lt=1)  # fraction of peak equity
+    vol_pause_threshold: float = Field(0.03, gt=0, le=1)         # ATR% (ATR / mid) above which quoting pauses
     stale_data_ms: int = Field(5000, ge=100, le=600_000)
 
     @model_validator(mode="after")
