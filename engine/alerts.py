@@ -3,9 +3,12 @@
 What it adds on top of Apprise:
 - **severity routing**: each target URL lists the severities it wants (info / warning / critical); a message
   goes only to the URLs tagged for its severity (Apprise tags do the routing).
-- **dedup + throttle**: alerts carrying the same ``dedup_key`` send at most one message per ``window``; the
-  ones swallowed inside the window are counted and the count is reported in the next message that goes out
+- **dedup**: alerts carrying the same ``dedup_key`` send at most one message per ``window``; the ones
+  swallowed inside the window are counted and the count is reported in the next message that goes out
   (so a flapping condition pages once per window, and nobody loses track of how often it flapped).
+  A zero window turns dedup off.
+- **throttle**: at most ``throttle_per_window`` non-critical messages go out per window in total (a storm of
+  distinct keys cannot flood a channel); critical alerts are never throttled, only deduplicated.
 - **attachments**: file paths (PNG charts from the daily report) ride along.
 - **a record of every alert**: an injected ``recorder`` callable (the ledger's ``record_alert`` in production)
   receives one ``AlertRecord`` per call, sent or suppressed; without a recorder alerts still work.
@@ -106,11 +109,16 @@ class Alerter:
         window: dt.timedelta = DEFAULT_WINDOW,
         recorder: Recorder | None = None,
         source: str = "hlmm",
+        throttle_per_window: int | None = None,
     ) -> None:
         import apprise  # imported here: keeps `import engine.alerts` cheap for the engine's startup
 
-        if window <= dt.timedelta(0):
-            raise ValueError(f"alerts.dedup_window: must be positive, got {window}")
+        if window < dt.timedelta(0):
+            raise ValueError(f"alerts.dedup_window_s: must be >= 0, got {window}")
+        if throttle_per_window is not None and throttle_per_window < 1:
+            raise ValueError(f"alerts.throttle_per_window: must be >= 1, got {throttle_per_window}")
+        self._throttle = throttle_per_window
+        self._recent_sends: list[dt.datetime] = []
         self._clock = clock
         self._window = window
         self._recorder = recorder
@@ -127,7 +135,23 @@ class Alerter:
             if not self._apprise.add(t.url, tag=sorted(s.value for s in t.severities)):
                 raise ValueError(f"alerts.targets: Apprise cannot use URL {t.redacted()}")
         self._keys: dict[str, _KeyState] = {}
+        self._throttled = 0
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, alerts_cfg: Any, clock: Clock, recorder: Recorder | None = None,
+                    source: str = "hlmm") -> "Alerter":
+        """From the config's ``[alerts]`` section (targets, dedup_window_s, throttle_per_window)."""
+        throttle = getattr(alerts_cfg, "throttle_per_window", None) if alerts_cfg is not None else None
+        if isinstance(alerts_cfg, dict):
+            throttle = alerts_cfg.get("throttle_per_window")
+        return cls(targets_from_config(alerts_cfg), clock, window_from_config(alerts_cfg), recorder, source,
+                   throttle_per_window=throttle)
+
+    @property
+    def throttled_count(self) -> int:
+        """Non-critical alerts dropped by the global throttle since start."""
+        return self._throttled
 
     def targets_for(self, severity: Severity | str) -> int:
         sev = Severity.parse(severity)
@@ -160,14 +184,19 @@ class Alerter:
 
         swallowed_before = 0
         with self._lock:
-            if dedup_key is not None:
+            if dedup_key is not None and self._window > dt.timedelta(0):
                 state = self._keys.get(dedup_key)
                 if state is not None and now - state.last_sent < self._window:
                     state.suppressed += 1
-                    record = AlertRecord(now, sev, title, body, dedup_key, sent=False, delivered=False,
-                                         suppressed=True, suppressed_count=state.suppressed, targets=0)
-                    self._record(record)
-                    return record
+                    return self._suppressed(now, sev, title, body, dedup_key, state.suppressed)
+            if self._throttle is not None and sev is not Severity.CRITICAL and self._window > dt.timedelta(0):
+                self._recent_sends = [t for t in self._recent_sends if now - t < self._window]
+                if len(self._recent_sends) >= self._throttle:
+                    self._throttled += 1
+                    return self._suppressed(now, sev, title, body, dedup_key, self._throttled)
+                self._recent_sends.append(now)
+            if dedup_key is not None and self._window > dt.timedelta(0):
+                state = self._keys.get(dedup_key)
                 swallowed_before = state.suppressed if state else 0
                 self._keys[dedup_key] = _KeyState(last_sent=now)
 
@@ -180,6 +209,13 @@ class Alerter:
             delivered = self._deliver(sev, title, text, attachments)
         record = AlertRecord(now, sev, title, text, dedup_key, sent=n_targets > 0, delivered=delivered,
                              suppressed=False, suppressed_count=swallowed_before, targets=n_targets)
+        self._record(record)
+        return record
+
+    def _suppressed(self, now: dt.datetime, sev: Severity, title: str, body: str, key: str | None,
+                    count: int) -> AlertRecord:
+        record = AlertRecord(now, sev, title, body, key, sent=False, delivered=False, suppressed=True,
+                             suppressed_count=count, targets=0)
         self._record(record)
         return record
 

@@ -183,3 +183,34 @@ def test_alerts_module_does_not_import_prefect():
     code = "import sys, engine.alerts; print('prefect' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_throttle_caps_non_critical_messages_per_window_but_never_critical(receiver):
+    clock = ManualClock(T0)
+    alerter = Alerter([AlertTarget.build(f"json://127.0.0.1:{receiver.port}/all", ["warning", "critical"])],
+                      clock=clock, window=dt.timedelta(minutes=5), throttle_per_window=2)
+    sent = [alerter.send("warning", f"w{i}", "b", dedup_key=f"k{i}").sent for i in range(4)]
+    assert sent == [True, True, False, False] and alerter.throttled_count == 2
+    assert alerter.send("critical", "kill", "b", dedup_key="crit").sent
+    clock.advance(minutes=6)
+    assert alerter.send("warning", "w9", "b", dedup_key="k9").sent
+    assert len(receiver.on("/all")) == 4
+
+
+def test_zero_window_disables_dedup(receiver):
+    alerter = Alerter([AlertTarget.build(f"json://127.0.0.1:{receiver.port}/x", ["info"])],
+                      clock=ManualClock(T0), window=dt.timedelta(0))
+    assert all(alerter.send("info", "t", "b", dedup_key="same").sent for _ in range(3))
+    assert len(receiver.on("/x")) == 3
+
+
+def test_from_config_section(receiver):
+    from engine.config import AlertsConfig
+
+    cfg = AlertsConfig(targets=[{"url": f"json://127.0.0.1:{receiver.port}/cfg", "severities": ["critical"]}],
+                       dedup_window_s=60, throttle_per_window=5)
+    alerter = Alerter.from_config(cfg, clock=ManualClock(T0))
+    assert alerter.send("critical", "t", "from config").delivered
+    assert not alerter.send("critical", "t", "again", dedup_key=None).suppressed
+    assert [m["message"] for m in _messages(receiver, "/cfg")] == ["from config", "again"]
+    assert alerter.targets_for("info") == 0
