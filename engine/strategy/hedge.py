@@ -43,7 +43,7 @@ class HedgeOrder:
     leg: Leg
     is_buy: bool
     sz: Decimal
-    limit_px: Decimal
+    px: Decimal  # IOC limit price (named like Quote.px so risk.evaluate takes both)
     cost_frac: float
     reason: str
     tif: str = "Ioc"

@@ -122,3 +122,15 @@ def test_strategy_quotes_pass_default_risk():
     qs = quotes(LegState("HYPE", "perp", 2, 40.0, 0.0, atr_pct=0.004, sigma=0.003), QuoteParams())
     d = evaluate(qs, ctx(), RiskLimits(default_max_position=1_000), KillSwitch())
     assert d.ok and len(d.accepted) == len(qs) == 6
+
+
+def test_hedge_orders_go_through_the_same_checks():
+    from engine.strategy.hedge import HedgeParams, LegMarket, hedge_decision
+
+    spot = LegMarket("@107", "spot", 2, 40.0, 40.02, 0.0007)
+    perp = LegMarket("HYPE", "perp", 2, 40.0, 40.01, 0.00045)
+    h = hedge_decision(30.0, -10.0, spot, perp, HedgeParams())
+    d = evaluate([h], ctx(open_orders=10), RiskLimits(max_open_orders=10), KillSwitch())
+    assert d.accepted == (h,)  # IOC does not rest, so the open-order cap does not block a hedge
+    d = evaluate([h], ctx(), RiskLimits(max_position={"HYPE": 5.0}), KillSwitch())
+    assert d.rejected[0][1].reason == Reason.POSITION_LIMIT

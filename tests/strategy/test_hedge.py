@@ -14,7 +14,7 @@ def test_inside_band_does_nothing():
 def test_long_delta_sells_on_cheaper_perp():
     h = hedge_decision(100.0, -90.0, SPOT, PERP, HedgeParams(band_usd=50))
     assert h is not None and h.leg == "perp" and not h.is_buy and h.sz == Decimal("10")
-    assert h.limit_px < Decimal("40.00") and price_ok(h.limit_px, 2, False) and h.tif == "Ioc"
+    assert h.px < Decimal("40.00") and price_ok(h.px, 2, False) and h.tif == "Ioc"
 
 
 def test_chooses_spot_when_spot_is_cheaper():
@@ -22,7 +22,7 @@ def test_chooses_spot_when_spot_is_cheaper():
     wide_perp = LegMarket("HYPE", "perp", 2, 39.9, 40.1, taker_fee=0.00045)
     h = hedge_decision(0.0, -20.0, cheap_spot, wide_perp, HedgeParams())  # short delta: buy 20
     assert h.leg == "spot" and h.is_buy and h.sz == Decimal("20")
-    assert price_ok(h.limit_px, 2, True) and size_ok(h.sz, 2)
+    assert price_ok(h.px, 2, True) and size_ok(h.sz, 2)
     # the cost comparison flips with the spread
     assert hedge_decision(0.0, -20.0, SPOT, wide_perp, HedgeParams()).leg == "spot"
     assert hedge_decision(0.0, -20.0, SPOT, PERP, HedgeParams()).leg == "perp"
