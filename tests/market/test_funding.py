@@ -52,3 +52,24 @@ def test_bad_ctx_and_history_name_field():
     with pytest.raises(MarketDataError, match=r"fundingHistory\[1\].fundingRate"):
         tr.on_history([{"fundingRate": "0.1", "time": 0}, {"fundingRate": "x", "time": 1}])
     assert tr.funding.count == 0  # nothing half-done
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5_000), st.integers(-10**6, 10**6)), min_size=1, max_size=60))
+def test_trailing_mean_equals_brute_force(steps):
+    window, bucket = 2_000, 250
+    m = TrailingMean(window, bucket)
+    seen = []
+    t = 0
+    for dt, units in steps:
+        t += dt
+        rate = units / 10**9
+        m.add(t, rate)
+        seen.append((t, rate))
+        # brute force: samples whose bucket has not fully left the window
+        inside = [r for ts, r in seen if ts - ts % bucket + bucket > t - window]
+        assert m.mean() == pytest.approx(sum(inside) / len(inside), rel=1e-12, abs=1e-18)

@@ -133,3 +133,20 @@ def test_quotes_always_valid_and_uncrossed(mid, szd, spot, inv, atr, sigma, mode
     if touch:
         assert all(b < Decimal(repr(mid * 1.0001)) for b in bids)
         assert all(a > Decimal(repr(mid * 0.9999)) for a in asks)
+
+
+def test_glft_coefficients_limits_and_monotonicity():
+    import math
+
+    from engine.strategy.skew import glft_coefficients
+
+    # γ → 0: c1 → 1/k (the risk-neutral optimal depth for exponential intensity), and c2 → sqrt(γ·e/(2Ak))
+    c = glft_coefficients(gamma=1e-9, sigma=0.0, A=2.0, k=500.0)
+    assert c.half_spread == pytest.approx(1 / 500.0, rel=1e-6) and c.skew == 0
+    g = glft_coefficients(gamma=1e-6, sigma=0.01, A=2.0, k=500.0)
+    assert g.skew == pytest.approx(0.01 * math.sqrt(1e-6 * math.e / (2 * 2.0 * 500.0)), rel=1e-4)
+    # more volatility or more risk aversion → more skew per unit of inventory
+    assert glft_coefficients(0.1, 0.02, 1.0, 1000.0).skew > glft_coefficients(0.1, 0.01, 1.0, 1000.0).skew
+    assert glft_coefficients(0.5, 0.01, 1.0, 1000.0).skew > glft_coefficients(0.1, 0.01, 1.0, 1000.0).skew
+    with pytest.raises(ValueError, match="GLFT"):
+        glft_coefficients(0.0, 0.01, 1.0, 1000.0)
