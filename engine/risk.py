@@ -52,6 +52,16 @@ class RiskLimits:
     max_data_age_ms: int = 5_000
     max_position: Mapping[str, float] = field(default_factory=dict)  # coin -> |position| cap in coin
     default_max_position: float | None = None  # for coins not in max_position; None = no cap
+    max_position_usd: float | None = None  # |worst-case position| · reference price cap, every coin
+
+    @classmethod
+    def from_config(cls, risk: object, **overrides: object) -> "RiskLimits":
+        """From the `[risk]` config section (duck-typed, no config import in the pure core)."""
+        values = dict(max_order_notional=risk.max_order_notional_usd, max_open_orders=risk.max_open_orders,
+                      max_atr_pct=risk.vol_pause_threshold, max_data_age_ms=risk.stale_data_ms,
+                      max_position_usd=risk.max_position_usd)
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +169,13 @@ def check_order(order: OrderLike, view: MarketView | None, limits: RiskLimits) -
     return None
 
 
-def _position_cap(coin: str, limits: RiskLimits) -> float | None:
-    return limits.max_position.get(coin, limits.default_max_position)
+def _position_cap(coin: str, limits: RiskLimits, view: MarketView | None) -> float | None:
+    """The tighter of the coin cap and the USD cap converted at the reference price (oracle, else mid)."""
+    caps = [c for c in (limits.max_position.get(coin, limits.default_max_position),) if c is not None]
+    ref = None if view is None else (view.oracle_px or view.mid)
+    if limits.max_position_usd is not None and ref:
+        caps.append(limits.max_position_usd / ref)
+    return min(caps) if caps else None
 
 
 def evaluate(orders: Sequence[OrderLike], ctx: RiskContext, limits: RiskLimits, kill: KillSwitch,
@@ -217,7 +232,7 @@ def evaluate(orders: Sequence[OrderLike], ctx: RiskContext, limits: RiskLimits, 
             rejected.append((o, Check(Reason.OPEN_ORDERS, f"open orders would exceed {limits.max_open_orders}",
                                       o.coin)))
             continue
-        cap = _position_cap(o.coin, limits)
+        cap = _position_cap(o.coin, limits, ctx.markets.get(o.coin))
         sz = _f(o.sz)
         if cap is not None and not reduce_only:
             if o.is_buy:

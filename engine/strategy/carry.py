@@ -33,6 +33,14 @@ class CarryParams:
         if not 0 <= self.rebalance_band < 1:
             raise ValueError(f"CarryParams.rebalance_band must be in [0, 1), got {self.rebalance_band}")
 
+    @classmethod
+    def from_config(cls, carry: object, **overrides: object) -> "CarryParams":
+        """From the `[carry]` config section (duck-typed)."""
+        values = dict(target_notional=carry.target_notional_usd, entry_funding=carry.entry_threshold,
+                      exit_funding=carry.exit_threshold)
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True, slots=True)
 class CarryTarget:

@@ -33,7 +33,7 @@ class QuoteParams:
     size_multiplier: float = 1.0  # notional of level i = order_notional · size_multiplier**i
     min_notional: float = 10.0
     min_notional_policy: Literal["bump", "drop"] = "bump"
-    skew_model: Literal["as", "glft"] = "as"
+    skew_model: Literal["as", "avellaneda_stoikov", "glft"] = "as"  # "avellaneda_stoikov" = config's name
     gamma: float = 0.1  # risk aversion (see skew.py for units per model)
     horizon_bars: float = 1.0  # A–S τ
     glft_A: float = 1.0  # GLFT fills per bar at zero depth
@@ -52,11 +52,21 @@ class QuoteParams:
             "glft_k": self.glft_k > 0, "max_skew_frac": 0 <= self.max_skew_frac < 0.5,
             "carry_bias": 0 <= self.carry_bias < 0.5,
             "min_notional_policy": self.min_notional_policy in ("bump", "drop"),
-            "skew_model": self.skew_model in ("as", "glft"),
+            "skew_model": self.skew_model in ("as", "avellaneda_stoikov", "glft"),
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"QuoteParams: invalid {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
+
+    @classmethod
+    def from_config(cls, strategy: object, **overrides: object) -> "QuoteParams":
+        """From the `[strategy]` config section (duck-typed: this module must not depend on config I/O);
+        `overrides` carry what the flows write at run time, e.g. regime_multiplier."""
+        values = dict(base_spread=strategy.base_spread, atr_multiplier=strategy.atr_multiplier,
+                      skew_model=strategy.skew_model, gamma=strategy.gamma, levels=strategy.levels,
+                      level_spacing=strategy.level_spacing_bps / 10_000, order_notional=strategy.order_size_usd)
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +116,7 @@ def centre_price(state: LegState, params: QuoteParams) -> float:
     mid = state.mid
     offset = 0.0
     if state.sigma is not None and params.gamma > 0 and state.inventory:
-        if params.skew_model == "as":
+        if params.skew_model != "glft":
             offset = as_reservation_offset(state.inventory, params.gamma, state.sigma * mid, params.horizon_bars)
         else:
             lots = state.inventory * mid / params.order_notional  # inventory in level-0 order sizes (Δ = 1)
