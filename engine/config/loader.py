@@ -57,16 +57,34 @@ def _env_routes(env: Mapping[str, str]) -> tuple[dict[tuple[str, ...], str], lis
     return routes, near_misses
 
 
+def _is_index_patch(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(str(k).isdigit() for k in value)
+
+
+def _default_list(loc: tuple) -> list:
+    """The built-in default of a list-valued key (markets: HYPE + BTC), to patch by index."""
+    node: Any = HlmmConfig().model_dump(mode="json")
+    for part in loc:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, list) else []
+
+
 def _merge(base: Any, override: Any, loc: tuple = ()) -> Any:
     """Deep-merge env overrides into file values. A dict with digit keys patches a list by index
-    (HLMM_MARKETS__0__SPOT=false)."""
+    (HLMM_MARKETS__0__SPOT=false), the file's list or else the default one."""
     if isinstance(base, dict) and isinstance(override, dict):
         out = dict(base)
         for key, value in override.items():
-            out[key] = _merge(base.get(key), value, loc + (key,)) if key in base else value
+            if key in base:
+                out[key] = _merge(base[key], value, loc + (key,))
+            elif _is_index_patch(value):
+                out[key] = _merge(_default_list(loc + (key,)), value, loc + (key,))
+            elif isinstance(value, dict):
+                out[key] = _merge({}, value, loc + (key,))
+            else:
+                out[key] = value
         return out
-    if isinstance(base, list) and isinstance(override, dict) and override and all(
-            str(k).isdigit() for k in override):
+    if isinstance(base, list) and _is_index_patch(override):
         out = list(base)
         for key in sorted(override, key=int):
             index = int(key)
