@@ -18,6 +18,7 @@ BENCH_MODULES = [
     "engine.bench.venue",
     "engine.bench.engine",
     "engine.bench.backtest",
+    "engine.bench.strategy",
 ]
 
 
