@@ -39,7 +39,10 @@ def dotted(loc: Iterable[str | int]) -> str:
 @dataclass(frozen=True)
 class Problem:
     key: str        # dotted path
-    message: str    # already masked; starts with the key
+    message: str    # starts with the key; secret-bearing values already masked
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", scrub(self.message))  # last line of defence for key-like values
 
     def __str__(self) -> str:
         return self.message
@@ -84,38 +87,38 @@ def show_value(value: Any) -> str:
 
 
 def _unwrap(annotation: Any) -> Any:
-    """Strip Optional / list[...] wrappers down to the model or scalar type inside."""
+    """Strip Optional / list[...] / Annotated wrappers down to the model or scalar type inside."""
     while True:
         origin = get_origin(annotation)
         if origin in (typing.Union, types.UnionType):
             args = [a for a in get_args(annotation) if a is not type(None)]
             models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-            annotation = models[0] if models else (args[0] if len(args) == 1 else annotation)
-            if not models and len(args) != 1:
-                return annotation
-        elif origin in (list, tuple, set, frozenset):
-            annotation = get_args(annotation)[0]
-        elif origin is typing.Annotated:
+            if models:
+                annotation = models[0]
+            elif len(args) == 1:
+                annotation = args[0]
+            else:
+                return annotation  # a real union of scalars (int | str): nothing narrower to say
+        elif origin in (list, tuple, set, frozenset, typing.Annotated):
             annotation = get_args(annotation)[0]
         else:
             return annotation
 
 
-def field_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[type[BaseModel] | None, FieldInfo | None]:
-    """The model that owns the last named part of `loc`, and that field's FieldInfo (None if unknown)."""
+def field_info_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> FieldInfo | None:
+    """The FieldInfo that `loc` (a pydantic error location) points at, or None if it names no field."""
     owner: Any = model
     info: FieldInfo | None = None
     for part in loc:
         if isinstance(part, int):
-            continue
+            continue  # list index: stay on the list field's item type
         if not (isinstance(owner, type) and issubclass(owner, BaseModel)):
-            return None, None
+            return None
         info = owner.model_fields.get(part)
         if info is None:
-            return owner, None
-        last_owner = owner
+            return None
         owner = _unwrap(info.annotation)
-    return (last_owner if info is not None else None), info
+    return info
 
 
 def allowed_text(info: FieldInfo | None) -> str | None:
@@ -168,7 +171,7 @@ def problems_from_validation(
                 out.append(Problem(dotted(full), _with_origin(f"{dotted(full)}{sep}{text}", full, origin_of)))
             continue
         key = dotted(loc)
-        owner, info = field_at(model, loc)
+        info = field_info_at(model, loc)
         if etype == "extra_forbidden":
             out.append(Problem(key, _with_origin(_unknown_key_text(model, loc), loc, origin_of)))
             continue
@@ -198,16 +201,11 @@ def _with_origin(text: str, loc: tuple, origin_of: typing.Callable[[tuple], str 
 
 def _unknown_key_text(model: type[BaseModel], loc: tuple) -> str:
     key = dotted(loc)
-    name = loc[-1] if loc else ""
-    owner: Any
-    if len(loc) > 1:
-        _, parent_info = field_at(model, loc[:-1])
-        owner = _unwrap(parent_info.annotation) if parent_info is not None else None
-    else:
-        owner = model
+    parent = field_info_at(model, loc[:-1]) if len(loc) > 1 else None
+    owner = _unwrap(parent.annotation) if parent is not None else model
     known = list(owner.model_fields) if isinstance(owner, type) and issubclass(owner, BaseModel) else []
     text = f"{key}: unknown key (typo?)"
-    close = difflib.get_close_matches(str(name), known, n=1)
+    close = difflib.get_close_matches(str(loc[-1]) if loc else "", known, n=1)
     if close:
         text += f"; did you mean {close[0]!r}?"
     if known:

@@ -20,7 +20,7 @@ ENV_PREFIX = "HLMM_"
 class HlmmConfig(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False, extra="forbid",
-        frozen=True, allow_inf_nan=False, validate_default=True,
+        frozen=True, allow_inf_nan=False, validate_default=True, hide_input_in_errors=True,
     )
 
     venue: VenueConfig = Field(default_factory=VenueConfig)

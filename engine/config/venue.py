@@ -18,7 +18,10 @@ DEFAULT_BASE_URLS = {
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-SECTION_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True, validate_default=True)
+# hide_input_in_errors: a ValidationError raised by direct construction (outside load_config, which
+# renders its own masked messages) must not print values that may be tokens or keys.
+SECTION_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True, validate_default=True,
+                            hide_input_in_errors=True)
 
 
 def problems(*items: tuple[tuple, str]) -> PydanticCustomError:

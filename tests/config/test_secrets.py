@@ -140,3 +140,15 @@ def test_repr_and_errors_hide_alert_tokens_and_db_password(write_toml, load_erro
     err = load_error('[ledger]\nurl = "mysql://hl:s3cr3tpw@h/db"\n[[alerts.targets]]\nurl = "tg ram://AAHsecretToken"')
     assert "ledger.url" in str(err) and "alerts.targets[0].url" in str(err)
     assert "AAHsecretToken" not in str(err) and "s3cr3tpw" not in str(err)
+
+
+def test_direct_construction_errors_do_not_echo_inputs():
+    from pydantic import ValidationError
+
+    from engine.config import AlertTarget, LedgerConfig
+    with pytest.raises(ValidationError) as info:
+        AlertTarget(url="tgram:/AAHsecretToken", severities=["info"])
+    assert "AAHsecretToken" not in str(info.value)
+    with pytest.raises(ValidationError) as info:
+        LedgerConfig(url="mysql://hl:s3cr3tpw@h/db")
+    assert "s3cr3tpw" not in str(info.value)
