@@ -2,7 +2,6 @@
 listing every problem at once."""
 from __future__ import annotations
 
-import copy
 import os
 import re
 import tomllib
