@@ -34,3 +34,12 @@ def load_error(write_toml):
 def key_like() -> str:
     """A fresh value shaped exactly like a real private key (never a fixed string that could be grepped)."""
     return "0x" + secrets.token_hex(32)
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_hlmm_env(monkeypatch):
+    """The CLI reads os.environ; a developer's own HLMM_* settings must not change these tests' outcome."""
+    import os
+    for name in list(os.environ):
+        if name.upper().startswith("HLMM_"):
+            monkeypatch.delenv(name)
