@@ -1,0 +1,59 @@
+"""Every deployment of the hlmm flows, in one table: `serve.py` builds from it and `prefect.yaml` must match it
+(a test checks), so the embedded demo and production never drift apart.
+
+Schedules (UTC): rebalance daily 00:30 (plus a manual, dry-run-by-default deployment for the UI), funding
+accounting hourly at :05 (after the hourly funding), vol regime every 15 min, drawdown audit every 5 min,
+ledger audit hourly at :15, daily report 00:05. ``demo_interval_s`` is the accelerated cadence `serve --demo`
+uses so that a short demo shows every flow running.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+WORK_POOL = "hlmm-process"
+
+
+@dataclasses.dataclass(frozen=True)
+class Deployment:
+    flow: str                  # flow name (module flows/<flow>.py, function <flow>)
+    name: str                  # deployment name: runs as '<flow>/<name>'
+    cron: str | None           # UTC cron, or None
+    interval_s: int | None     # fixed interval, or None
+    demo_interval_s: int | None
+    parameters: dict[str, Any]
+    description: str
+
+    @property
+    def entrypoint(self) -> str:
+        return f"flows/{self.flow}.py:{self.flow}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.flow}/{self.name}"
+
+
+DEPLOYMENTS: tuple[Deployment, ...] = (
+    Deployment("rebalance", "daily", "30 0 * * *", None, None,
+               {"spot_usdc_fraction": 0.5, "dry_run": False, "max_slippage_bps": 50.0},
+               "Daily carry rebalance: resize legs to carry.target_notional_usd, split USDC spot/perp"),
+    Deployment("rebalance", "manual", None, None, None,
+               {"target_carry_notional": 1000.0, "spot_usdc_fraction": 0.5, "dry_run": True, "max_slippage_bps": 50.0},
+               "Manual rebalance from the UI (dry run unless dry_run=false)"),
+    Deployment("funding_accounting", "hourly", "5 * * * *", None, 120, {"lookback_hours": 24},
+               "Funding payments → ledger; realized vs expected, carry APR"),
+    Deployment("vol_regime", "every-15m", None, 900, 60, {"interval": "15m", "bars": 96},
+               "Volatility regime → spread multiplier params, pause in extreme"),
+    Deployment("drawdown_audit", "every-5m", None, 300, 30, {"lookback_hours": 24.0},
+               "Drawdown vs limit → kill switch"),
+    Deployment("ledger_audit", "hourly", "15 * * * *", None, 120, {"lookback_hours": 24, "repair": True},
+               "Venue fills/funding vs ledger; repair and alert"),
+    Deployment("daily_report", "daily", "5 0 * * *", None, 600, {"report_dir": "var/reports"},
+               "Daily PnL attribution, charts, Apprise summary"),
+)
+
+
+def load_flow(flow_name: str):
+    import importlib
+
+    return getattr(importlib.import_module(f"flows.{flow_name}"), flow_name)

@@ -1,0 +1,55 @@
+"""Serve every hlmm flow from ONE process (the embedded `make up` / `hlmm up` path): no work pool, no worker.
+
+    python -m deployments.serve            # production schedules (deployments/catalog.py)
+    python -m deployments.serve --demo     # accelerated schedules so a short demo shows every flow run
+    python -m deployments.serve --no-schedules   # deployments only (trigger by hand)
+
+Needs a Prefect API (PREFECT_API_URL, e.g. a local `prefect server start`). Production uses prefect.yaml +
+a process worker instead (docs/operations.md).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from deployments.catalog import DEPLOYMENTS, load_flow
+
+
+def build(demo: bool = False, schedules: bool = True, config_path: str | None = None) -> list:
+    out = []
+    for d in DEPLOYMENTS:
+        params = dict(d.parameters)
+        if config_path:
+            params["config_path"] = config_path
+        kwargs: dict = {"name": d.name, "parameters": params, "description": d.description,
+                        "tags": ["hlmm", "demo" if demo else "prod"]}
+        if schedules:
+            if demo and d.demo_interval_s:
+                kwargs["interval"] = d.demo_interval_s
+            elif demo:
+                pass  # rebalance stays manual in the demo: it trades
+            elif d.cron:
+                kwargs["cron"] = d.cron
+            elif d.interval_s:
+                kwargs["interval"] = d.interval_s
+        out.append(load_flow(d.flow).to_deployment(**kwargs))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m deployments.serve", description=__doc__.split("\n")[0])
+    p.add_argument("--demo", action="store_true", help="accelerated schedules (seconds, not hours)")
+    p.add_argument("--no-schedules", action="store_true", help="register deployments without schedules")
+    p.add_argument("--config", default=None, help="hlmm config file passed to every flow (config_path)")
+    a = p.parse_args(argv)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from prefect import serve
+
+    serve(*build(demo=a.demo, schedules=not a.no_schedules, config_path=a.config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""What a flow run needs, built once from the config: venue reader/actions, ledger store, alerter, clock.
+
+Flows take ``config_path`` (None: ``hlmm.toml`` / ``$HLMM_CONFIG`` / built-in defaults, like every hlmm
+command) so a deployment can point at the operator's file. Secrets are resolved here and never logged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from functools import cached_property
+from typing import Any
+
+from engine.alerts import Alerter, AlertRecord, utc_now
+from flows.venue import VenueActions, VenueReader
+
+
+@dataclasses.dataclass
+class Runtime:
+    cfg: Any                      # engine.config.HlmmConfig
+    reader: VenueReader
+    user: str                     # the account whose fills/funding/positions the flows look at
+
+    @cached_property
+    def store(self):
+        from flows.store import Store
+
+        return Store.from_url(self.cfg.ledger.url)
+
+    @cached_property
+    def alerter(self) -> Alerter:
+        def record(rec: AlertRecord) -> None:
+            self.store.record_alert(rec)
+
+        return Alerter.from_config(self.cfg.alerts, clock=utc_now, recorder=record, source="hlmm flows")
+
+    @cached_property
+    def actions(self) -> VenueActions:
+        """Signed actions; raises a ConfigError naming venue.secret_env/secret_file when no key is set."""
+        from engine.config import resolve_private_key
+
+        return VenueActions(self.reader.base_url, self.user, resolve_private_key(self.cfg.venue))
+
+    def now(self) -> dt.datetime:
+        """The venue's notion of now (clearinghouseState.time; the local venue's clock may run ahead of the
+        wall), falling back to the wall clock."""
+        try:
+            t = self.reader.clearinghouse_state(self.user).get("time")
+            if t:
+                return dt.datetime.fromtimestamp(int(t) / 1000, tz=dt.timezone.utc)
+        except Exception:
+            pass
+        return utc_now()
+
+    def close(self) -> None:
+        self.reader.close()
+        if "store" in self.__dict__:
+            self.store.close()
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_runtime(config_path: str | None = None) -> Runtime:
+    from engine.config import load_config
+
+    cfg = load_config(config_path)
+    user = cfg.venue.account_address
+    if not user:
+        raise ValueError("venue.account_address: the flows need the account to audit; set it in the config "
+                         "(or HLMM_VENUE__ACCOUNT_ADDRESS)")
+    return Runtime(cfg=cfg, reader=VenueReader(cfg.venue.base_url), user=user)
+
+
+def carry_coin(cfg: Any, coin: str | None = None) -> str:
+    """The coin the carry runs on: the parameter, else the first market with both legs."""
+    if coin:
+        cfg.market(coin)  # raises KeyError naming the coin when unknown
+        return coin
+    for m in cfg.markets:
+        if m.spot and m.perp:
+            return m.coin
+    raise ValueError("markets: no market has both spot and perp legs; the carry needs both")

@@ -1,0 +1,215 @@
+"""The flows' view of the venue: a small synchronous reader plus the two actions the flows take
+(Ioc leg trades and usdClassTransfer).
+
+Reads are plain POST /info calls (Hyperliquid's API, identical on mainnet, testnet and `hlmm sim`). Actions
+are signed with the official SDK's signing helpers — the flows act rarely (a rebalance a day), so they do not
+need the engine's fast signer. Every reply is checked and a refusal raises ``VenueActionError`` with the
+venue's own message; nothing is retried blindly (a transfer or an order is never sent twice on a timeout:
+callers re-read balances instead).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from flows.logic.numbers import dec
+
+HOUR_MS = 3_600_000
+
+
+class VenueError(RuntimeError):
+    pass
+
+
+class VenueActionError(VenueError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class SpotPair:
+    coin: str          # venue coin string: "PURR/USDC" or "@1"
+    base: str          # base token name, e.g. "HYPE"
+    base_sz_decimals: int
+    asset: int         # 10000 + index
+
+
+class VenueReader:
+    """Synchronous /info client (flows are short batch jobs; one client per flow run)."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = client or httpx.Client(timeout=timeout)
+        self.weight_used = 0  # IP weight spent by this reader (for the daily report's budget line)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "VenueReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def info(self, body: dict[str, Any], weight: int = 20) -> Any:
+        try:
+            resp = self._client.post(f"{self.base_url}/info", json=body)
+        except httpx.HTTPError as exc:
+            raise VenueError(f"info {body.get('type')}: {type(exc).__name__}: {exc}") from exc
+        self.weight_used += weight
+        if resp.status_code != 200:
+            raise VenueError(f"info {body.get('type')}: HTTP {resp.status_code}: {resp.text[:200]}")
+        return resp.json()
+
+    # --- typed reads -------------------------------------------------------------------------------
+    def meta(self) -> dict:
+        return self.info({"type": "meta", "dex": ""})
+
+    def spot_meta(self) -> dict:
+        return self.info({"type": "spotMeta"})
+
+    def all_mids(self) -> dict[str, Decimal]:
+        return {k: dec(v, f"allMids.{k}") for k, v in self.info({"type": "allMids", "dex": ""}, 2).items()}
+
+    def perp_marks(self) -> dict[str, Decimal]:
+        meta, ctxs = self.info({"type": "metaAndAssetCtxs"})
+        return {a["name"]: dec(c["markPx"], f"assetCtxs.{a['name']}.markPx") for a, c in zip(meta["universe"], ctxs)}
+
+    def clearinghouse_state(self, user: str) -> dict:
+        return self.info({"type": "clearinghouseState", "user": user, "dex": ""}, 2)
+
+    def spot_clearinghouse_state(self, user: str) -> dict:
+        return self.info({"type": "spotClearinghouseState", "user": user}, 2)
+
+    def user_fills(self, user: str) -> list[dict]:
+        return self.info({"type": "userFills", "user": user})
+
+    def user_fills_by_time(self, user: str, start_ms: int, end_ms: int | None = None) -> list[dict]:
+        """All fills in [start, end], paging by time (the venue returns ≤ 2000 per call)."""
+        out: list[dict] = []
+        seen: set[tuple[str, int]] = set()
+        start = start_ms
+        while True:
+            page = self.info({"type": "userFillsByTime", "user": user, "startTime": start, "endTime": end_ms,
+                              "aggregateByTime": False})
+            fresh = [f for f in page if (f["coin"], int(f["tid"])) not in seen]
+            for f in fresh:
+                seen.add((f["coin"], int(f["tid"])))
+            out.extend(fresh)
+            if len(page) < 2000 or not fresh:
+                return sorted(out, key=lambda f: (f["time"], f["tid"]))
+            start = max(int(f["time"]) for f in page)
+
+    def user_funding(self, user: str, start_ms: int, end_ms: int | None = None) -> list[dict]:
+        return self._paged({"type": "userFunding", "user": user}, start_ms, end_ms,
+                           key=lambda r: (r["delta"]["coin"], r["time"]))
+
+    def funding_history(self, coin: str, start_ms: int, end_ms: int | None = None) -> list[dict]:
+        return self._paged({"type": "fundingHistory", "coin": coin}, start_ms, end_ms, key=lambda r: r["time"])
+
+    def candles(self, coin: str, interval: str, start_ms: int, end_ms: int) -> list[dict]:
+        return self.info({"type": "candleSnapshot",
+                          "req": {"coin": coin, "interval": interval, "startTime": start_ms, "endTime": end_ms}})
+
+    def user_role(self, user: str) -> dict:
+        return self.info({"type": "userRole", "user": user}, 60)
+
+    def user_rate_limit(self, user: str) -> dict:
+        return self.info({"type": "userRateLimit", "user": user})
+
+    def _paged(self, body: dict, start_ms: int, end_ms: int | None, key) -> list[dict]:
+        out: list[dict] = []
+        seen: set = set()
+        start = start_ms
+        while True:
+            req = {**body, "startTime": start}
+            if end_ms is not None:
+                req["endTime"] = end_ms
+            page = self.info(req)
+            fresh = [r for r in page if key(r) not in seen]
+            for r in fresh:
+                seen.add(key(r))
+            out.extend(fresh)
+            if len(page) < 500 or not fresh:
+                return sorted(out, key=lambda r: r["time"])
+            start = max(int(r["time"]) for r in page)
+
+    # --- derived -----------------------------------------------------------------------------------
+    def spot_pair(self, base: str) -> SpotPair:
+        """The spot pair BASE/USDC as the venue names it ("@1" etc.)."""
+        sm = self.spot_meta()
+        tokens = {t["index"]: t for t in sm["tokens"]}
+        for u in sm["universe"]:
+            b, q = (tokens.get(i) for i in u["tokens"])
+            if b and q and b["name"] == base and q["name"] == "USDC":
+                return SpotPair(u["name"], base, int(b["szDecimals"]), 10000 + int(u["index"]))
+        raise VenueError(f"spotMeta: no {base}/USDC pair")
+
+    def perp_sz_decimals(self, coin: str) -> int:
+        for a in self.meta()["universe"]:
+            if a["name"] == coin:
+                return int(a["szDecimals"])
+        raise VenueError(f"meta: no perp named {coin}")
+
+
+class VenueActions:
+    """Signed actions for the flows. ``key`` is the signing key (main wallet or agent); ``account`` the
+    account acted for. An agent key can trade; only the main wallet's key can move USDC."""
+
+    def __init__(self, base_url: str, account: str, key: str, timeout: float = 10.0) -> None:
+        from eth_account import Account
+
+        self.base_url = base_url.rstrip("/")
+        self.account = account
+        self._wallet = Account.from_key(key)
+        self._timeout = timeout
+        self._exchange = None
+
+    @property
+    def signer(self) -> str:
+        return self._wallet.address
+
+    @property
+    def is_main_wallet(self) -> bool:
+        return self.signer.lower() == self.account.lower()
+
+    def _sdk(self):
+        if self._exchange is None:
+            from hyperliquid.exchange import Exchange
+
+            self._exchange = Exchange(self._wallet, self.base_url, account_address=self.account, timeout=self._timeout)
+        return self._exchange
+
+    def usd_class_transfer(self, amount: Decimal, to_perp: bool) -> dict:
+        if not self.is_main_wallet:
+            raise VenueActionError("usdClassTransfer needs the main wallet's key; the configured key is an agent")
+        if amount <= 0:
+            raise ValueError(f"amount: must be > 0, got {amount}")
+        # the SDK signs str(amount): pass a float whose str() is the exact cents value
+        reply = self._sdk().usd_class_transfer(float(amount), to_perp)
+        if not isinstance(reply, dict) or reply.get("status") != "ok":
+            raise VenueActionError(f"usdClassTransfer refused: {reply}")
+        return reply
+
+    def ioc(self, coin: str, is_buy: bool, size: Decimal, limit_px: Decimal) -> dict:
+        """One Ioc order; returns ``{"filled": Decimal, "avg_px": Decimal|None, "oid": int|None}``."""
+        reply = self._sdk().order(coin, is_buy, float(size), float(limit_px), {"limit": {"tif": "Ioc"}})
+        if not isinstance(reply, dict) or reply.get("status") != "ok":
+            raise VenueActionError(f"order {coin} refused: {reply}")
+        (status,) = reply["response"]["data"]["statuses"]
+        if "filled" in status:
+            f = status["filled"]
+            return {"filled": dec(f["totalSz"], "filled.totalSz"), "avg_px": dec(f["avgPx"], "filled.avgPx"),
+                    "oid": f.get("oid"), "error": None}
+        if "error" in status:
+            return {"filled": Decimal(0), "avg_px": None, "oid": None, "error": status["error"]}
+        return {"filled": Decimal(0), "avg_px": None, "oid": status.get("resting", {}).get("oid"),
+                "error": f"unexpected status {status}"}
+
+
+def now_ms() -> int:
+    """Wall clock for flow windows (flows are I/O edges; logic takes times as arguments)."""
+    return int(time.time() * 1000)
