@@ -268,16 +268,32 @@ def make_sim(cfg: ServerConfig) -> SimServer:
     clock = SimClock()
     clock.set_speed(cfg.speed)
     venue = Venue(clock=clock, seed=cfg.seed)
+    restored = False
     if cfg.state_file is not None and cfg.state_file.exists():
         venue.restore(json.loads(cfg.state_file.read_text()))
+        restored = True
+    # after a restore, --fund only credits accounts the state does not know (a restart never doubles money)
+    fresh = {u for u, _ in cfg.fund} | {u for u, _, _ in cfg.fund_spot}
+    if restored:
+        fresh = {u for u in fresh if _is_empty_account(venue, u)}
     for user, usdc in cfg.fund:
-        venue.fund_perp(user.lower(), usdc)
+        if user in fresh:
+            venue.fund_perp(user.lower(), usdc)
     for user, token, amount in cfg.fund_spot:
-        venue.fund_spot(user.lower(), token, amount)
+        if user in fresh:
+            venue.fund_spot(user.lower(), token, amount)
     driver = make_driver(cfg.market, venue=venue, clock=clock, seed=cfg.seed)
     return SimServer(venue=venue, clock=clock, driver=driver, speed=cfg.speed,
                      default_ip_weight_per_min=cfg.ip_weight_per_min,
                      default_ws_idle_timeout_s=cfg.ws_idle_timeout_s)
+
+
+def _is_empty_account(venue: Any, user: str) -> bool:
+    _, perp = venue.info({"type": "clearinghouseState", "user": user, "dex": ""})
+    _, spot = venue.info({"type": "spotClearinghouseState", "user": user})
+    no_perp = Decimal(str(perp["marginSummary"]["accountValue"])) == 0 and not perp["assetPositions"]
+    no_spot = all(Decimal(str(b["total"])) == 0 for b in spot.get("balances", []))
+    return no_perp and no_spot
 
 
 def save_state(sim: SimServer, path: Path) -> None:

@@ -1,0 +1,33 @@
+"""`hlmm sim` as a process: ready banner, SIGTERM shutdown saving --state, restart restoring it."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tests.fixtures.sim import account_from_label, start_sim
+from tests.sim.helpers import exchange, info, mid, round_px, statuses
+
+
+def test_state_file_survives_restart(tmp_path):
+    state = tmp_path / "venue-state.json"
+    address, key = account_from_label("state-test")
+    sim = start_sim("--state", str(state), "--market", "none", accounts=[(address, key)], log_dir=tmp_path)
+    try:
+        m = mid(info(sim), "ETH")
+        px = round_px(m * 0.9, "ETH")
+        oid = statuses(exchange(sim, key).order("ETH", True, 0.05, px, {"limit": {"tif": "Gtc"}}))[0]["resting"]["oid"]
+    finally:
+        sim.stop()
+    assert sim.proc.returncode == 0, sim.logs()
+    banner = sim.logs()
+    assert f"hlmm sim ready: {sim.url}" in banner and f"funded account: {address.lower()}" in banner
+    assert key[2:] not in banner  # addresses only, never keys
+    assert state.exists()
+
+    again = start_sim("--state", str(state), "--market", "none", log_dir=tmp_path)
+    try:
+        opens = info(again).open_orders(address)
+        assert [o["oid"] for o in opens] == [oid] and float(opens[0]["limitPx"]) == px
+        value = Decimal(info(again).user_state(address)["marginSummary"]["accountValue"])
+        assert value == Decimal(1_000_000)
+    finally:
+        again.stop()

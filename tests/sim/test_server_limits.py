@@ -1,0 +1,96 @@
+"""Server behaviour around the venue: IP-weight limit, 422 bodies, faults, admin clock, scheduleCancel."""
+from __future__ import annotations
+
+import httpx
+import pytest
+from hyperliquid.utils.error import ClientError, ServerError
+
+from tests.sim.helpers import exchange, info, mid, round_px, statuses, wait_for
+
+
+def test_malformed_body_is_422_plain_text(sim_server):
+    for path in ("/info", "/exchange"):
+        resp = httpx.post(sim_server.url + path, content=b"{not json", headers={"Content-Type": "application/json"})
+        assert resp.status_code == 422
+        assert resp.text == "Failed to deserialize the JSON body into the target type"
+        assert resp.headers["content-type"].startswith("text/plain")
+    resp = httpx.post(sim_server.url + "/info", json=[1, 2])
+    assert resp.status_code == 422 and resp.text == "Failed to deserialize the JSON body into the target type"
+
+
+def test_ip_weight_flood_gets_429_null(sim_server):
+    sim_server.admin("limits", {"ip_weight_per_min": 100})
+    try:
+        inf = info(sim_server)  # construction costs 40 (spotMeta + meta)
+        with httpx.Client() as client:
+            codes = [client.post(sim_server.url + "/info", json={"type": "l2Book", "coin": "BTC"}).status_code
+                     for _ in range(40)]  # 2 each: 30 fit in the remaining 60
+        assert codes[:30] == [200] * 30 and set(codes[30:]) == {429}
+        resp = httpx.post(sim_server.url + "/info", json={"type": "allMids", "dex": ""})
+        assert resp.status_code == 429 and resp.text == "null"
+        with pytest.raises(ClientError) as exc:  # the SDK's mapping of 429 null
+            inf.all_mids()
+        assert exc.value.status_code == 429
+    finally:
+        sim_server.admin("limits", {})
+    assert httpx.post(sim_server.url + "/info", json={"type": "allMids", "dex": ""}).status_code == 200
+
+
+def test_faults_5xx_429_reject_then_cleared(sim_server, fresh_account):
+    address, key = fresh_account
+    inf, ex = info(sim_server), exchange(sim_server, key)
+    m = mid(inf, "SOL")
+    try:
+        assert sim_server.admin("faults", {"http_5xx_p": 1.0, "http_5xx_applied_p": 0.0, "seed": 1})["http_5xx_p"] == 1.0
+        with pytest.raises(ServerError) as exc:
+            inf.all_mids()
+        assert exc.value.status_code == 500
+        resp = httpx.post(sim_server.url + "/info", json={"type": "allMids", "dex": ""})
+        assert resp.status_code == 500 and resp.text == "null"
+        with pytest.raises(ServerError):
+            ex.order("SOL", True, 1.0, round_px(m * 0.9, "SOL"), {"limit": {"tif": "Gtc"}})
+        sim_server.admin("faults", {})
+        assert inf.open_orders(address) == []  # http_5xx_applied_p 0: nothing was applied
+
+        sim_server.admin("faults", {"http_429_p": 1.0})
+        with pytest.raises(ClientError) as exc:
+            inf.all_mids()
+        assert exc.value.status_code == 429
+
+        sim_server.admin("faults", {"reject_p": 1.0})
+        resp = ex.order("SOL", True, 1.0, round_px(m * 0.9, "SOL"), {"limit": {"tif": "Gtc"}})
+        assert resp["status"] == "err" and "reject_p" in resp["response"]
+        assert inf.open_orders(address) == []
+    finally:
+        sim_server.admin("faults", {})
+    assert sim_server.admin("faults") == {"latency_ms": 0.0, "http_5xx_p": 0.0, "http_5xx_applied_p": 0.5,
+                                          "http_429_p": 0.0, "ws_drop_every_s": None, "reject_p": 0.0, "seed": 0}
+    assert "resting" in statuses(ex.order("SOL", True, 1.0, round_px(m * 0.9, "SOL"), {"limit": {"tif": "Gtc"}}))[0]
+
+
+def test_bad_admin_input_names_the_field(sim_server):
+    resp = httpx.post(sim_server.url + "/admin/faults", json={"http_5xx_p": 2})
+    assert resp.status_code == 400 and "http_5xx_p" in resp.json()["error"]
+    resp = httpx.post(sim_server.url + "/admin/faults", json={"nope": 1})
+    assert resp.status_code == 400 and "nope" in resp.json()["error"]
+    resp = httpx.post(sim_server.url + "/admin/fund", json={"user": "0x12", "usdc": 5})
+    assert resp.status_code == 400 and "user" in resp.json()["error"]
+    resp = httpx.post(sim_server.url + "/admin/clock", json={"advance_ms": -5})
+    assert resp.status_code == 400 and "advance_ms" in resp.json()["error"]
+
+
+def test_clock_advance_fires_schedule_cancel(sim_server, fresh_account):
+    address, key = fresh_account
+    inf, ex = info(sim_server), exchange(sim_server, key)
+    m = mid(inf, "ETH")
+    oid = statuses(ex.order("ETH", True, 0.01, round_px(m * 0.95, "ETH"), {"limit": {"tif": "Gtc"}}))[0]["resting"]["oid"]
+    now = sim_server.admin("clock")["now"]
+    too_early = ex.schedule_cancel(now + 1_000)
+    assert too_early == {"status": "err",
+                         "response": "Scheduled cancel time too early, must be at least 5 seconds from now."}
+    assert ex.schedule_cancel(now + 60_000) == {"status": "ok", "response": {"type": "default"}}
+    assert inf.open_orders(address)[0]["oid"] == oid
+    after = sim_server.admin("clock", {"advance_ms": 61_000})["now"]
+    assert after >= now + 61_000
+    wait_for(lambda: inf.open_orders(address) == [], what="scheduled cancel to fire")
+    assert inf.query_order_by_oid(address, oid)["order"]["status"] == "scheduledCancel"
