@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import pathlib
 
+import pytest
 import yaml
 
 from deployments.catalog import DEPLOYMENTS, WORK_POOL
@@ -42,3 +43,56 @@ def test_serve_builds_every_deployment_with_schedules():
     assert demo["drawdown_audit/every-5m"].schedules[0].schedule.interval.total_seconds() == 30
     assert not demo["rebalance/daily"].schedules  # the demo never trades on a timer
     assert demo["vol_regime/every-15m"].parameters["config_path"] == "/x/hlmm.toml"
+
+
+def _deployments(prefect_server) -> dict:
+    from prefect.client.orchestration import get_client
+
+    async def read():
+        async with get_client() as c:
+            deps = await c.read_deployments()
+            flows = {f.id: f.name for f in await c.read_flows()}
+            return {f"{flows[d.flow_id]}/{d.name}": d for d in deps}
+
+    return asyncio.run(read())
+
+
+@pytest.mark.slow
+def test_prefect_deploy_all_and_a_worker_runs_manual_rebalance(prefect_server, flow_env):
+    """The production path end to end: work pool, `prefect deploy --all`, a process worker subprocess, and
+    `prefect deployment run 'rebalance/manual'` completing against the sim."""
+    import subprocess
+    import sys
+
+    r = prefect_server.cli("work-pool", "create", WORK_POOL, "--type", "process", "--overwrite")
+    assert r.returncode == 0, r.stdout + r.stderr
+    env = {**prefect_server.env, "PWD": str(REPO)}
+    r = subprocess.run([str(pathlib.Path(sys.executable).with_name("prefect")), "--no-prompt", "deploy", "--all"],
+                       cwd=str(REPO), env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    registered = _deployments(prefect_server)
+    assert {d.full_name for d in DEPLOYMENTS} <= set(registered)
+    assert registered["rebalance/manual"].parameters["dry_run"] is True
+    assert registered["drawdown_audit/every-5m"].work_pool_name == WORK_POOL
+
+    worker_env = {**prefect_server.env, flow_env.key_env: flow_env.key, "PREFECT_WORKER_QUERY_SECONDS": "1",
+                  "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+    log = open(prefect_server.home / "worker.log", "wb")
+    worker = subprocess.Popen([str(pathlib.Path(sys.executable).with_name("prefect")), "worker", "start", "--pool",
+                               WORK_POOL, "--limit", "1"], cwd=str(REPO), env=worker_env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    try:
+        r = prefect_server.cli("deployment", "run", "rebalance/manual", "--param",
+                               f"config_path={flow_env.config_path}", "--param", "target_carry_notional=2000",
+                               "--watch", "--watch-interval", "1", "--watch-timeout", "150", timeout=200)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0 and "Completed" in out, out[-3000:] + \
+            (prefect_server.home / "worker.log").read_text()[-3000:]
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        log.close()

@@ -1,0 +1,76 @@
+"""Flow-test helpers: a per-test hlmm config pointing at the session's `hlmm sim`, a fresh SQLite ledger and
+a real local alert receiver. Flows run in this process against the session Prefect server."""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import secrets
+
+import pytest
+
+from tests.alerts.receiver import Receiver
+
+
+@pytest.fixture(scope="session")
+def alert_receiver():
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@dataclasses.dataclass
+class FlowEnv:
+    config_path: str
+    ledger_url: str
+    address: str
+    key: str
+    key_env: str
+    alert_path: str
+    receiver: Receiver
+    sim: object
+
+    def alerts(self) -> list[dict]:
+        import json
+
+        return [json.loads(p.body) for p in self.receiver.on(self.alert_path)]
+
+    def store(self):
+        from flows.store import Store
+
+        return Store.from_url(self.ledger_url)
+
+
+def write_config(tmp_path: pathlib.Path, sim_url: str, address: str, key_env: str, ledger_url: str,
+                 alert_url: str, extra: str = "") -> str:
+    path = tmp_path / "hlmm.toml"
+    path.write_text(f"""
+[venue]
+network = "local"
+base_url = "{sim_url}"
+account_address = "{address}"
+secret_env = "{key_env}"
+
+[ledger]
+url = "{ledger_url}"
+
+[alerts]
+dedup_window_s = 0
+targets = [{{url = "{alert_url}", severities = ["info", "warning", "critical"]}}]
+{extra}
+""")
+    return str(path)
+
+
+@pytest.fixture()
+def flow_env(tmp_path, sim_server, fresh_account, alert_receiver, prefect_server, monkeypatch) -> FlowEnv:
+    address, key = fresh_account
+    key_env = f"HLMM_TEST_KEY_{secrets.token_hex(4).upper()}"
+    monkeypatch.setenv(key_env, key)
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    from flows.store import Store
+
+    Store.init(ledger_url)
+    alert_path = f"/alerts/{secrets.token_hex(4)}"
+    cfg = write_config(tmp_path, sim_server.url, address, key_env, ledger_url,
+                       f"json://127.0.0.1:{alert_receiver.port}{alert_path}")
+    return FlowEnv(cfg, ledger_url, address, key, key_env, alert_path, alert_receiver, sim_server)
