@@ -30,11 +30,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
-
 BUY = 1
 SELL = -1
-_PX_TOL = 1e-9  # prices come from decimal strings on a tick grid; compare with a relative tolerance
 
 
 @dataclass(slots=True)
@@ -52,55 +49,75 @@ class SimOrder:
     meta: dict = field(default_factory=dict)
 
 
-def level_qty(levels: np.ndarray, px: float, side: int) -> float | None:
-    """Visible size at `px` on one side (0 inside the shown range but absent; None if deeper than shown)."""
-    if len(levels) == 0:
-        return 0.0
-    prices = levels[:, 0]
-    hit = np.nonzero(np.abs(prices - px) <= _PX_TOL * px)[0]
-    if len(hit):
-        return float(levels[hit[0], 1])
-    last = prices[-1]
-    deeper = px < last if side == BUY else px > last
-    return None if deeper else 0.0
+class BookView:
+    """One snapshot indexed for queue lookups: size by exact price per side, best and deepest shown prices.
+
+    Built once per snapshot and shared by every resting order; prices are floats parsed from the same decimal
+    strings as our order prices, so equal decimals compare equal exactly.
+    """
+    __slots__ = ("bid_sz", "ask_sz", "best_bid", "best_ask", "last_bid", "last_ask")
+
+    def __init__(self, bids, asks):
+        bl, al = bids.tolist() if hasattr(bids, "tolist") else list(bids), asks.tolist() if hasattr(asks, "tolist") else list(asks)
+        self.bid_sz = {px: sz for px, sz in bl}
+        self.ask_sz = {px: sz for px, sz in al}
+        self.best_bid = bl[0][0] if bl else None
+        self.best_ask = al[0][0] if al else None
+        self.last_bid = bl[-1][0] if bl else None
+        self.last_ask = al[-1][0] if al else None
+
+    def level_qty(self, px: float, side: int) -> float | None:
+        """Visible size at `px` on one side (0 inside the shown range but absent; None if deeper than shown)."""
+        if side == BUY:
+            q = self.bid_sz.get(px)
+            if q is not None:
+                return q
+            return None if self.last_bid is not None and px < self.last_bid else 0.0
+        q = self.ask_sz.get(px)
+        if q is not None:
+            return q
+        return None if self.last_ask is not None and px > self.last_ask else 0.0
+
+    def same_best(self, side: int) -> float | None:
+        return self.best_bid if side == BUY else self.best_ask
+
+    def opposite_best(self, side: int) -> float | None:
+        return self.best_ask if side == BUY else self.best_bid
+
+    def largest(self, side: int) -> float:
+        d = self.bid_sz if side == BUY else self.ask_sz
+        return max(d.values()) if d else 0.0
 
 
 def crosses(order: SimOrder, opposite_best: float | None) -> bool:
     """Does an opposite best price reach our price (ask <= our bid, bid >= our ask)?"""
     if opposite_best is None:
         return False
-    if order.side == BUY:
-        return opposite_best <= order.px * (1 + _PX_TOL)
-    return opposite_best >= order.px * (1 - _PX_TOL)
+    return opposite_best <= order.px if order.side == BUY else opposite_best >= order.px
 
 
 class QueueModel(Protocol):
     name: str
 
-    def on_live(self, order: SimOrder, bids: np.ndarray, asks: np.ndarray) -> None:
+    def on_live(self, order: SimOrder, book: BookView) -> None:
         """The order reached the venue: place it at the back of its level."""
 
     def on_trade(self, order: SimOrder, px: float, sz: float) -> float:
         """A public trade; returns the quantity of `order` filled (at `order.px`)."""
 
-    def on_book(self, order: SimOrder, bids: np.ndarray, asks: np.ndarray) -> float:
+    def on_book(self, order: SimOrder, book: BookView) -> float:
         """A new snapshot; returns the quantity of `order` filled (at `order.px`)."""
 
 
 class _QueueBase:
     name = "base"
 
-    def on_live(self, order: SimOrder, bids: np.ndarray, asks: np.ndarray) -> None:
-        same = bids if order.side == BUY else asks
-        q = level_qty(same, order.px, order.side)
+    def on_live(self, order: SimOrder, book: BookView) -> None:
+        q = book.level_qty(order.px, order.side)
         order.level_qty = q
-        order.queue_ahead = q if q is not None else self._unknown_depth_ahead(same)
+        # deeper than the snapshot shows: assume at least the largest visible level sits ahead of us
+        order.queue_ahead = q if q is not None else book.largest(order.side)
         order.traded_at_px = 0.0
-
-    @staticmethod
-    def _unknown_depth_ahead(same: np.ndarray) -> float:
-        # deeper than the snapshot shows: assume at least the largest visible level sits there
-        return float(same[:, 1].max()) if len(same) else 0.0
 
     def _fill(self, order: SimOrder, qty: float) -> float:
         qty = min(qty, order.qty)
@@ -113,9 +130,7 @@ class _QueueBase:
     def on_trade(self, order: SimOrder, px: float, sz: float) -> float:
         if order.qty <= 0:
             return 0.0
-        at_px = abs(px - order.px) <= _PX_TOL * order.px
-        through = (px < order.px) if order.side == BUY else (px > order.px)
-        if at_px and not through:
+        if px == order.px:
             order.traded_at_px += sz
             if sz <= order.queue_ahead:
                 order.queue_ahead -= sz
@@ -123,32 +138,31 @@ class _QueueBase:
             rest = sz - order.queue_ahead
             order.queue_ahead = 0.0
             return self._fill(order, rest)
-        if through and not at_px:
+        if (px < order.px) if order.side == BUY else (px > order.px):
             order.queue_ahead = 0.0
             return self._fill(order, order.qty)
         return 0.0
 
-    def on_book(self, order: SimOrder, bids: np.ndarray, asks: np.ndarray) -> float:
+    def on_book(self, order: SimOrder, book: BookView) -> float:
         if order.qty <= 0:
             return 0.0
-        same, opp = (bids, asks) if order.side == BUY else (asks, bids)
-        if len(opp) and crosses(order, float(opp[0, 0])):
+        if crosses(order, book.opposite_best(order.side)):
             order.queue_ahead = 0.0
             return self._fill(order, order.qty)
-        q = level_qty(same, order.px, order.side)
+        q = book.level_qty(order.px, order.side)
         prev = order.level_qty
         order.level_qty = q
         filled = 0.0
         if q is not None and prev is not None:
             unexplained = prev - order.traded_at_px - q
             if unexplained > 0:
-                filled = self._depletion(order, same, prev, q, unexplained)
+                filled = self._depletion(order, book, prev, q, unexplained)
         if q is not None and order.queue_ahead > q:
             order.queue_ahead = q
         order.traded_at_px = 0.0
         return filled
 
-    def _depletion(self, order: SimOrder, same: np.ndarray, prev: float, q: float, amount: float) -> float:
+    def _depletion(self, order: SimOrder, book: BookView, prev: float, q: float, amount: float) -> float:
         return 0.0
 
 
@@ -170,15 +184,14 @@ class ProbabilisticQueue(_QueueBase):
         self.power = power
         self.p_through = p_through
 
-    def _depletion(self, order: SimOrder, same: np.ndarray, prev: float, q: float, amount: float) -> float:
-        passed = q == 0 and len(same) and (
-            same[0, 0] < order.px if order.side == BUY else same[0, 0] > order.px)
+    def _depletion(self, order: SimOrder, book: BookView, prev: float, q: float, amount: float) -> float:
+        best = book.same_best(order.side)
+        passed = q == 0 and best is not None and (best < order.px if order.side == BUY else best > order.px)
         if passed:
             # the whole level went and the best moved past us: executed through us, or everyone cancelled
-            if self.rng.random() < self.p_through:
-                order.queue_ahead = 0.0
-                return self._fill(order, order.qty)
             order.queue_ahead = 0.0
+            if self.rng.random() < self.p_through:
+                return self._fill(order, order.qty)
             return 0.0
         ahead = order.queue_ahead
         behind = max(prev - ahead, 0.0)

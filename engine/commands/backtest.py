@@ -40,7 +40,10 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", help="Directory for results.json and PNG charts."),
         as_json: bool = typer.Option(False, "--json", help="Print the results JSON (no progress bar)."),
         seed: int = typer.Option(0, "--seed", help="Seed for the latency / queue randomness."),
-        coin: Optional[str] = typer.Option(None, "--coin", help="Coin to take from multi-coin files."),
+        coin: Optional[str] = typer.Option(None, "--coin", help="Perp coin (default: the first snapshot's)."),
+        sz_decimals: Optional[int] = typer.Option(None, "--sz-decimals", help="Perp szDecimals for unknown coins."),
+        latency_jitter: float = typer.Option(0.0, "--latency-jitter",
+                                             help="Log-normal sigma of latency (0 = constant, seeded otherwise)."),
     ) -> None:
         if ctx.invoked_subcommand is not None:
             return
@@ -49,10 +52,11 @@ def register(app: typer.Typer) -> None:
                        err=True)
             raise typer.Exit(code=2)
         from engine.backtest.data import DataError
-        from engine.backtest.replay import ReplayOptions, run_replay_cli
+        from engine.backtest.runner import ReplayOptions, run_replay_cli
 
         opts = ReplayOptions(l2=l2, trades=trades, funding=funding, spot_l2=spot_l2, config=config,
-                             latency_ms=latency_ms, queue=queue, out=out, seed=seed, coin=coin)
+                             latency_ms=latency_ms, latency_jitter=latency_jitter, queue=queue, out=out,
+                             seed=seed, coin=coin, sz_decimals=sz_decimals)
         try:
             result = run_replay_cli(opts, progress=not as_json)
         except (DataError, ValueError) as exc:

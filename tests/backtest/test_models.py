@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.backtest.models import (BUY, SELL, ConstantLatency, FeeModel, LogNormalLatency, ProbabilisticQueue,
+from engine.backtest.models import (BUY, SELL, BookView, ConstantLatency, FeeModel, LogNormalLatency, ProbabilisticQueue,
                                     RiskAverseQueue, SimOrder, make_queue_model)
 
 PX = 100.0
@@ -38,9 +38,9 @@ at_px_events = st.lists(st.one_of(
 def test_never_fills_before_the_volume_ahead_has_traded(side, initial, qty, events, model, seed):
     q = make_queue_model(model, seed)
     order = SimOrder(1, side, PX, qty)
-    best_same = PX + side * 0 if initial > 0 else PX - side  # our level is the best when it has size
-    opp = PX + side * 1  # one tick away on the other side: never reaches us
-    q.on_live(order, *book(side, PX, initial, opp))
+    best_same = PX + side  # one better level on our side: our level emptying is not the market passing us
+    opp = PX + 2 * side  # the other side stays away: never reaches us
+    q.on_live(order, BookView(*book(side, best_same, initial, opp)))
     assert order.queue_ahead == pytest.approx(initial)
     traded = 0.0  # volume traded at our price since the order went live
     unexplained = 0.0  # size that left the level without trading (cancels), summed over snapshots
@@ -55,7 +55,7 @@ def test_never_fills_before_the_volume_ahead_has_traded(side, initial, qty, even
             new_level = ev[1]
             unexplained += max(level - traded_since_book - new_level, 0.0)
             level, traded_since_book = new_level, 0.0
-            q.on_book(order, *book(side, best_same, new_level, opp))
+            q.on_book(order, BookView(*book(side, best_same, new_level, opp)))
         # the bound: ahead can only leave by trading at our price or by cancelling (visible as unexplained)
         assert order.filled <= max(0.0, traded + unexplained - initial) + 1e-9
         assert order.filled <= qty + 1e-12 and order.qty >= -1e-12
@@ -68,7 +68,7 @@ def test_risk_averse_fills_exactly_the_volume_past_the_queue(side, initial, qty,
     """Only trades at our price and no snapshots: filled == min(qty, max(0, traded − ahead)) after every trade."""
     q = RiskAverseQueue()
     order = SimOrder(1, side, PX, qty)
-    q.on_live(order, *book(side, PX, initial, PX + side))
+    q.on_live(order, BookView(*book(side, PX, initial, PX + side)))
     traded = 0.0
     for sz in trades:
         q.on_trade(order, PX, sz)
@@ -88,7 +88,7 @@ def test_no_fill_at_a_price_the_market_never_reached(side, initial, model, seed,
     whole level vanishing with the same side's best moving past it; fills are always at our own price."""
     q = make_queue_model(model, seed)
     order = SimOrder(1, side, PX, 1.0)
-    q.on_live(order, *book(side, PX, initial, PX + side))
+    q.on_live(order, BookView(*book(side, PX, initial, PX + side)))
     reached = False
     for ev in events:
         before = order.filled
@@ -101,7 +101,7 @@ def test_no_fill_at_a_price_the_market_never_reached(side, initial, model, seed,
             same_best = PX - side * abs(ev[2])
             level = ev[3] if same_best == PX else 0.0
             bids_asks = book(side, same_best if same_best != PX else PX, level, opp_best)
-            q.on_book(order, *bids_asks)
+            q.on_book(order, BookView(*bids_asks))
             reached |= opp_best == PX
             if model == "probabilistic" and level == 0 and same_best != PX:
                 reached = True  # level depletion through our price: the model may read it as executed
@@ -114,7 +114,7 @@ def test_worked_example_back_of_queue():
     """Bid at 100 behind 2.0: a 1.5 sell at 100 moves us to 0.5 ahead; a 1.0 sell fills 0.5 of our 1.0."""
     q = RiskAverseQueue()
     o = SimOrder(7, BUY, PX, 1.0)
-    q.on_live(o, np.array([[PX, 2.0], [99.0, 1.0]]), np.array([[101.0, 1.0]]))
+    q.on_live(o, BookView(np.array([[PX, 2.0], [99.0, 1.0]]), np.array([[101.0, 1.0]])))
     assert o.queue_ahead == 2.0
     assert q.on_trade(o, PX, 1.5) == 0.0 and o.queue_ahead == pytest.approx(0.5)
     assert q.on_trade(o, PX, 1.0) == pytest.approx(0.5)
@@ -128,23 +128,23 @@ def test_risk_averse_ignores_cancels_probabilistic_advances_seeded():
     bids1 = np.array([[PX, 4.0], [99.0, 1.0]])  # 6 left the level, no trades: cancels
     asks = np.array([[101.0, 1.0]])
     ra, o1 = RiskAverseQueue(), SimOrder(1, BUY, PX, 1.0)
-    ra.on_live(o1, bids0, asks)
-    ra.on_book(o1, bids1, asks)
+    ra.on_live(o1, BookView(bids0, asks))
+    ra.on_book(o1, BookView(bids1, asks))
     assert o1.queue_ahead == 4.0  # clamped to what is visible, not advanced further
     outcomes = set()
     for seed in range(20):
         pq, o = ProbabilisticQueue(seed=seed), SimOrder(1, BUY, PX, 1.0)
-        pq.on_live(o, bids0, asks)
+        pq.on_live(o, BookView(bids0, asks))
         o.queue_ahead = 5.0  # half the level ahead of us: p(ahead) = 0.5 with power 1
-        pq.on_book(o, bids1, asks)
+        pq.on_book(o, BookView(bids1, asks))
         outcomes.add(o.queue_ahead)
     assert outcomes == {0.0, 4.0}  # both draws happen across seeds
     runs = []
     for _ in range(2):
         pq, o = ProbabilisticQueue(seed=3), SimOrder(1, BUY, PX, 1.0)
-        pq.on_live(o, bids0, asks)
+        pq.on_live(o, BookView(bids0, asks))
         o.queue_ahead = 5.0
-        pq.on_book(o, bids1, asks)
+        pq.on_book(o, BookView(bids1, asks))
         runs.append(o.queue_ahead)
     assert runs[0] == runs[1]
 
@@ -152,7 +152,7 @@ def test_risk_averse_ignores_cancels_probabilistic_advances_seeded():
 def test_order_deeper_than_the_snapshot_waits_behind_the_largest_level():
     q = RiskAverseQueue()
     o = SimOrder(1, BUY, 90.0, 1.0)
-    q.on_live(o, np.array([[PX, 2.0], [99.0, 7.0]]), np.array([[101.0, 1.0]]))
+    q.on_live(o, BookView(np.array([[PX, 2.0], [99.0, 7.0]]), np.array([[101.0, 1.0]])))
     assert o.level_qty is None and o.queue_ahead == 7.0
 
 

@@ -1,0 +1,401 @@
+"""L2 replay on the simulated clock: real book snapshots in, the engine's pure quoting rule, simulated fills out.
+
+What is wired to what (and what is not):
+
+* quotes come from `engine.strategy.quotes.quotes` (the live strategy function) fed with a `LegState` built
+  from the replayed book, the shared inventory (spot + perp) and `engine.market.state.CoinVol` (ATR / EWMA σ
+  from 1-minute bars of the replayed mid) — the same inputs the live loop gives it;
+* carry size comes from `engine.strategy.carry.carry_target` at each funding hour (two-leg replays with
+  `--funding`), executed as taker orders on both legs; the delta hedger is `engine.strategy.hedge.hedge_decision`;
+* order management (keep / cancel / replace per side and level, requote tolerance, minimum requote interval)
+  is a small stand-in written here, because `engine.execution` (the live order-diff) has not landed; risk
+  checks (`engine.risk`) are not applied;
+* the venue is simulated here, not `sim.venue.Venue`: post-only orders join the queue by `models.QueueModel`,
+  actions and market data are delayed by `models.LatencyModel`, fees come from `models.FeeModel`, taker
+  orders walk the visible levels of the current snapshot up to their limit.
+
+Event order at one timestamp: internal actions due (decisions, orders going live, cancels) first, then the
+market event. A decision is taken `market_data_ms` after the snapshot it reacts to; its orders and cancels take
+effect `entry_ms` later, so an order can be filled while its cancel is in flight.
+"""
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from engine.backtest.carry import trailing_mean_hourly
+from engine.backtest.data import BookEvent, TradeEvent
+from engine.backtest.history import FundingRow
+from engine.backtest.metrics import Attribution, EquityCurve, max_drawdown, sharpe
+from engine.backtest.models import (BUY, SELL, BookView, ConstantLatency, FeeModel, LatencyModel, QueueModel, RiskAverseQueue,
+                                    SimOrder)
+from engine.market.state import CoinVol
+from engine.strategy.carry import CarryParams as StrategyCarryParams
+from engine.strategy.carry import CarryTarget, carry_target
+from engine.strategy.hedge import HedgeParams, LegMarket, hedge_decision
+from engine.strategy.quotes import LegState, QuoteParams, quotes
+
+
+@dataclass
+class ReplayConfig:
+    coin: str = "BTC"
+    sz_decimals: int = 5
+    spot_coin: str | None = None
+    spot_sz_decimals: int = 2
+    quote: QuoteParams = field(default_factory=QuoteParams)
+    requote_tolerance_bps: float = 2.0
+    # skip re-running quotes() while the mid has moved less than this since the last run and nothing else
+    # (inventory, vol, carry) changed and no working order is at/through the opposite best; 0 = run every time,
+    # None = the requote tolerance (orders within it of the new quotes would be kept anyway)
+    requote_gate_bps: float | None = None
+    min_requote_interval_ms: int = 250
+    vol_interval_ms: int = 60_000
+    hedge: HedgeParams | None = field(default_factory=HedgeParams)
+    carry: StrategyCarryParams | None = None
+    funding_lookback_hours: int = 168
+    fees: FeeModel = field(default_factory=FeeModel)
+    sample_ms: int = 1000
+    record_fills: bool = True
+
+
+class _Leg:
+    __slots__ = ("name", "coin", "sz_decimals", "is_spot", "bids", "asks", "view", "mid", "position", "vol", "live",
+                 "working", "decision_key", "gate_mid", "last_action_ms", "decide_pending", "maker_fee", "taker_fee")
+
+    def __init__(self, name: str, coin: str, sz_decimals: int, vol_interval_ms: int, fees: FeeModel):
+        self.name, self.coin, self.sz_decimals, self.is_spot = name, coin, sz_decimals, name == "spot"
+        self.bids = self.asks = np.empty((0, 2))
+        self.view = BookView(self.bids, self.asks)
+        self.mid = 0.0
+        self.position = 0.0
+        self.vol = CoinVol(interval_ms=vol_interval_ms)
+        self.live: dict[int, SimOrder] = {}
+        self.working: dict[tuple[bool, int], SimOrder] = {}  # (is_buy, level) -> order (pending or live)
+        self.decision_key: tuple | None = None
+        self.gate_mid = 0.0
+        self.last_action_ms = -10**15
+        self.decide_pending = False
+        self.maker_fee = fees.rate(name, True)
+        self.taker_fee = fees.rate(name, False)
+
+
+class Replay:
+    def __init__(self, cfg: ReplayConfig, queue: QueueModel | None = None, latency: LatencyModel | None = None,
+                 funding: list[FundingRow] | None = None):
+        self.cfg = cfg
+        self.queue = queue or RiskAverseQueue()
+        self.latency = latency or ConstantLatency()
+        self.legs: dict[str, _Leg] = {"perp": _Leg("perp", cfg.coin, cfg.sz_decimals, cfg.vol_interval_ms, cfg.fees)}
+        if cfg.spot_coin:
+            self.legs["spot"] = _Leg("spot", cfg.spot_coin, cfg.spot_sz_decimals, cfg.vol_interval_ms, cfg.fees)
+        self.funding = funding or []
+        self._funding_means = (trailing_mean_hourly(self.funding, cfg.funding_lookback_hours)
+                               if self.funding else [])
+        self._funding_index = {r.time_ms: i for i, r in enumerate(self.funding)}
+        self.cash = 0.0
+        self.attr = Attribution()
+        self.curve = EquityCurve(cfg.sample_ms)
+        self.now = 0
+        self.events = 0
+        self.fills: list[dict] = []
+        self.n_fills = self.n_maker = self.n_rejects = 0
+        self.volume = 0.0
+        self.carry = CarryTarget.flat()
+        self.carry_qty = 0.0
+        self._pending: list[tuple[int, int, str, str, object]] = []
+        self._seq = 0
+        self._oid = 0
+
+    # ------------------------------------------------------------ accounting
+    @property
+    def net_delta(self) -> float:
+        return sum(l.position for l in self.legs.values())
+
+    def equity(self) -> float:
+        return self.cash + sum(l.position * l.mid for l in self.legs.values())
+
+    def _fill(self, leg: _Leg, is_buy: bool, px: float, qty: float, maker: bool, oid: int | None) -> None:
+        signed = qty if is_buy else -qty
+        notional = px * qty
+        fee = notional * (leg.maker_fee if maker else leg.taker_fee)
+        self.cash -= signed * px + fee
+        self.attr.spread += signed * (leg.mid - px)
+        self.attr.fees -= fee
+        leg.position += signed
+        self.volume += notional
+        self.n_fills += 1
+        self.n_maker += maker
+        if self.cfg.record_fills:
+            self.fills.append({"t": self.now, "leg": leg.name, "side": "B" if is_buy else "A", "px": px, "sz": qty,
+                               "maker": maker, "fee": fee, "oid": oid, "mid": leg.mid})
+
+    def _mark(self, leg: _Leg, new_mid: float) -> None:
+        """Move a leg's mark and attribute the value change of the held positions (inventory / basis)."""
+        old = leg.mid
+        if old and new_mid != old:
+            d = new_mid - old
+            if leg.is_spot:
+                self.attr.basis += leg.position * d
+            else:
+                spot = self.legs.get("spot")
+                self.attr.inventory += self.net_delta * d
+                if spot is not None:
+                    self.attr.basis -= spot.position * d
+        leg.mid = new_mid
+
+    # ------------------------------------------------------------ internal events
+    def _push(self, due: int, kind: str, leg: str, payload: object) -> None:
+        self._seq += 1
+        heapq.heappush(self._pending, (due, self._seq, kind, leg, payload))
+
+    def _drain(self, t: int) -> None:
+        while self._pending and self._pending[0][0] <= t:
+            due, _, kind, leg_name, payload = heapq.heappop(self._pending)
+            self.now = max(self.now, due)
+            leg = self.legs[leg_name]
+            if kind == "decide":
+                leg.decide_pending = False
+                self._decide(leg)
+            elif kind == "place":
+                self._activate(leg, payload)
+            elif kind == "cancel":
+                leg.live.pop(payload.oid, None)
+            elif kind == "taker":
+                self._taker(leg, *payload)
+
+    def _activate(self, leg: _Leg, order: SimOrder) -> None:
+        key = (order.side == BUY, order.meta["level"])
+        if leg.working.get(key) is not order:
+            return  # replaced or cancelled while in flight
+        opp = leg.view.opposite_best(order.side)
+        if opp is not None and (order.px >= opp if order.side == BUY else order.px <= opp):
+            self.n_rejects += 1  # Alo would cross the book now: the venue rejects it (badAloPx)
+            del leg.working[key]
+            leg.decision_key = None
+            return
+        order.live_ms = self.now
+        self.queue.on_live(order, leg.view)
+        leg.live[order.oid] = order
+
+    def _taker(self, leg: _Leg, is_buy: bool, qty: float, limit_px: float, reason: str) -> None:
+        """IOC: walk the current snapshot's levels up to the limit; the rest is cancelled."""
+        levels = leg.asks if is_buy else leg.bids
+        left = qty
+        for px, sz in levels:
+            if left <= 1e-12 or (px > limit_px if is_buy else px < limit_px):
+                break
+            take = min(left, sz)
+            self._fill(leg, is_buy, float(px), float(take), False, None)
+            left -= take
+        if reason == "carry":
+            done = qty - left
+            self.carry_qty += done if leg.is_spot else 0.0
+
+    def _order_fills(self, leg: _Leg, fn: Callable[[SimOrder], float]) -> bool:
+        any_fill = False
+        for oid, order in list(leg.live.items()):
+            q = fn(order)
+            if q > 0:
+                any_fill = True
+                self._fill(leg, order.side == BUY, order.px, q, True, oid)
+                if order.qty <= 1e-12:
+                    del leg.live[oid]
+                    key = (order.side == BUY, order.meta["level"])
+                    if leg.working.get(key) is order:
+                        del leg.working[key]
+        return any_fill
+
+    # ------------------------------------------------------------ strategy
+    def _decide(self, leg: _Leg) -> None:
+        if not len(leg.bids) or not len(leg.asks):
+            return
+        bb, ba = float(leg.bids[0, 0]), float(leg.asks[0, 0])
+        net = self.net_delta
+        atr = leg.vol.atr_pct(leg.mid)
+        sigma = leg.vol.sigma
+        key = (net, leg.vol.bars, self.carry.strength)  # ATR / σ only change when a bar closes
+        gate = self.cfg.requote_tolerance_bps if self.cfg.requote_gate_bps is None else self.cfg.requote_gate_bps
+        if key == leg.decision_key and abs(leg.mid - leg.gate_mid) <= gate * 1e-4 * leg.mid:
+            if not any((o.px >= ba) if o.side == BUY else (o.px <= bb) for o in leg.working.values()):
+                return  # inputs (nearly) unchanged: the quotes would be kept by the tolerance anyway
+        state = LegState(coin=leg.coin, leg=leg.name, sz_decimals=leg.sz_decimals, mid=leg.mid, inventory=net,
+                         atr_pct=atr, sigma=sigma, best_bid=bb, best_ask=ba, carry_strength=self.carry.strength)
+        desired = {(q.is_buy, q.level): (float(q.px), float(q.sz)) for q in quotes(state, self.cfg.quote)}
+        tol = self.cfg.requote_tolerance_bps / 10_000
+        changes: list[tuple[tuple[bool, int], tuple[float, float] | None]] = []
+        for k, order in leg.working.items():
+            want = desired.get(k)
+            if want is None:
+                changes.append((k, None))
+            elif abs(want[0] - order.px) > tol * want[0]:
+                changes.append((k, want))
+        for k, want in desired.items():
+            if k not in leg.working:
+                changes.append((k, want))
+        if changes and leg.working and self.now - leg.last_action_ms < self.cfg.min_requote_interval_ms:
+            return  # throttled: leave decision_key stale so the next snapshot retries
+        leg.decision_key = key
+        leg.gate_mid = leg.mid
+        if not changes:
+            return
+        leg.last_action_ms = self.now
+        due = self.now + self.latency.entry_ms()
+        for k, want in changes:
+            old = leg.working.pop(k, None)
+            if old is not None:
+                self._push(due, "cancel", leg.name, old)
+            if want is not None:
+                self._oid += 1
+                order = SimOrder(self._oid, BUY if k[0] else SELL, want[0], want[1], meta={"level": k[1]})
+                leg.working[k] = order
+                self._push(due, "place", leg.name, order)
+
+    def _schedule_decision(self, leg: _Leg) -> None:
+        if not leg.decide_pending:
+            leg.decide_pending = True
+            self._push(self.now + self.latency.market_data_ms(), "decide", leg.name, None)
+
+    def _hedge(self) -> None:
+        spot, perp = self.legs.get("spot"), self.legs["perp"]
+        if spot is None or self.cfg.hedge is None or abs(spot.position + perp.position) * perp.mid <= self.cfg.hedge.band_usd:
+            return  # inside the band (cheap pre-check of what hedge_decision would conclude)
+        if not (len(spot.bids) and len(spot.asks) and len(perp.bids)
+                                                           and len(perp.asks)):
+            return
+        markets = [LegMarket(l.coin, l.name, l.sz_decimals, float(l.bids[0, 0]), float(l.asks[0, 0]), l.taker_fee)
+                   for l in (spot, perp)]
+        order = hedge_decision(spot.position - self.carry_qty, perp.position + self.carry_qty, markets[0],
+                               markets[1], self.cfg.hedge)
+        if order is not None:
+            self._push(self.now + self.latency.entry_ms(), "taker", order.leg,
+                       (order.is_buy, float(order.sz), float(order.px), "hedge"))
+
+    def _on_funding(self, row: FundingRow) -> None:
+        perp = self.legs["perp"]
+        if perp.mid <= 0:
+            return
+        pay = -perp.position * perp.mid * float(row.rate)  # the short side receives a positive rate
+        self.cash += pay
+        self.attr.funding += pay
+        spot = self.legs.get("spot")
+        if self.cfg.carry is None or spot is None or spot.mid <= 0:
+            return
+        mean = self._funding_means[self._funding_index[row.time_ms]]
+        self.carry = carry_target(None if mean is None else float(mean), self.cfg.carry, self.carry, perp.mid,
+                                  min(spot.sz_decimals, perp.sz_decimals))
+        delta = float(self.carry.spot_qty) - self.carry_qty
+        if abs(delta) * perp.mid >= 10.0:
+            due = self.now + self.latency.entry_ms()
+            slip = 0.002
+            self._push(due, "taker", "spot", (delta > 0, abs(delta), spot.mid * (1 + slip if delta > 0 else 1 - slip),
+                                              "carry"))
+            self._push(due, "taker", "perp", (delta < 0, abs(delta), perp.mid * (1 - slip if delta > 0 else 1 + slip),
+                                              "carry-perp"))
+
+    # ------------------------------------------------------------ main loop
+    def run(self, events: Iterable[tuple[int, int, str, object]], progress: Callable[[int], None] | None = None) -> dict:
+        """`events`: (t_ms, priority, leg, payload) sorted by time; payload a BookEvent, TradeEvent or FundingRow."""
+        wall0 = time.perf_counter()
+        first_t = last_t = None
+        for t, _, leg_name, payload in events:
+            self._drain(t)
+            self.now = max(self.now, t)
+            if first_t is None:
+                first_t = t
+            last_t = t
+            self.events += 1
+            if isinstance(payload, BookEvent):
+                leg = self.legs[leg_name]
+                bids, asks = payload.bids, payload.asks
+                view = BookView(bids, asks)
+                if leg.live:
+                    self._order_fills(leg, lambda o: self.queue.on_book(o, view))
+                if len(bids) and len(asks):
+                    mid = (bids[0, 0] + asks[0, 0]) * 0.5
+                    self._mark(leg, float(mid))
+                    leg.vol.on_price(t, leg.mid)
+                leg.bids, leg.asks, leg.view = bids, asks, view
+                self._hedge()
+                self._schedule_decision(leg)
+            elif isinstance(payload, TradeEvent):
+                leg = self.legs[leg_name]
+                if leg.live and self._order_fills(leg, lambda o: self.queue.on_trade(o, payload.px, payload.sz)):
+                    self._hedge()
+            else:
+                self._on_funding(payload)
+            self._drain(t)
+            if t >= self.curve.next_ms:
+                self.curve.maybe_sample(t, self.equity(), self.net_delta)
+            if progress is not None and self.events % 4096 == 0:
+                progress(self.events)
+        wall = time.perf_counter() - wall0
+        if last_t is not None:
+            self.curve.force(last_t, self.equity(), self.net_delta)
+        return self.result(wall, first_t, last_t)
+
+    def result(self, wall_s: float, first_t: int | None, last_t: int | None) -> dict:
+        eq = self.curve.equity
+        return {
+            "events": self.events,
+            "events_per_s": self.events / wall_s if wall_s > 0 else 0.0,
+            "wall_s": wall_s,
+            "start_ms": first_t, "end_ms": last_t,
+            "fills": self.n_fills,
+            "maker_fills": self.n_maker,
+            "maker_ratio": self.n_maker / self.n_fills if self.n_fills else 0.0,
+            "alo_rejects": self.n_rejects,
+            "volume_usd": self.volume,
+            "pnl_total_usd": self.attr.total,
+            "equity_change_usd": self.equity(),
+            "pnl_attribution": self.attr.as_dict(),
+            "max_drawdown_usd": max_drawdown(eq),
+            "sharpe": sharpe(self.curve.t, eq),
+            "final_inventory": {**{name: l.position for name, l in self.legs.items()}, "net": self.net_delta},
+            "carry_qty": self.carry_qty,
+        }
+
+
+def merge_events(books: dict[str, Iterator[BookEvent]], trades: dict[str, Iterator[TradeEvent]] | None = None,
+                 funding: list[FundingRow] | None = None) -> Iterator[tuple[int, int, str, object]]:
+    """Time-ordered merge of the sources; funding rows only between the first and the last book event.
+
+    Priority at equal times: trades (0) before books (1) before funding (2) — a trade printed at t is part of
+    what the snapshot at t shows as gone.
+    """
+    def tagged(it: Iterator, prio: int, leg: str) -> Iterator[tuple[int, int, str, object]]:
+        for e in it:  # a function, not a generator expression: `leg` must bind per stream
+            yield (e.t_ms, prio, leg, e)
+
+    streams = [tagged(it, 1, leg) for leg, it in books.items()]
+    streams += [tagged(it, 0, leg) for leg, it in (trades or {}).items()]
+    n_book_streams = len(books)
+    heads: list[tuple] = []
+    for i, s in enumerate(streams):
+        first = next(s, None)
+        if first is not None:
+            heapq.heappush(heads, (first[0], first[1], i, first))
+    fund = list(funding or [])
+    fi = 0
+    started = False
+    live_books = sum(1 for h in heads if h[2] < n_book_streams)
+    while heads:
+        t = heads[0][0]
+        while fi < len(fund) and fund[fi].time_ms <= t:
+            if started:
+                yield (fund[fi].time_ms, 2, "perp", fund[fi])
+            fi += 1
+        _, _, i, ev = heapq.heappop(heads)
+        started = True
+        yield ev
+        nxt = next(streams[i], None)
+        if nxt is not None:
+            heapq.heappush(heads, (nxt[0], nxt[1], i, nxt))
+        elif i < n_book_streams:
+            live_books -= 1
+            if live_books == 0:
+                return

@@ -1,0 +1,116 @@
+"""`hlmm backtest --l2 ...` glue: options → models + strategy parameters → data streams → Replay → results/charts."""
+from __future__ import annotations
+
+import json
+import pathlib
+from dataclasses import dataclass
+
+from engine.backtest.data import iter_books, iter_trades
+from engine.backtest.history import load_funding
+from engine.backtest.models import ConstantLatency, FeeModel, LogNormalLatency, make_queue_model
+from engine.backtest.replay import Replay, ReplayConfig, merge_events
+from engine.strategy.quotes import QuoteParams
+
+# szDecimals of the default markets (meta); other coins need --sz-decimals
+SZ_DECIMALS = {"BTC": 5, "ETH": 4, "SOL": 2, "HYPE": 2, "@107": 2, "@1": 2, "HYPE/USDC": 2, "PURR/USDC": 0}
+
+
+@dataclass
+class ReplayOptions:
+    l2: pathlib.Path
+    trades: pathlib.Path | None = None
+    funding: pathlib.Path | None = None
+    spot_l2: pathlib.Path | None = None
+    config: pathlib.Path | None = None
+    latency_ms: float = 50.0
+    latency_jitter: float = 0.0  # log-normal sigma; 0 = constant latency
+    queue: str = "risk-averse"
+    out: pathlib.Path | None = None
+    seed: int = 0
+    coin: str | None = None
+    spot_coin: str | None = None
+    sz_decimals: int | None = None
+
+
+def _first_coin(path: pathlib.Path) -> str:
+    for ev in iter_books(path):
+        return ev.coin
+    raise ValueError(f"{path}: no l2Book snapshots")
+
+
+def build_config(opts: ReplayOptions) -> ReplayConfig:
+    coin = opts.coin or _first_coin(opts.l2)
+    spot_coin = (opts.spot_coin or _first_coin(opts.spot_l2)) if opts.spot_l2 else None
+    sz = opts.sz_decimals if opts.sz_decimals is not None else SZ_DECIMALS.get(coin)
+    if sz is None:
+        raise ValueError(f"unknown szDecimals for coin {coin!r}; pass --sz-decimals")
+    cfg = ReplayConfig(coin=coin, sz_decimals=sz, spot_coin=spot_coin,
+                       spot_sz_decimals=SZ_DECIMALS.get(spot_coin or "", 2))
+    if opts.config is not None:
+        from engine.config import load_config
+        from engine.strategy.carry import CarryParams
+        from engine.strategy.hedge import HedgeParams
+
+        hc = load_config(opts.config)
+        s = hc.strategy
+        cfg.quote = QuoteParams(base_spread=s.base_spread, atr_multiplier=s.atr_multiplier,
+                                skew_model="glft" if s.skew_model == "glft" else "as", gamma=s.gamma,
+                                levels=s.levels, level_spacing=s.level_spacing_bps / 10_000,
+                                order_notional=s.order_size_usd)
+        cfg.requote_tolerance_bps = s.requote_tolerance_bps
+        cfg.min_requote_interval_ms = s.min_requote_interval_ms
+        c = hc.carry
+        if c.entry_threshold > c.exit_threshold:
+            cfg.carry = CarryParams(target_notional=c.target_notional_usd, entry_funding=c.entry_threshold,
+                                    exit_funding=c.exit_threshold)
+        cfg.funding_lookback_hours = c.funding_lookback_hours
+        cfg.hedge = HedgeParams(band_usd=c.hedge_band_usd)
+    elif spot_coin:
+        from engine.strategy.carry import CarryParams
+
+        cfg.carry = CarryParams(target_notional=1000.0, entry_funding=0.0000125, exit_funding=0.0)
+    return cfg
+
+
+def make_replay(opts: ReplayOptions) -> tuple[Replay, object]:
+    cfg = build_config(opts)
+    if opts.latency_ms < 0:
+        raise ValueError(f"--latency-ms must be >= 0, got {opts.latency_ms}")
+    if opts.latency_jitter > 0:
+        latency = LogNormalLatency(entry_median=max(opts.latency_ms, 1e-3), md_median=max(opts.latency_ms / 10, 1e-3),
+                                   sigma=opts.latency_jitter, seed=opts.seed)
+    else:
+        latency = ConstantLatency(entry=int(round(opts.latency_ms)), market_data=0)
+    queue = make_queue_model(opts.queue, opts.seed)
+    funding = load_funding(opts.funding, cfg.coin) if opts.funding else None
+    replay = Replay(cfg, queue=queue, latency=latency, funding=funding)
+    books = {"perp": iter_books(opts.l2, cfg.coin)}
+    if opts.spot_l2:
+        books["spot"] = iter_books(opts.spot_l2, cfg.spot_coin)
+    trades = {"perp": iter_trades(opts.trades, cfg.coin)} if opts.trades else None
+    return replay, merge_events(books, trades, funding)
+
+
+def run_replay_cli(opts: ReplayOptions, progress: bool = True) -> dict:
+    replay, events = make_replay(opts)
+    if progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("replay"), BarColumn(bar_width=None), TextColumn("{task.completed:,} events"),
+                      TimeElapsedColumn(), transient=True) as bar:
+            task = bar.add_task("replay", total=None)
+            result = replay.run(events, progress=lambda n: bar.update(task, completed=n))
+    else:
+        result = replay.run(events)
+    result["queue_model"] = opts.queue
+    result["latency_ms"] = opts.latency_ms
+    result["seed"] = opts.seed
+    if opts.out is not None:
+        from engine.backtest.charts import write_charts
+
+        opts.out.mkdir(parents=True, exist_ok=True)
+        result["charts"] = write_charts(opts.out, replay.curve.t, replay.curve.equity, replay.curve.net_delta,
+                                        result["pnl_attribution"])
+        (opts.out / "results.json").write_text(json.dumps(result, indent=2))
+        (opts.out / "fills.jsonl").write_text("".join(json.dumps(f) + "\n" for f in replay.fills))
+    return result
