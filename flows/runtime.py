@@ -41,14 +41,20 @@ class Runtime:
         return VenueActions(self.reader.base_url, self.user, resolve_private_key(self.cfg.venue))
 
     def now(self) -> dt.datetime:
-        """The venue's notion of now (clearinghouseState.time; the local venue's clock may run ahead of the
-        wall), falling back to the wall clock."""
+        """The venue's notion of now: clearinghouseState.time, or the local venue's admin clock (the simulated
+        clock may run ahead of the wall), falling back to the wall clock."""
+        t = None
         try:
             t = self.reader.clearinghouse_state(self.user).get("time")
-            if t:
-                return dt.datetime.fromtimestamp(int(t) / 1000, tz=dt.timezone.utc)
         except Exception:
             pass
+        if not t and self.cfg.venue.network == "local":
+            try:
+                t = self.reader.local_clock_ms()
+            except Exception:
+                pass
+        if t:
+            return dt.datetime.fromtimestamp(int(t) / 1000, tz=dt.timezone.utc)
         return utc_now()
 
     def close(self) -> None:

@@ -64,6 +64,12 @@ class VenueReader:
             raise VenueError(f"info {body.get('type')}: HTTP {resp.status_code}: {resp.text[:200]}")
         return resp.json()
 
+    def local_clock_ms(self) -> int:
+        """The local venue's simulated clock (`hlmm sim` admin endpoint; loopback only)."""
+        resp = self._client.get(f"{self.base_url}/admin/clock")
+        resp.raise_for_status()
+        return int(resp.json()["now"])
+
     # --- typed reads -------------------------------------------------------------------------------
     def meta(self) -> dict:
         return self.info({"type": "meta", "dex": ""})

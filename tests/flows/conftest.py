@@ -12,6 +12,22 @@ from tests.alerts.receiver import Receiver
 
 
 @pytest.fixture(scope="session")
+def sim_server(tmp_path_factory):
+    """The flow tests' own `hlmm sim` (same subprocess as the shared fixture, started by its helper): the flows
+    advance the venue clock by hours for funding, which must not shift time under other rooms' tests, and a
+    flow run spends more IP weight than the shared venue's 1200/min leaves room for."""
+    from tests.fixtures.sim import account_from_label, start_sim
+
+    accounts = [account_from_label(f"flows-{i}") for i in range(2)]
+    sim = start_sim("--ip-weight-per-min", "1000000", seed=11, accounts=accounts,
+                    log_dir=tmp_path_factory.mktemp("flows-sim"))
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture(scope="session")
 def alert_receiver():
     r = Receiver().start()
     yield r
