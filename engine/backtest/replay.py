@@ -186,7 +186,7 @@ class Replay:
         """IOC: walk the current snapshot's levels up to the limit; the rest is cancelled."""
         levels = leg.asks if is_buy else leg.bids
         left = qty
-        for px, sz in levels:
+        for px, sz in levels.tolist():
             if left <= 1e-12 or (px > limit_px if is_buy else px < limit_px):
                 break
             take = min(left, sz)
