@@ -1,0 +1,174 @@
+"""Venue state shared by the matching, exchange, info, funding and persistence modules.
+
+`Core` owns the books, users, oracle prices, id counters and the event buffer; the modules
+around it are functions over one `Core`, so there is exactly one copy of every fact.
+"""
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+
+from .accounts import FEE_ACCOUNT, LIQUIDATOR, PERP_MAKER, PERP_TAKER, SPOT_MAKER, SPOT_TAKER, User, ZERO
+from .book import Book, Order
+from .candles import CandleStore
+from .clock import SimClock
+from .events import EventBuffer
+from .markets import Market, Universe
+from .numbers import scaled_str
+
+TID_MASK = (1 << 50) - 1
+TID_MULT = 0x2545F4914F6CD  # odd: i -> (i * MULT + offset) mod 2**50 is a bijection, so tids never repeat
+SPOT_HOLD_MULT = 1 + SPOT_TAKER  # spot buys reserve price x size plus the worst-case (taker) fee
+HOUR_MS = 3_600_000
+
+
+class Core:
+    def __init__(self, clock: SimClock, seed: int = 0, universe: Universe | None = None,
+                 max_order_events: int = 1_000_000) -> None:
+        self.clock = clock
+        self.seed = seed
+        self.u = universe or Universe()
+        self.books: dict[str, Book] = {m.coin: Book() for m in self.u.markets}
+        self.users: dict[str, User] = {}
+        self.oracle: dict[str, Decimal] = {m.coin: m.default_px for m in self.u.markets}
+        self.funding_override: dict[str, Decimal] = {}
+        self.last_px: dict[str, Decimal] = {}
+        self.next_oid = 1_000_000 + (seed % 1000) * 1_000_000
+        self.seq = 0
+        self.tid_count = 0
+        self.tx_count = 0
+        self.tx_hash = "0x" + "00" * 32
+        self.events = EventBuffer()
+        self.order_log: list[tuple] = []  # (order, status, ts, remaining size) per status change
+        self.max_order_events = max_order_events
+        self.candles = CandleStore()
+        self.funding_history: dict[str, list[dict]] = {m.coin: [] for m in self.u.perps}
+        self.premium_samples: dict[str, list[Decimal]] = {m.coin: [] for m in self.u.perps}
+        self.last_sample_ms = 0
+        self.next_funding_ms = (clock.now_ms() // HOUR_MS + 1) * HOUR_MS
+        self.agents: dict[str, list] = {}  # agent address -> [user, name, validUntil]
+        self.nonces: dict[str, list[int]] = {}  # signer -> sorted highest nonces
+        self.scheduled: set[str] = set()  # users with an armed scheduleCancel
+        self.fee = self.user(FEE_ACCOUNT)
+        self.fee.system = True
+        self.liquidator = self.user(LIQUIDATOR)
+        self.liquidator.system = True
+        self.marks_cache: dict[str, Decimal] | None = None
+
+    # ------------------------------------------------------------------ ids
+    def new_oid(self) -> int:
+        self.next_oid += 1
+        return self.next_oid
+
+    def new_tid(self) -> int:
+        self.tid_count += 1
+        return (self.tid_count * TID_MULT + self.seed * 7919 + 0x1F2E3D4C5B6A) & TID_MASK
+
+    def new_tx(self) -> str:
+        """Start a new transaction: every fill/funding row of one action shares its hash."""
+        self.tx_count += 1
+        digest = hashlib.blake2b(f"{self.seed}:{self.tx_count}".encode(), digest_size=32).hexdigest()
+        self.tx_hash = "0x" + digest
+        return self.tx_hash
+
+    # ------------------------------------------------------------------ lookups
+    def user(self, address: str, create: bool = True) -> User | None:
+        key = address.lower()
+        u = self.users.get(key)
+        if u is None and create:
+            u = self.users[key] = User(key)
+        return u
+
+    def marks(self) -> dict[str, Decimal]:
+        """Mark price per coin. Modelled as the oracle price the drivers set (documented in MODEL.md)."""
+        return self.oracle
+
+    def mid(self, coin: str) -> Decimal | None:
+        book = self.books[coin]
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None:
+            return None
+        m = self.u.by_coin[coin]
+        return m.px_dec(bid + ask) / 2
+
+    def fee_rates(self, m: Market) -> tuple[Decimal, Decimal]:
+        return (SPOT_TAKER, SPOT_MAKER) if m.is_spot else (PERP_TAKER, PERP_MAKER)
+
+    # ------------------------------------------------------------------ order status
+    def order_wire(self, o: Order, sz: int | None = None) -> dict:
+        m = o.market
+        d = {"coin": m.coin, "side": "B" if o.is_buy else "A", "limitPx": scaled_str(o.px, m.px_decimals),
+             "sz": scaled_str(o.sz if sz is None else sz, m.sz_decimals), "oid": o.oid, "timestamp": o.ts,
+             "origSz": scaled_str(o.orig_sz, m.sz_decimals)}
+        if o.cloid:
+            d["cloid"] = o.cloid
+        if o.reduce_only:
+            d["reduceOnly"] = True
+        return d
+
+    def set_status(self, o: Order, status: str, ts: int, user: User | None = None) -> None:
+        (user or self.users[o.user]).record(o, status, ts)
+        log = self.order_log
+        log.append((o, status, ts, o.sz))
+        if len(log) > self.max_order_events:
+            del log[: len(log) // 10]
+        if self.events.subscribers:
+            self.events.add("orderUpdates", o.user, {"order": self.order_wire(o), "status": status,
+                                                     "statusTimestamp": ts})
+
+    def reserve(self, u: User, o: Order) -> None:
+        """Account for a newly resting order: spot hold or perp order margin."""
+        m = o.market
+        if m.is_spot:
+            if o.is_buy:
+                o.hold = m.ntl_dec(o.sz * o.px) * SPOT_HOLD_MULT
+                u.add_hold(m.quote_token, o.hold)
+            else:
+                o.hold = m.sz_dec(o.sz)
+                u.add_hold(m.base_token, o.hold)
+        elif not o.reduce_only:
+            u.order_ntl[m.asset] = u.order_ntl.get(m.asset, 0) + o.sz * o.px
+        if o.reduce_only:
+            u.n_reduce_only += 1
+
+    def release(self, u: User, o: Order, sz: int) -> None:
+        """Free the reservation of `sz` units of a resting order (filled or cancelled)."""
+        m = o.market
+        if m.is_spot:
+            part = o.hold if sz == o.sz else (
+                m.ntl_dec(sz * o.px) * SPOT_HOLD_MULT if o.is_buy else m.sz_dec(sz))
+            o.hold -= part
+            u.add_hold(m.quote_token if o.is_buy else m.base_token, -part)
+        elif not o.reduce_only:
+            u.order_ntl[m.asset] -= sz * o.px
+
+    def retire(self, o: Order, status: str, ts: int) -> None:
+        """Finish an order already out of the book: free its reservation, record the status."""
+        u = self.users[o.user]
+        if o.sz:
+            self.release(u, o, o.sz)
+        if u.orders.pop(o.oid, None) is not None and o.reduce_only:
+            u.n_reduce_only -= 1
+        self.set_status(o, status, ts, u)
+        if status in ("liquidatedCanceled", "reduceOnlyCanceled", "marginCanceled") and self.events.subscribers:
+            self.events.add("nonUserCancel", o.user, {"coin": o.market.coin, "oid": o.oid})
+
+    def cancel(self, o: Order, status: str, ts: int) -> None:
+        self.books[o.market.coin].remove(o)
+        self.events.notice("book", o.market.coin)
+        self.retire(o, status, ts)
+
+    def shrink_reduce_only(self, u: User, coin: str, ts: int) -> None:
+        """Resting reduce-only orders shrink with the position and are cancelled when it closes."""
+        if not u.n_reduce_only:
+            return
+        pos = u.positions.get(coin)
+        szi = pos.szi if pos else ZERO
+        m = self.u.by_coin[coin]
+        held = int(abs(szi).scaleb(m.sz_decimals))
+        for o in [o for o in u.orders.values() if o.reduce_only and o.market is m]:
+            if held == 0 or (szi > 0) == o.is_buy:
+                self.cancel(o, "reduceOnlyCanceled", ts)
+            elif o.sz > held:
+                self.books[coin].shrink(o, held)
+                self.events.notice("book", coin)

@@ -1,0 +1,315 @@
+"""POST /exchange: envelope checks, signer resolution, address budget, action handlers.
+
+`handle(core, body)` is the signed path; `act(core, user, action)` is the same processing for an
+already-authenticated user (used by the signed path, by tests and by the in-process benchmark).
+Whole-action refusals are HTTP 200 {"status":"err"}; per-order problems are entries of
+`statuses`; a body that does not deserialize is a 422 with the venue's plain-text message.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from . import auth, rules
+from .accounts import User
+from .core import Core
+from .matching import place
+from .numbers import dec_str, to_dec
+from .orders import SHAPES, cancel_action, cancel_by_cloid_action, modify_action
+
+DESERIALIZE = "Failed to deserialize the JSON body into the target type"
+BATCHED = {"order": "orders", "cancel": "cancels", "cancelByCloid": "cancels", "batchModify": "modifies"}
+CANCEL_TYPES = ("cancel", "cancelByCloid")
+SCHEDULE_MIN_LEAD_MS = 5_000
+SCHEDULE_MAX_PER_DAY = 10
+DAY_MS = 86_400_000
+
+
+class BadRequest(Exception):
+    pass
+
+
+def ok(kind: str, statuses: list | None = None) -> dict:
+    if statuses is None:
+        return {"status": "ok", "response": {"type": kind}}
+    return {"status": "ok", "response": {"type": kind, "data": {"statuses": statuses}}}
+
+
+def refuse(text: str) -> dict:
+    return {"status": "err", "response": text}
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def envelope_ok(body) -> bool:
+    if not isinstance(body, dict):
+        return False
+    action, sig = body.get("action"), body.get("signature")
+    return (isinstance(action, dict) and isinstance(action.get("type"), str) and _is_int(body.get("nonce"))
+            and isinstance(sig, dict) and isinstance(sig.get("r"), str) and isinstance(sig.get("s"), str)
+            and _is_int(sig.get("v")) and (body.get("vaultAddress") is None or isinstance(body["vaultAddress"], str))
+            and (body.get("expiresAfter") is None or _is_int(body["expiresAfter"])))
+
+
+def handle(core: Core, body, opts) -> tuple[int, object]:
+    if not envelope_ok(body):
+        return 422, DESERIALIZE
+    now = core.clock.now_ms()
+    try:
+        signer = auth.signer_of(core, body, opts.accept_mainnet)
+        u = auth.resolve(core, body, signer, now)
+        auth.check_nonce(core, signer, body["nonce"], now, opts.nonce_window)
+        exp = body.get("expiresAfter")
+        if exp is not None and now > exp:
+            raise auth.AuthError(f"Action expired: expiresAfter {exp} is before the current time {now}")
+    except auth.AuthError as exc:
+        return 200, refuse(str(exc))
+    try:
+        out = act(core, u, body["action"], now, opts, nonce=body["nonce"])
+    except BadRequest:
+        return 422, DESERIALIZE
+    auth.use_nonce(core, signer, body["nonce"])
+    return 200, out
+
+
+def act(core: Core, u: User, action: dict, now: int, opts, nonce: int | None = None) -> dict:
+    """Run one authenticated action for `u`; raises BadRequest (nothing done) on malformed input."""
+    kind = action.get("type")
+    batch_key = BATCHED.get(kind)
+    cost = 1
+    if batch_key is not None:
+        batch = action.get(batch_key)
+        if not isinstance(batch, list):
+            raise BadRequest(batch_key)
+        if len(batch) > rules.MAX_BATCH:
+            return refuse(rules.BATCH_TOO_BIG)
+        shape = SHAPES[kind]
+        for item in batch:  # a malformed element refuses the whole body before anything happens
+            if not shape(item):
+                raise BadRequest(batch_key)
+        cost = max(1, len(batch))
+    elif kind == "modify" and not SHAPES["batchModify"](action):
+        raise BadRequest("modify")
+    if not u.system:
+        refusal = charge_budget(u, cost, kind in CANCEL_TYPES, now)
+        if refusal:
+            return refuse(refusal)
+    core.new_tx()
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        return refuse(f"Action type {kind!r} is not supported by this venue.")
+    return handler(core, u, action, now, opts)
+
+
+def charge_budget(u: User, cost: int, is_cancel: bool, now: int) -> str | None:
+    """Address budget: 10000 + 1 per USDC traded; each order/cancel of a batch counts."""
+    cap = 10_000 + int(u.cum_vlm)
+    if is_cancel:
+        cap = min(cap + 100_000, 2 * cap)
+    if u.n_requests + cost > cap:
+        if now - u.budget_last_pass < 10_000:  # exhausted: one request per 10 s still passes
+            return rules.BUDGET.format(used=u.n_requests + cost, cap=cap, vlm=f"{u.cum_vlm:.2f}")
+        u.budget_last_pass = now
+    u.n_requests += cost
+    return None
+
+
+# ---------------------------------------------------------------------- handlers
+def _order(core, u, action, now, opts):
+    return ok("order", [place_wire(core, u, w, now) for w in action["orders"]])
+
+
+def place_wire(core: Core, u: User, w: dict, now: int) -> dict:
+    a = w["a"]
+    m = core.u.by_asset.get(a)
+    if m is None:
+        return rules.err(rules.UNKNOWN_ASSET, a)
+    t = w["t"]
+    if "trigger" in t:
+        return rules.err(rules.TRIGGER_UNSUPPORTED, a)
+    tif = t["limit"].get("tif")
+    if tif not in ("Gtc", "Alo", "Ioc", "FrontendMarket"):
+        return rules.err(rules.BAD_TIF, a)
+    px, e = rules.parse_price(m, w["p"])
+    if e:
+        return rules.err(e, a)
+    sz, e = rules.parse_size(m, w["s"])
+    if e:
+        return rules.err(e, a)
+    return place(core, u, m, w["b"], px, sz, tif, w["r"], w.get("c"), now)
+
+
+def _cancel(core, u, action, now, opts):
+    return cancel_action(core, u, action, now)
+
+
+def _cancel_by_cloid(core, u, action, now, opts):
+    return cancel_by_cloid_action(core, u, action, now)
+
+
+def _batch_modify(core, u, action, now, opts):
+    return modify_action(core, u, action["modifies"], now, place_wire)
+
+
+def _modify(core, u, action, now, opts):
+    return modify_action(core, u, [{"oid": action["oid"], "order": action["order"]}], now, place_wire)
+
+
+def _schedule_cancel(core, u, action, now, opts):
+    t = action.get("time")
+    if t is None:
+        u.sched_cancel = None
+        core.scheduled.discard(u.address)
+        return ok("default")
+    if not _is_int(t):
+        raise BadRequest("time")
+    if t < now + SCHEDULE_MIN_LEAD_MS:
+        return refuse(rules.SCHEDULE_TOO_EARLY)
+    if opts.schedule_cancel_min_volume and u.cum_vlm < opts.schedule_cancel_min_volume:
+        return refuse("Cannot set scheduled cancel time until enough volume traded")
+    if u.sched_day == now // DAY_MS and u.sched_count >= SCHEDULE_MAX_PER_DAY:
+        return refuse(rules.SCHEDULE_TOO_MANY)
+    u.sched_cancel = t
+    core.scheduled.add(u.address)
+    return ok("default")
+
+
+def fire_scheduled(core: Core, now: int) -> None:
+    for addr in sorted(core.scheduled):
+        u = core.users[addr]
+        if u.sched_cancel is None or u.sched_cancel > now:
+            continue
+        day = u.sched_cancel // DAY_MS
+        if u.sched_day != day:
+            u.sched_day, u.sched_count = day, 0
+        u.sched_count += 1
+        u.sched_cancel = None
+        core.scheduled.discard(addr)
+        for o in sorted(u.orders.values(), key=lambda o: o.oid):
+            core.cancel(o, "scheduledCancel", now)
+
+
+def _update_leverage(core, u, action, now, opts):
+    asset, is_cross, lev = action.get("asset"), action.get("isCross"), action.get("leverage")
+    if not _is_int(asset) or not isinstance(is_cross, bool) or not _is_int(lev):
+        raise BadRequest("updateLeverage")
+    m = core.u.by_asset.get(asset)
+    if m is None or m.is_spot:
+        return refuse(f"{rules.UNKNOWN_ASSET} asset={asset}")
+    if not 1 <= lev <= m.max_leverage:
+        return refuse(rules.LEVERAGE_INVALID)
+    pos = u.positions.get(m.coin)
+    if pos is not None and pos.szi and u.is_cross(m) != is_cross:
+        return refuse(rules.LEVERAGE_SWITCH)
+    before = u.leverage.get(m.asset)
+    u.leverage[m.asset] = [is_cross, lev]
+    if pos is not None and pos.szi and u.free_margin(core.u.by_coin, core.u.by_asset, core.marks()) < 0:
+        if before is None:
+            del u.leverage[m.asset]
+        else:
+            u.leverage[m.asset] = before
+        return refuse("Insufficient margin to change leverage.")
+    return ok("default")
+
+
+def _amount(text) -> Decimal:
+    if not isinstance(text, str):
+        raise BadRequest("amount")
+    if " subaccount:" in text:
+        raise BadRequest("amount")
+    try:
+        d = to_dec(text, "amount")
+    except ValueError:
+        raise BadRequest("amount") from None
+    return d
+
+
+def _ledger(core: Core, u: User, now: int, delta: dict) -> None:
+    row = {"time": now, "hash": core.tx_hash, "delta": delta}
+    u.ledger.append(row)
+    core.events.add("ledger", u.address, row)
+
+
+def _usd_class_transfer(core, u, action, now, opts):
+    amount = _amount(action.get("amount"))
+    to_perp = action.get("toPerp")
+    if not isinstance(to_perp, bool):
+        raise BadRequest("toPerp")
+    if amount <= 0:
+        return refuse("Invalid transfer amount")
+    if to_perp:
+        if u.spot_free(0) < amount:
+            return refuse("Insufficient balance for transfer")
+        u.add_spot(0, -amount)
+        u.perp_usdc += amount
+    else:
+        if u.withdrawable(core.u.by_coin, core.u.by_asset, core.marks()) < amount:
+            return refuse("Insufficient margin for transfer")
+        u.perp_usdc -= amount
+        u.add_spot(0, amount)
+    _ledger(core, u, now, {"type": "accountClassTransfer", "usdc": dec_str(amount), "toPerp": to_perp})
+    return ok("default")
+
+
+def _usd_send(core, u, action, now, opts):
+    amount = _amount(action.get("amount"))
+    dest = action.get("destination")
+    if not isinstance(dest, str) or len(dest) != 42:
+        raise BadRequest("destination")
+    if amount <= 0 or u.withdrawable(core.u.by_coin, core.u.by_asset, core.marks()) < amount:
+        return refuse("Insufficient margin for transfer")
+    to = core.user(dest)
+    u.perp_usdc -= amount
+    to.perp_usdc += amount
+    to.deposited = True
+    for who in (u, to):
+        _ledger(core, who, now, {"type": "send", "user": u.address, "destination": to.address, "token": "USDC",
+                                 "amount": dec_str(amount), "usdcValue": dec_str(amount), "fee": "0.0"})
+    return ok("default")
+
+
+def _spot_send(core, u, action, now, opts):
+    amount = _amount(action.get("amount"))
+    dest, token = action.get("destination"), action.get("token")
+    if not isinstance(dest, str) or len(dest) != 42 or not isinstance(token, str):
+        raise BadRequest("spotSend")
+    tok = core.u.token_by_name.get(token.split(":")[0])
+    if tok is None:
+        return refuse(f"Unknown token {token}")
+    if amount <= 0 or u.spot_free(tok.index) < amount:
+        return refuse("Insufficient balance for token transfer")
+    to = core.user(dest)
+    u.add_spot(tok.index, -amount)
+    to.add_spot(tok.index, amount)
+    to.deposited = True
+    for who in (u, to):
+        _ledger(core, who, now, {"type": "spotTransfer", "token": tok.name, "amount": dec_str(amount),
+                                 "user": u.address, "destination": to.address, "fee": "0.0"})
+    return ok("default")
+
+
+def _approve_agent(core, u, action, now, opts):
+    try:
+        auth.approve_agent(core, u, action)
+    except auth.AuthError as exc:
+        return refuse(str(exc))
+    return ok("default")
+
+
+def _accept(core, u, action, now, opts):
+    return ok("default")
+
+
+def _unsupported(text):
+    return lambda core, u, action, now, opts: refuse(text)
+
+
+HANDLERS = {
+    "order": _order, "cancel": _cancel, "cancelByCloid": _cancel_by_cloid, "batchModify": _batch_modify,
+    "modify": _modify, "scheduleCancel": _schedule_cancel, "updateLeverage": _update_leverage,
+    "usdClassTransfer": _usd_class_transfer, "usdSend": _usd_send, "spotSend": _spot_send,
+    "approveAgent": _approve_agent, "approveBuilderFee": _accept, "noop": _accept,
+    "updateIsolatedMargin": _unsupported("Isolated margin adjustments are not supported by this venue."),
+    "withdraw3": _unsupported("Withdrawals are not supported by this venue."),
+}

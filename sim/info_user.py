@@ -1,0 +1,205 @@
+"""/info queries about one user: clearinghouse states, orders, fills, funding, limits, role."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from .accounts import User
+from .core import Core
+from .numbers import ZERO, dec_str, scaled_str
+
+Q8 = Decimal("1e-8")
+HEX = set("0123456789abcdefABCDEF")
+
+
+def is_address(x) -> bool:
+    return isinstance(x, str) and len(x) == 42 and x.startswith("0x") and set(x[2:]) <= HEX
+
+
+def _q(d: Decimal) -> str:
+    return dec_str(d.quantize(Q8))
+
+
+def _int_arg(body: dict, key: str, default):
+    v = body.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, int) or isinstance(v, bool):
+        from .info import BadQuery
+        raise BadQuery(key)
+    return v
+
+
+def _empty_summary() -> dict:
+    return {"accountValue": "0.0", "totalNtlPos": "0.0", "totalRawUsd": "0.0", "totalMarginUsed": "0.0"}
+
+
+def liquidation_px(u: User, core: Core, coin: str, marks: dict) -> Decimal | None:
+    """Mark price of `coin` at which account value equals maintenance, other marks held fixed."""
+    pos = u.positions[coin]
+    m = core.u.by_coin[coin]
+    others_upnl = sum((p.szi * marks[c] - p.cost for c, p in u.positions.items() if c != coin and p.szi), ZERO)
+    others_maint = sum((abs(p.szi) * marks[c] / (2 * core.u.by_coin[c].max_leverage)
+                        for c, p in u.positions.items() if c != coin and p.szi), ZERO)
+    k = others_maint + pos.cost - u.perp_usdc - others_upnl
+    denom = pos.szi - abs(pos.szi) / (2 * m.max_leverage)
+    if not denom:
+        return None
+    px = k / denom
+    return px if px > 0 else None
+
+
+def clearinghouse_state(core: Core, user: str, body: dict) -> dict:
+    u = core.users.get(user)
+    now = core.clock.now_ms()
+    if u is None:
+        return {"assetPositions": [], "marginSummary": _empty_summary(), "crossMarginSummary": _empty_summary(),
+                "crossMaintenanceMarginUsed": "0.0", "withdrawable": "0.0", "time": now}
+    marks = core.marks()
+    rows, ntl_total, margin_total = [], ZERO, ZERO
+    for coin, p in u.positions.items():
+        if not p.szi:
+            continue
+        m = core.u.by_coin[coin]
+        lev = u.lev(m)
+        value = abs(p.szi) * marks[coin]
+        upnl = p.szi * marks[coin] - p.cost
+        margin = value / lev
+        ntl_total += value
+        margin_total += margin
+        lev_d = {"type": "cross", "value": lev} if u.is_cross(m) else \
+            {"type": "isolated", "value": lev, "rawUsd": _q(-p.cost)}
+        liq = liquidation_px(u, core, coin, marks)
+        rows.append({"type": "oneWay", "position": {
+            "coin": coin, "szi": dec_str(p.szi), "leverage": lev_d, "entryPx": _q(p.entry_px()),
+            "positionValue": _q(value), "unrealizedPnl": _q(upnl),
+            "returnOnEquity": _q(upnl * lev / abs(p.cost)) if p.cost else "0.0",
+            "liquidationPx": _q(liq) if liq is not None else None, "marginUsed": _q(margin),
+            "maxLeverage": m.max_leverage,
+            "cumFunding": {"allTime": _q(p.fund_all), "sinceOpen": _q(p.fund_open), "sinceChange": _q(p.fund_change)}}})
+    value = u.account_value(marks)
+    summary = {"accountValue": _q(value), "totalNtlPos": _q(ntl_total),
+               "totalRawUsd": _q(value - sum((p.szi * marks[c] for c, p in u.positions.items() if p.szi), ZERO)),
+               "totalMarginUsed": _q(margin_total)}
+    return {"assetPositions": rows, "marginSummary": summary, "crossMarginSummary": dict(summary),
+            "crossMaintenanceMarginUsed": _q(u.maintenance(core.u.by_coin, marks)),
+            "withdrawable": _q(u.withdrawable(core.u.by_coin, core.u.by_asset, marks)), "time": now}
+
+
+def spot_state(core: Core, user: str, body: dict) -> dict:
+    u = core.users.get(user)
+    if u is None:
+        return {"balances": []}
+    out = []
+    for t in core.u.tokens:
+        total = u.spot.get(t.index, ZERO)
+        hold = u.hold.get(t.index, ZERO)
+        if total or hold:
+            out.append({"coin": t.name, "token": t.index, "total": dec_str(total), "hold": dec_str(hold),
+                        "entryNtl": "0.0"})
+    return {"balances": out}
+
+
+def frontend_order(core: Core, o, sz: int | None = None) -> dict:
+    m = o.market
+    d = {"coin": m.coin, "side": "B" if o.is_buy else "A", "limitPx": scaled_str(o.px, m.px_decimals),
+         "sz": scaled_str(o.sz if sz is None else sz, m.sz_decimals), "oid": o.oid, "timestamp": o.ts,
+         "triggerCondition": "N/A", "isTrigger": False, "triggerPx": "0.0", "children": [],
+         "isPositionTpsl": False, "reduceOnly": o.reduce_only, "orderType": "Limit",
+         "origSz": scaled_str(o.orig_sz, m.sz_decimals), "tif": o.tif, "cloid": o.cloid}
+    return d
+
+
+def _open(core: Core, user: str, frontend: bool) -> list[dict]:
+    u = core.users.get(user)
+    if u is None:
+        return []
+    orders = sorted(u.orders.values(), key=lambda o: o.oid, reverse=True)
+    return [frontend_order(core, o) if frontend else core.order_wire(o) for o in orders]
+
+
+def order_status(core: Core, user: str, body: dict) -> dict:
+    u = core.users.get(user)
+    ref = body.get("oid")
+    if u is None or ref is None:
+        return {"status": "unknownOid"}
+    oid = (u.cloids.get(ref) or u.cloids.get(ref.lower())) if isinstance(ref, str) else ref
+    rec = u.records.get(oid) if oid is not None else None
+    if rec is None:
+        return {"status": "unknownOid"}
+    o, status, ts = rec
+    return {"status": "order", "order": {"order": frontend_order(core, o), "status": status, "statusTimestamp": ts}}
+
+
+def historical_orders(core: Core, user: str, body: dict) -> list[dict]:
+    u = core.users.get(user)
+    if u is None:
+        return []
+    recs = list(u.records.values())[-2000:]
+    return [{"order": frontend_order(core, o), "status": s, "statusTimestamp": ts} for o, s, ts in reversed(recs)]
+
+
+def user_fills(core: Core, user: str, body: dict) -> list[dict]:
+    u = core.users.get(user)
+    return list(reversed(u.fills[-2000:])) if u else []
+
+
+def user_fills_by_time(core: Core, user: str, body: dict) -> list[dict]:
+    u = core.users.get(user)
+    if u is None:
+        return []
+    start, end = _int_arg(body, "startTime", 0), _int_arg(body, "endTime", 2**63)
+    return [f for f in u.fills if start <= f["time"] <= end][:2000]
+
+
+def _by_time(rows: list[dict], body: dict, cap: int = 500) -> list[dict]:
+    start, end = _int_arg(body, "startTime", 0), _int_arg(body, "endTime", 2**63)
+    return [r for r in rows if start <= r["time"] <= end][:cap]
+
+
+def user_funding(core: Core, user: str, body: dict) -> list[dict]:
+    u = core.users.get(user)
+    return _by_time(u.fundings, body) if u else []
+
+
+def ledger_updates(core: Core, user: str, body: dict) -> list[dict]:
+    u = core.users.get(user)
+    return _by_time(u.ledger, body) if u else []
+
+
+def rate_limit(core: Core, user: str, body: dict) -> dict:
+    u = core.users.get(user)
+    vlm = u.cum_vlm if u else ZERO
+    return {"cumVlm": dec_str(vlm.quantize(Decimal("0.01"))), "nRequestsUsed": u.n_requests if u else 0,
+            "nRequestsCap": 10_000 + int(vlm), "nRequestsSurplus": 0}
+
+
+def user_role(core: Core, user: str, body: dict) -> dict:
+    agent = core.agents.get(user)
+    if agent is not None:
+        return {"role": "agent", "data": {"user": agent[0]}}
+    if user in core.users and not core.users[user].system:
+        return {"role": "user"}
+    return {"role": "missing"}
+
+
+def extra_agents(core: Core, user: str, body: dict) -> list[dict]:
+    return [{"name": v[1], "address": a, "validUntil": v[2]} for a, v in core.agents.items()
+            if v[0] == user and v[1]]
+
+
+def user_fees(core: Core, user: str, body: dict) -> dict:
+    return {"dailyUserVlm": [], "feeSchedule": {"cross": "0.00045", "add": "0.00015", "spotCross": "0.0007",
+                                                "spotAdd": "0.0004", "tiers": {"vip": [], "mm": []}},
+            "userCrossRate": "0.00045", "userAddRate": "0.00015", "userSpotCrossRate": "0.0007",
+            "userSpotAddRate": "0.0004", "activeReferralDiscount": "0.0"}
+
+
+USER_QUERIES = {
+    "clearinghouseState": clearinghouse_state, "spotClearinghouseState": spot_state,
+    "openOrders": lambda core, user, body: _open(core, user, False),
+    "frontendOpenOrders": lambda core, user, body: _open(core, user, True),
+    "orderStatus": order_status, "historicalOrders": historical_orders, "userFills": user_fills,
+    "userFillsByTime": user_fills_by_time, "userFunding": user_funding,
+    "userNonFundingLedgerUpdates": ledger_updates, "userRateLimit": rate_limit, "userRole": user_role,
+    "extraAgents": extra_agents, "userFees": user_fees,
+}

@@ -1,0 +1,118 @@
+"""snapshot()/restore(): the venue's full state as a JSON-able dict (Decimals as strings).
+
+Orders are stored once by oid (open orders, retained order records and the order-event log all
+refer to them); books are rebuilt by re-adding live orders in arrival order (`seq`), which
+restores time priority. Derived tallies (holds, order margin) are recomputed.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from .accounts import Position, User
+from .book import Order
+from .clock import SimClock
+from .core import Core
+from .markets import Universe
+
+VERSION = 1
+
+
+def _order_row(o: Order) -> list:
+    return [o.oid, o.user, o.market.asset, o.is_buy, o.px, o.sz, o.orig_sz, o.ts, o.cloid, o.reduce_only,
+            o.tif, o.seq, o.live, None if o.hold is None else str(o.hold)]
+
+
+def _user_row(u: User) -> dict:
+    return {
+        "address": u.address, "perp_usdc": str(u.perp_usdc),
+        "positions": {c: [str(p.szi), str(p.cost), str(p.fund_all), str(p.fund_open), str(p.fund_change)]
+                      for c, p in u.positions.items()},
+        "leverage": {str(a): v for a, v in u.leverage.items()},
+        "spot": {str(t): str(v) for t, v in u.spot.items()},
+        "open": list(u.orders), "cum_vlm": str(u.cum_vlm), "n_requests": u.n_requests,
+        "budget_last_pass": u.budget_last_pass, "deposited": u.deposited, "system": u.system,
+        "sched": [u.sched_cancel, u.sched_day, u.sched_count], "fills": u.fills, "fundings": u.fundings,
+        "ledger": u.ledger, "records": [[oid, r[1], r[2]] for oid, r in u.records.items()], "cloids": u.cloids,
+    }
+
+
+def dump(core: Core) -> dict:
+    orders: dict[int, Order] = {}
+    for u in core.users.values():
+        orders.update(u.orders)
+        for oid, rec in u.records.items():
+            orders[oid] = rec[0]
+    for o, *_ in core.order_log:
+        orders[o.oid] = o
+    return {
+        "version": VERSION, "seed": core.seed, "time": core.clock.now_ms(),
+        "counters": {"next_oid": core.next_oid, "seq": core.seq, "tid_count": core.tid_count,
+                     "tx_count": core.tx_count, "tx_hash": core.tx_hash, "last_sample_ms": core.last_sample_ms,
+                     "next_funding_ms": core.next_funding_ms},
+        "oracle": {c: str(v) for c, v in core.oracle.items()},
+        "funding_override": {c: str(v) for c, v in core.funding_override.items()},
+        "last_px": {c: str(v) for c, v in core.last_px.items()},
+        "orders": [_order_row(o) for o in sorted(orders.values(), key=lambda o: o.oid)],
+        "users": [_user_row(u) for u in core.users.values()],
+        "order_log": [[o.oid, s, ts, sz] for o, s, ts, sz in core.order_log],
+        "agents": core.agents, "nonces": core.nonces, "scheduled": sorted(core.scheduled),
+        "candles": core.candles.to_json(), "funding_history": core.funding_history,
+        "premium_samples": {c: [str(x) for x in v] for c, v in core.premium_samples.items()},
+    }
+
+
+def load(state: dict, clock: SimClock, subscribers: list, universe: Universe) -> Core:
+    if not isinstance(state, dict) or state.get("version") != VERSION:
+        raise ValueError(f"state.version: expected {VERSION}, got "
+                         f"{state.get('version') if isinstance(state, dict) else type(state).__name__}")
+    core = Core(clock, state["seed"], universe)
+    core.events.subscribers = subscribers
+    c = state["counters"]
+    core.next_oid, core.seq, core.tid_count = c["next_oid"], c["seq"], c["tid_count"]
+    core.tx_count, core.tx_hash = c["tx_count"], c["tx_hash"]
+    core.last_sample_ms, core.next_funding_ms = c["last_sample_ms"], c["next_funding_ms"]
+    core.oracle.update({k: Decimal(v) for k, v in state["oracle"].items()})
+    core.funding_override = {k: Decimal(v) for k, v in state["funding_override"].items()}
+    core.last_px = {k: Decimal(v) for k, v in state["last_px"].items()}
+    orders: dict[int, Order] = {}
+    for row in state["orders"]:
+        oid, user, asset, is_buy, px, sz, orig, ts, cloid, ro, tif, seq, live, hold = row
+        o = Order(oid, user, core.u.by_asset[asset], is_buy, px, sz, orig, ts, cloid, ro, tif, seq)
+        o.hold = None if hold is None else Decimal(hold)
+        o.live = False
+        orders[oid] = o
+    core.users = {}
+    for row in state["users"]:
+        u = User(row["address"])
+        u.perp_usdc = Decimal(row["perp_usdc"])
+        for coin, vals in row["positions"].items():
+            p = u.positions[coin] = Position()
+            p.szi, p.cost, p.fund_all, p.fund_open, p.fund_change = map(Decimal, vals)
+        u.leverage = {int(a): list(v) for a, v in row["leverage"].items()}
+        u.spot = {int(t): Decimal(v) for t, v in row["spot"].items()}
+        u.cum_vlm, u.n_requests = Decimal(row["cum_vlm"]), row["n_requests"]
+        u.budget_last_pass, u.deposited, u.system = row["budget_last_pass"], row["deposited"], row["system"]
+        u.sched_cancel, u.sched_day, u.sched_count = row["sched"]
+        u.fills, u.fundings, u.ledger = list(row["fills"]), list(row["fundings"]), list(row["ledger"])
+        for oid, status, ts in row["records"]:
+            u.records[oid] = [orders[oid], status, ts]
+        u.cloids = dict(row["cloids"])
+        for oid in row["open"]:
+            u.orders[oid] = orders[oid]
+        core.users[u.address] = u
+    core.fee, core.liquidator = core.user(core.fee.address), core.user(core.liquidator.address)
+    live = sorted((o for u in core.users.values() for o in u.orders.values()), key=lambda o: o.seq)
+    for o in live:
+        core.books[o.market.coin].add(o)
+        # recomputes holds and order margin from the orders (a spot hold is always exactly
+        # remaining size x limit price x (1 + taker fee), so nothing is lost)
+        core.reserve(core.users[o.user], o)
+    core.order_log = [(orders[oid], s, ts, sz) for oid, s, ts, sz in state["order_log"]]
+    core.agents = {k: list(v) for k, v in state["agents"].items()}
+    core.nonces = {k: list(v) for k, v in state["nonces"].items()}
+    core.scheduled = set(state["scheduled"])
+    core.candles.load_json(state["candles"])
+    core.funding_history = {k: list(v) for k, v in state["funding_history"].items()}
+    core.premium_samples = {k: [Decimal(x) for x in v] for k, v in state["premium_samples"].items()}
+    return core
+
