@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pathlib
+import time
 from decimal import Decimal
 
 import pytest
@@ -188,7 +189,10 @@ def test_vol_regime_writes_versioned_params(flow_env):
     from flows.logic.regime import REGIMES
     from flows.vol_regime import vol_regime
 
-    flow_env.sim.admin("clock", {"advance_ms": 30 * 60_000})  # make sure enough 1m bars exist
+    # enough 1m bars: run the venue clock at 600x for a moment (a jump would skip the bars)
+    flow_env.sim.admin("clock", {"speed": 600})
+    time.sleep(2)
+    flow_env.sim.admin("clock", {"speed": 1})
     first = vol_regime(interval="1m", bars=30, config_path=flow_env.config_path)
     second = vol_regime(interval="1m", bars=30, config_path=flow_env.config_path)
     assert first["regime"] in REGIMES and first["spread_multiplier"] > 0
