@@ -1,0 +1,454 @@
+"""`VenueRest`: the engine's and flows' async client for POST /info and POST /exchange.
+
+* One keep-alive `httpx.AsyncClient`; every request is first charged to the IP-weight bucket (limits.py).
+* /info calls are idempotent: retried with jittered exponential backoff on HTTP 5xx, 429 and transport
+  errors, and parsed into typed results (types.py).
+* /exchange actions are NEVER re-sent. When the reply is ambiguous (timeout, dropped connection, HTTP 5xx)
+  the client settles it (`_resolve`): it first *burns the action's nonce* with a `noop` signed with that same
+  nonce — accepted means the original can never execute; "duplicate nonce" means it already did — and then
+  reads `orderStatus` by cloid/oid for each order or cancel. Every order gets a cloid (one is generated when
+  the caller gave none) so this lookup is always possible. See errors.py for the whole contract.
+* The private key is held by a `Signer` and never appears in repr, logs or exception text.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+from typing import Any, Awaitable, Callable, Sequence
+
+import httpx
+import orjson
+
+from engine.clock import WallClock
+from engine.venue import types as T
+from engine.venue import wire
+from engine.venue.errors import Classified, Disposition, Outcome, classify, classify_http, classify_status
+from engine.venue.limits import (AddressBudget, IpWeightBucket, NonceManager, action_batch_len, exchange_weight,
+                                 info_surcharge, info_weight)
+from engine.venue.results import ActionResult, OrderResult, Resolution, parse_exchange_reply
+from engine.venue.signing import USER_SIGNED_TYPES, Signer
+
+log = logging.getLogger(__name__)
+_HEADERS = {"Content-Type": "application/json"}
+# transport failures where the request provably never reached the server
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class VenueError(Exception):
+    """An info request failed for good (after retries, or with a non-retryable status)."""
+
+    def __init__(self, classified: Classified, what: str) -> None:
+        super().__init__(f"{what}: {classified.outcome.value}: {classified.message}")
+        self.classified = classified
+
+
+class VenueRest:
+    def __init__(self, base_url: str, *, signer: Signer | None = None, private_key: str | None = None,
+                 account_address: str | None = None, vault_address: str | None = None,
+                 expires_after_ms: int | None = None, bucket: IpWeightBucket | None = None,
+                 nonces: NonceManager | None = None, budget: AddressBudget | None = None,
+                 timeout_s: float = 10.0, info_retries: int = 4, backoff_base_s: float = 0.2,
+                 backoff_max_s: float = 5.0, resolve_attempts: int = 4,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, rng: random.Random | None = None,
+                 now_ms: Callable[[], int] | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/") if base_url.endswith("/") else base_url
+        if signer is None and private_key is not None:
+            signer = Signer.for_url(private_key, base_url)  # flavour from the URL exactly like the SDK
+        self.signer = signer
+        self.vault_address = vault_address.lower() if vault_address else None
+        self.account_address = account_address or (signer.address if signer else None)
+        self.expires_after_ms = expires_after_ms
+        self.bucket = bucket or IpWeightBucket()
+        self.nonces = nonces or NonceManager()
+        self.budget = budget
+        self.info_retries = info_retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.resolve_attempts = resolve_attempts
+        self._sleep = sleep
+        self._now_ms = now_ms or WallClock().now_ms
+        self._rng = rng or random.Random()
+        self._client = httpx.AsyncClient(base_url=self.base_url, headers=_HEADERS, transport=transport,
+                                         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+                                         limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30))
+        self.stats = {"info": 0, "info_retries": 0, "actions": 0, "ambiguous": 0, "resolved_placed": 0,
+                      "resolved_not_placed": 0, "resolved_unknown": 0}
+
+    def __repr__(self) -> str:
+        return f"VenueRest({self.base_url!r}, user={self.user}, signer={self.signer!r})"
+
+    @property
+    def user(self) -> str | None:
+        """Whose account data to query: the vault/sub-account if set, else the master (never the agent)."""
+        return self.vault_address or self.account_address
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> "VenueRest":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ info
+    def _backoff(self, attempt: int) -> float:
+        return min(self.backoff_max_s, self.backoff_base_s * 2 ** attempt) * self._rng.uniform(0.5, 1.5)
+
+    async def info(self, body: dict) -> Any:
+        """Raw /info call: weight first, retries on 5xx/429/transport errors, surcharge after the reply."""
+        kind = body.get("type", "?")
+        weight = info_weight(kind)
+        last: Classified | None = None
+        for attempt in range(self.info_retries + 1):
+            if attempt:
+                self.stats["info_retries"] += 1
+                await self._sleep(self._backoff(attempt - 1))
+            await self.bucket.acquire(weight)
+            self.stats["info"] += 1
+            try:
+                resp = await self._client.post("/info", content=orjson.dumps(body))
+            except httpx.TransportError as exc:
+                last = Classified(Outcome.RETRY_LATER, None, f"{type(exc).__name__}: {exc}")
+                continue
+            if resp.status_code == 200:
+                try:
+                    payload = orjson.loads(resp.content)
+                except orjson.JSONDecodeError:
+                    raise VenueError(Classified(Outcome.FATAL, None, f"non-JSON reply {resp.text[:200]!r}"),
+                                     f"info {kind}") from None
+                if isinstance(payload, list):
+                    self.bucket.charge(info_surcharge(kind, len(payload)))
+                return payload
+            last = classify_http(resp.status_code, resp.text)
+            if last.outcome is Outcome.RATE_LIMITED_IP:
+                self.bucket.on_429()
+            if last.disposition(for_action=False) is not Disposition.RETRY:
+                break
+        assert last is not None
+        raise VenueError(last, f"info {kind}")
+
+    def _who(self, user: str | None) -> str:
+        u = user or self.user
+        if not u:
+            raise ValueError("no user address: pass user= or construct VenueRest with an account/key")
+        return u
+
+    async def meta(self) -> T.Meta:
+        return T.parse_meta(await self.info({"type": "meta", "dex": ""}))
+
+    async def spot_meta(self) -> T.SpotMeta:
+        return T.parse_spot_meta(await self.info({"type": "spotMeta"}))
+
+    async def meta_and_asset_ctxs(self) -> tuple[T.Meta, list[T.PerpCtx]]:
+        return T.parse_meta_and_ctxs(await self.info({"type": "metaAndAssetCtxs"}))
+
+    async def spot_meta_and_asset_ctxs(self) -> tuple[T.SpotMeta, list[T.SpotCtx]]:
+        return T.parse_spot_meta_and_ctxs(await self.info({"type": "spotMetaAndAssetCtxs"}))
+
+    async def all_mids(self) -> dict[str, float]:
+        return T.parse_all_mids(await self.info({"type": "allMids", "dex": ""}))
+
+    async def l2_book(self, coin: str, n_sig_figs: int | None = None) -> T.L2Book:
+        body: dict = {"type": "l2Book", "coin": coin}
+        if n_sig_figs is not None:
+            body["nSigFigs"] = n_sig_figs
+        return T.parse_l2_book(await self.info(body))
+
+    async def clearinghouse_state(self, user: str | None = None) -> T.ClearinghouseState:
+        return T.parse_clearinghouse_state(await self.info({"type": "clearinghouseState", "user": self._who(user),
+                                                            "dex": ""}))
+
+    async def spot_clearinghouse_state(self, user: str | None = None) -> dict[str, T.SpotBalance]:
+        return T.parse_spot_state(await self.info({"type": "spotClearinghouseState", "user": self._who(user)}))
+
+    async def open_orders(self, user: str | None = None) -> list[T.OpenOrder]:
+        return T.parse_open_orders(await self.info({"type": "openOrders", "user": self._who(user), "dex": ""}))
+
+    async def frontend_open_orders(self, user: str | None = None) -> list[T.OpenOrder]:
+        return T.parse_open_orders(await self.info({"type": "frontendOpenOrders", "user": self._who(user),
+                                                    "dex": ""}))
+
+    async def order_status(self, oid: int | str, user: str | None = None) -> T.OrderStatus:
+        """By oid (int) or cloid ("0x…" string): the venue looks both up in the same `oid` field."""
+        return T.parse_order_status(await self.info({"type": "orderStatus", "user": self._who(user), "oid": oid}))
+
+    async def user_fills(self, user: str | None = None) -> list[T.Fill]:
+        return T.parse_fills(await self.info({"type": "userFills", "user": self._who(user)}))
+
+    async def user_rate_limit(self, user: str | None = None) -> T.UserRateLimit:
+        r = T.parse_user_rate_limit(await self.info({"type": "userRateLimit", "user": self._who(user)}))
+        if self.budget is not None:
+            self.budget.refresh(r.raw)
+        return r
+
+    async def candle_snapshot(self, coin: str, interval: str, start_ms: int, end_ms: int) -> list[T.Candle]:
+        return T.parse_candles(await self.info({"type": "candleSnapshot", "req": {
+            "coin": coin, "interval": interval, "startTime": start_ms, "endTime": end_ms}}))
+
+    async def _paged(self, body: dict, parse: Callable[[Any], list], start_ms: int, end_ms: int | None,
+                     max_pages: int) -> list:
+        """Time-range pagination: next startTime = newest time seen (inclusive, so rows sharing that ms are
+        not lost); duplicates dropped by venue identity; stops when a page brings nothing new."""
+        seen: set = set()
+        out: list = []
+        start = start_ms
+        for _ in range(max_pages):
+            page = parse(await self.info({**body, "startTime": start, **({"endTime": end_ms} if (
+                end_ms is not None or body["type"] == "userFillsByTime") else {})}))
+            new = [r for r in page if r.key not in seen]
+            if not new:
+                break
+            for r in new:
+                seen.add(r.key)
+            out.extend(new)
+            newest = max(r.time for r in page)
+            if end_ms is not None and newest >= end_ms:
+                break
+            start = newest
+        else:
+            log.warning("%s: stopped after %d pages", body["type"], max_pages)
+        out.sort(key=lambda r: r.time)
+        return out
+
+    async def user_fills_by_time(self, start_ms: int, end_ms: int | None = None, user: str | None = None,
+                                 max_pages: int = 50) -> list[T.Fill]:
+        return await self._paged({"type": "userFillsByTime", "user": self._who(user), "aggregateByTime": False},
+                                 lambda p: T.parse_fills(p, "userFillsByTime"), start_ms, end_ms, max_pages)
+
+    async def user_funding(self, start_ms: int, end_ms: int | None = None, user: str | None = None,
+                           max_pages: int = 50) -> list[T.FundingPayment]:
+        return await self._paged({"type": "userFunding", "user": self._who(user)}, T.parse_user_funding,
+                                 start_ms, end_ms, max_pages)
+
+    async def funding_history(self, coin: str, start_ms: int, end_ms: int | None = None,
+                              max_pages: int = 50) -> list[T.FundingRate]:
+        return await self._paged({"type": "fundingHistory", "coin": coin}, T.parse_funding_history,
+                                 start_ms, end_ms, max_pages)
+
+    # ------------------------------------------------------------------ exchange
+    def _need_signer(self) -> Signer:
+        if self.signer is None:
+            raise ValueError("VenueRest has no signer: construct it with private_key= or signer= to send actions")
+        return self.signer
+
+    @staticmethod
+    def new_cloid() -> str:
+        return "0x" + os.urandom(16).hex()
+
+    async def _post_exchange(self, env: dict) -> tuple[int | None, Any, str | None]:
+        """(status, payload, transport_error). status None = transport error (see `_NOT_SENT`)."""
+        try:
+            resp = await self._client.post("/exchange", content=orjson.dumps(env))
+        except _NOT_SENT as exc:
+            return None, None, f"not sent: {type(exc).__name__}"
+        except httpx.TransportError as exc:
+            return None, None, f"ambiguous: {type(exc).__name__}: {exc}"
+        try:
+            payload = orjson.loads(resp.content) if resp.status_code == 200 else resp.text
+        except orjson.JSONDecodeError:
+            payload = resp.text
+        return resp.status_code, payload, None
+
+    async def send_action(self, action: dict, *, vault_address: str | None = ...,  # type: ignore[assignment]
+                          nonce: int | None = None) -> ActionResult:
+        """Sign and send one action exactly once; settle ambiguous replies by reading the venue.
+        `nonce` only for user-signed actions that embed it (already taken from the nonce manager)."""
+        signer = self._need_signer()
+        vault = self.vault_address if vault_address is ... else vault_address
+        kind = action.get("type", "?")
+        n = action_batch_len(action)
+        is_cancel = kind in ("cancel", "cancelByCloid")
+        if self.budget is not None and not self.budget.allows(n, self._now_ms(), is_cancel):
+            return ActionResult(kind, 0, False, error=Classified(
+                Outcome.ADDRESS_BUDGET, None, "local address budget exhausted (waiting for the 10 s slot)"))
+        if nonce is None:
+            nonce = self.nonces.next()
+        user_signed = kind in USER_SIGNED_TYPES
+        expires = None if user_signed or self.expires_after_ms is None else nonce + self.expires_after_ms
+        env = signer.envelope(action, nonce, vault, expires)
+        await self.bucket.acquire(exchange_weight(n))
+        if self.budget is not None:
+            self.budget.record(n, self._now_ms(), is_cancel)
+        self.stats["actions"] += 1
+        status, payload, terr = await self._post_exchange(env)
+        if status is None and terr and terr.startswith("not sent"):
+            return ActionResult(kind, nonce, False, error=Classified(Outcome.RETRY_LATER, None, terr),
+                                resolution=Resolution.RESOLVED_NOT_PLACED)
+        if status is None or status >= 500:
+            why = terr or f"HTTP {status}"
+            log.warning("exchange %s nonce %d ambiguous (%s): resolving", kind, nonce, why)
+            self.stats["ambiguous"] += 1
+            return await self._resolve(action, nonce, vault, why)
+        if status != 200:
+            c = classify_http(status, payload if isinstance(payload, str) else None)
+            if c.outcome is Outcome.RATE_LIMITED_IP:
+                self.bucket.on_429()
+            return ActionResult(kind, nonce, False, error=c, http_status=status, raw=payload)
+        result = parse_exchange_reply(kind, nonce, payload)
+        if result.error is not None and result.error.outcome is Outcome.NONCE:
+            self.nonces.observe(nonce)
+        return result
+
+    # ---------------------------------------------------------------- resolution of ambiguous replies
+    async def _burn_nonce(self, nonce: int, vault: str | None) -> str:
+        """Send `noop` with the ambiguous action's nonce (safe to repeat: it can only use that nonce).
+        → "not_executed" (noop accepted first time it was definitive and no earlier noop was ambiguous …
+        see below), "executed" (first definitive reply says the nonce was used and no noop of ours could have
+        used it), "consumed" (nonce used by the original or an earlier ambiguous noop), "unknown"."""
+        signer = self._need_signer()
+        our_noop_maybe_applied = False
+        for attempt in range(self.resolve_attempts):
+            if attempt:
+                await self._sleep(self._backoff(attempt - 1))
+            env = signer.envelope(wire.noop_action(), nonce, vault, None)
+            await self.bucket.acquire(1)
+            status, payload, terr = await self._post_exchange(env)
+            if status is None:
+                our_noop_maybe_applied |= not (terr or "").startswith("not sent")
+                continue
+            if status >= 500:
+                our_noop_maybe_applied = True
+                continue
+            if status != 200:  # 429 etc.: noop not applied
+                if status == 429:
+                    self.bucket.on_429()
+                continue
+            r = parse_exchange_reply("noop", nonce, payload)
+            if r.ok:
+                return "not_executed"
+            if r.error is not None and r.error.outcome is Outcome.NONCE:
+                return "consumed" if our_noop_maybe_applied else "executed"
+            if r.error is not None and r.error.disposition() is Disposition.HALT:
+                return "unknown"
+        return "unknown"
+
+    async def _lookup(self, ref: int | str, vault: str | None) -> T.OrderStatus | None:
+        try:
+            return await self.order_status(ref, user=vault or self.account_address)
+        except (VenueError, T.VenueDataError) as exc:
+            log.warning("orderStatus %s failed while resolving: %s", ref, exc)
+            return None
+
+    async def _resolve(self, action: dict, nonce: int, vault: str | None, why: str) -> ActionResult:
+        kind = action.get("type", "?")
+        burn = await self._burn_nonce(nonce, vault)
+        err = Classified(Outcome.RETRY_LATER, None, why)
+        if burn == "not_executed":
+            self.stats["resolved_not_placed"] += 1
+            sts = [OrderResult("resolved", resolution=Resolution.RESOLVED_NOT_PLACED)
+                   for _ in range(action_batch_len(action))] if kind in _BATCH_KINDS else []
+            return ActionResult(kind, nonce, False, sts, error=err, resolution=Resolution.RESOLVED_NOT_PLACED)
+        if burn == "unknown":
+            self.stats["resolved_unknown"] += 1
+            sts = [OrderResult("resolved", resolution=Resolution.UNKNOWN)
+                   for _ in range(action_batch_len(action))] if kind in _BATCH_KINDS else []
+            return ActionResult(kind, nonce, False, sts, error=err, resolution=Resolution.UNKNOWN)
+        # the nonce is used: nothing is in flight any more, so the order records are decisive
+        if kind in ("order", "batchModify"):
+            orders = action["orders"] if kind == "order" else [m["order"] for m in action["modifies"]]
+            sts = [await self._resolve_order(o.get("c"), vault) for o in orders]
+        elif kind in ("cancel", "cancelByCloid"):
+            refs = [c["o"] if kind == "cancel" else c["cloid"] for c in action["cancels"]]
+            sts = [await self._resolve_cancel(ref, vault) for ref in refs]
+        else:
+            sts = []
+        if kind in _BATCH_KINDS:
+            res = _overall(sts)
+        else:
+            res = Resolution.RESOLVED_PLACED if burn == "executed" else Resolution.UNKNOWN
+        self.stats["resolved_placed" if res is Resolution.RESOLVED_PLACED else
+                   "resolved_not_placed" if res is Resolution.RESOLVED_NOT_PLACED else "resolved_unknown"] += 1
+        return ActionResult(kind, nonce, res is Resolution.RESOLVED_PLACED, sts, error=err, resolution=res)
+
+    async def _resolve_order(self, cloid: str | None, vault: str | None) -> OrderResult:
+        if cloid is None:
+            return OrderResult("resolved", resolution=Resolution.UNKNOWN)
+        st = await self._lookup(cloid, vault)
+        if st is None:
+            return OrderResult("resolved", cloid=cloid, resolution=Resolution.UNKNOWN)
+        if not st.found:
+            return OrderResult("resolved", cloid=cloid, resolution=Resolution.RESOLVED_NOT_PLACED)
+        outcome = classify_status(st.status or "")
+        if outcome is not Outcome.OK:
+            return OrderResult("resolved", oid=st.order.oid if st.order else None, cloid=cloid, status=st.status,
+                               error=Classified(outcome, None, st.status or ""),
+                               resolution=Resolution.RESOLVED_NOT_PLACED)
+        return OrderResult("resolved", oid=st.order.oid if st.order else None, cloid=cloid, status=st.status,
+                           resolution=Resolution.RESOLVED_PLACED)
+
+    async def _resolve_cancel(self, ref: int | str, vault: str | None) -> OrderResult:
+        st = await self._lookup(ref, vault)
+        oid = ref if isinstance(ref, int) else None
+        cloid = ref if isinstance(ref, str) else None
+        if st is None:
+            return OrderResult("resolved", oid=oid, cloid=cloid, resolution=Resolution.UNKNOWN)
+        still_open = st.found and st.status == "open"
+        return OrderResult("resolved", oid=oid, cloid=cloid, status=st.status,
+                           resolution=Resolution.RESOLVED_NOT_PLACED if still_open else Resolution.RESOLVED_PLACED)
+
+    # ------------------------------------------------------------------ actions
+    def _with_cloids(self, orders: Sequence[dict]) -> list[dict]:
+        out = []
+        for o in orders:
+            if "c" not in o:
+                o = {**o, "c": self.new_cloid()}  # "c" is the last wire key, so appending keeps SDK key order
+            out.append(o)
+        return out
+
+    async def place_orders(self, orders: Sequence[dict], grouping: wire.Grouping = "na",
+                           builder: dict | None = None) -> ActionResult:
+        """Orders in wire form (wire.order_wire); each gets a cloid if it has none."""
+        return await self.send_action(wire.order_action(self._with_cloids(orders), grouping, builder))
+
+    async def cancel(self, cancels: Sequence[tuple[int, int]]) -> ActionResult:
+        return await self.send_action(wire.cancel_action(cancels))
+
+    async def cancel_by_cloid(self, cancels: Sequence[tuple[int, str]]) -> ActionResult:
+        return await self.send_action(wire.cancel_by_cloid_action(cancels))
+
+    async def batch_modify(self, modifies: Sequence[tuple[int | str, dict]]) -> ActionResult:
+        mods = [(ref, o if "c" in o else {**o, "c": self.new_cloid()}) for ref, o in modifies]
+        return await self.send_action(wire.batch_modify_action(mods))
+
+    async def schedule_cancel(self, time_ms: int | None) -> ActionResult:
+        return await self.send_action(wire.schedule_cancel_action(time_ms))
+
+    async def update_leverage(self, asset: int, leverage: int, is_cross: bool = True) -> ActionResult:
+        return await self.send_action(wire.update_leverage_action(asset, leverage, is_cross))
+
+    async def noop(self) -> ActionResult:
+        return await self.send_action(wire.noop_action())
+
+    async def usd_class_transfer(self, amount, to_perp: bool) -> ActionResult:
+        """Perp ↔ spot USDC (to_perp True = spot→perp). Must be signed by the master key, not an agent."""
+        nonce = self.nonces.next()  # the action embeds the envelope nonce
+        action = wire.usd_class_transfer_action(amount, to_perp, nonce, self.vault_address)
+        return await self.send_action(action, vault_address=None, nonce=nonce)
+
+    async def approve_agent(self, name: str | None = None) -> tuple[ActionResult, str]:
+        """Approve a fresh agent key; returns (result, agent private key hex). The key is returned once and
+        never logged — store it like any other secret."""
+        from eth_account import Account  # only here: key → address
+
+        agent_key = "0x" + secrets.token_hex(32)
+        nonce = self.nonces.next()
+        action = wire.approve_agent_action(Account.from_key(agent_key).address, name, nonce)
+        return await self.send_action(action, nonce=nonce), agent_key
+
+
+_BATCH_KINDS = frozenset({"order", "batchModify", "cancel", "cancelByCloid"})
+
+
+def _overall(sts: list[OrderResult]) -> Resolution:
+    rs = {s.resolution for s in sts}
+    if Resolution.UNKNOWN in rs or not rs:
+        return Resolution.UNKNOWN
+    if Resolution.RESOLVED_PLACED in rs:
+        return Resolution.RESOLVED_PLACED
+    return Resolution.RESOLVED_NOT_PLACED
+
