@@ -50,7 +50,7 @@ class VenueRest:
                  account_address: str | None = None, vault_address: str | None = None,
                  expires_after_ms: int | None = None, bucket: IpWeightBucket | None = None,
                  nonces: NonceManager | None = None, budget: AddressBudget | None = None,
-                 timeout_s: float = 10.0, info_retries: int = 4, backoff_base_s: float = 0.2,
+                 timeout_s: float = 10.0, exchange_timeout_s: float | None = None, info_retries: int = 4, backoff_base_s: float = 0.2,
                  backoff_max_s: float = 5.0, resolve_attempts: int = 4,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, rng: random.Random | None = None,
                  now_ms: Callable[[], int] | None = None,
@@ -62,6 +62,8 @@ class VenueRest:
         self.vault_address = vault_address.lower() if vault_address else None
         self.account_address = account_address or (signer.address if signer else None)
         self.expires_after_ms = expires_after_ms
+        # actions may use a tighter timeout than info/resolution (a slow reply is settled, not waited for)
+        self._exchange_timeout = httpx.Timeout(exchange_timeout_s) if exchange_timeout_s else None
         self.bucket = bucket or IpWeightBucket()
         self.nonces = nonces or NonceManager()
         self.budget = budget
@@ -240,10 +242,14 @@ class VenueRest:
     def new_cloid() -> str:
         return "0x" + os.urandom(16).hex()
 
-    async def _post_exchange(self, env: dict) -> tuple[int | None, Any, str | None]:
+    async def _post_exchange(self, env: dict, timeout: httpx.Timeout | None = None
+                             ) -> tuple[int | None, Any, str | None]:
         """(status, payload, transport_error). status None = transport error (see `_NOT_SENT`)."""
         try:
-            resp = await self._client.post("/exchange", content=orjson.dumps(env))
+            if timeout is not None:
+                resp = await self._client.post("/exchange", content=orjson.dumps(env), timeout=timeout)
+            else:
+                resp = await self._client.post("/exchange", content=orjson.dumps(env))
         except _NOT_SENT as exc:
             return None, None, f"not sent: {type(exc).__name__}"
         except httpx.TransportError as exc:
@@ -275,7 +281,7 @@ class VenueRest:
         if self.budget is not None:
             self.budget.record(n, self._now_ms(), is_cancel)
         self.stats["actions"] += 1
-        status, payload, terr = await self._post_exchange(env)
+        status, payload, terr = await self._post_exchange(env, self._exchange_timeout)
         if status is None and terr and terr.startswith("not sent"):
             return ActionResult(kind, nonce, False, error=Classified(Outcome.RETRY_LATER, None, terr),
                                 resolution=Resolution.RESOLVED_NOT_PLACED)
@@ -336,37 +342,35 @@ class VenueRest:
 
     async def _resolve(self, action: dict, nonce: int, vault: str | None, why: str) -> ActionResult:
         kind = action.get("type", "?")
+        refs = _refs(action)
         burn = await self._burn_nonce(nonce, vault)
         err = Classified(Outcome.RETRY_LATER, None, why)
-        if burn == "not_executed":
-            self.stats["resolved_not_placed"] += 1
-            sts = [OrderResult("resolved", resolution=Resolution.RESOLVED_NOT_PLACED)
-                   for _ in range(action_batch_len(action))] if kind in _BATCH_KINDS else []
-            return ActionResult(kind, nonce, False, sts, error=err, resolution=Resolution.RESOLVED_NOT_PLACED)
-        if burn == "unknown":
-            self.stats["resolved_unknown"] += 1
-            sts = [OrderResult("resolved", resolution=Resolution.UNKNOWN)
-                   for _ in range(action_batch_len(action))] if kind in _BATCH_KINDS else []
-            return ActionResult(kind, nonce, False, sts, error=err, resolution=Resolution.UNKNOWN)
+        if burn in ("not_executed", "unknown"):
+            res = Resolution.RESOLVED_NOT_PLACED if burn == "not_executed" else Resolution.UNKNOWN
+            sts = [OrderResult("resolved", oid=ref if isinstance(ref, int) else None,
+                               cloid=ref if isinstance(ref, str) else None, resolution=res) for ref in refs]
         # the nonce is used: nothing is in flight any more, so the order records are decisive
-        if kind in ("order", "batchModify"):
-            orders = action["orders"] if kind == "order" else [m["order"] for m in action["modifies"]]
-            sts = [await self._resolve_order(o.get("c"), vault) for o in orders]
+        elif kind in ("order", "batchModify"):
+            sts = [await self._resolve_order(ref, vault) for ref in refs]
         elif kind in ("cancel", "cancelByCloid"):
-            refs = [c["o"] if kind == "cancel" else c["cloid"] for c in action["cancels"]]
             sts = [await self._resolve_cancel(ref, vault) for ref in refs]
         else:
             sts = []
-        if kind in _BATCH_KINDS:
+        if burn == "not_executed":
+            res = Resolution.RESOLVED_NOT_PLACED
+        elif burn == "unknown":
+            res = Resolution.UNKNOWN
+        elif kind in _BATCH_KINDS:
             res = _overall(sts)
         else:
             res = Resolution.RESOLVED_PLACED if burn == "executed" else Resolution.UNKNOWN
         self.stats["resolved_placed" if res is Resolution.RESOLVED_PLACED else
                    "resolved_not_placed" if res is Resolution.RESOLVED_NOT_PLACED else "resolved_unknown"] += 1
+        log.info("exchange %s nonce %d resolved: %s (nonce %s)", kind, nonce, res.value, burn)
         return ActionResult(kind, nonce, res is Resolution.RESOLVED_PLACED, sts, error=err, resolution=res)
 
-    async def _resolve_order(self, cloid: str | None, vault: str | None) -> OrderResult:
-        if cloid is None:
+    async def _resolve_order(self, cloid: int | str | None, vault: str | None) -> OrderResult:
+        if not isinstance(cloid, str):
             return OrderResult("resolved", resolution=Resolution.UNKNOWN)
         st = await self._lookup(cloid, vault)
         if st is None:
@@ -442,6 +446,20 @@ class VenueRest:
 
 
 _BATCH_KINDS = frozenset({"order", "batchModify", "cancel", "cancelByCloid"})
+
+
+def _refs(action: dict) -> list:
+    """Per-entry lookup keys of a batch action: cloids of orders/modifies, oids or cloids of cancels."""
+    kind = action.get("type")
+    if kind == "order":
+        return [o.get("c") for o in action["orders"]]
+    if kind == "batchModify":
+        return [m["order"].get("c") for m in action["modifies"]]
+    if kind == "cancel":
+        return [c["o"] for c in action["cancels"]]
+    if kind == "cancelByCloid":
+        return [c["cloid"] for c in action["cancels"]]
+    return []
 
 
 def _overall(sts: list[OrderResult]) -> Resolution:
