@@ -139,7 +139,7 @@ async def fetch_funding(client: InfoClient, coin: str, start_ms: int, end_ms: in
         body = {"type": "fundingHistory", "coin": coin, "startTime": start, "endTime": end_ms}
         rows = _check_rows("fundingHistory", await client.info(body), ("coin", "fundingRate", "time"), "time")
         client.limiter.charge(funding_weight_surcharge(len(rows)))
-        rows = [r for r in rows if start_ms <= r["time"] <= end_ms]
+        rows = [r for r in rows if start <= r["time"] <= end_ms]  # only rows this page was asked for
         if not rows:
             break
         for r in rows:
@@ -164,7 +164,8 @@ async def fetch_candles(client: InfoClient, coin: str, interval: str, start_ms: 
                 "req": {"coin": coin, "interval": interval, "startTime": start, "endTime": end_ms}}
         rows = _check_rows("candleSnapshot", await client.info(body), ("t", "T", "o", "h", "l", "c", "v"), "t")
         client.limiter.charge(candle_weight_surcharge(len(rows)))
-        rows = [r for r in rows if start_ms <= r["t"] <= end_ms]
+        # a venue may also return the bar that contains `start` (opened before it): only new bars count
+        rows = [r for r in rows if start <= r["t"] <= end_ms]
         if not rows:
             break
         for r in rows:

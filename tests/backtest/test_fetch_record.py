@@ -135,17 +135,47 @@ def _sim(request):
         pytest.skip("sim_server fixture (tests/fixtures/sim.py, sim room) not available yet")
 
 
-def test_fetch_from_the_local_venue(request, tmp_path):
-    sim = _sim(request)
-    out = tmp_path / "btc.jsonl"
-    res = runner.invoke(app, ["fetch", "funding", "--coin", "BTC", "--start", "0", "--out", str(out),
-                              "--base-url", sim.url, "-q"])
-    assert res.exit_code == 0, res.output
-    import httpx
+@pytest.fixture(scope="module")
+def frozen_sim(tmp_path_factory):
+    """Our own `hlmm sim` with a frozen clock (advancing the shared session venue would disturb other tests)."""
+    try:
+        from tests.fixtures.sim import start_sim
+    except ImportError:
+        pytest.skip("tests/fixtures/sim.py (sim room) has no start_sim helper yet")
+    sim = start_sim("--speed", "0", seed=3, log_dir=tmp_path_factory.mktemp("sim-frozen"))
+    try:
+        for _ in range(60):  # 600 hourly settlements (two 500-row pages), in steps so the market trades
+            sim.admin("clock", {"advance_ms": 10 * 3_600_000})
+        yield sim
+    finally:
+        sim.stop()
 
-    direct = httpx.post(sim.url + "/info", json={"type": "fundingHistory", "coin": "BTC", "startTime": 0}).json()
+
+def test_fetch_funding_from_the_local_venue_pages_600_hours(frozen_sim, tmp_path):
+    out = tmp_path / "btc.jsonl"
+    now = frozen_sim.admin("clock")["now"]
+    res = runner.invoke(app, ["fetch", "funding", "--coin", "BTC", "--start", "0", "--end", str(now),
+                              "--out", str(out), "--base-url", frozen_sim.url, "-q"])
+    assert res.exit_code == 0, res.output
     rows = [json.loads(l) for l in out.read_text().splitlines()]
-    assert rows == direct[: len(rows)] or rows == direct
+    first_page = frozen_sim.info({"type": "fundingHistory", "coin": "BTC", "startTime": 0})
+    assert len(first_page) == 500  # the venue caps a page: the fetch had to page
+    assert len(rows) == 600 and rows[:500] == first_page
+    assert all(b["time"] - a["time"] == 3_600_000 for a, b in zip(rows, rows[1:]))
+    got = load_funding(out)
+    assert [r.time_ms for r in got] == [r["time"] for r in rows]
+
+
+def test_fetch_candles_from_the_local_venue(frozen_sim, tmp_path):
+    out = tmp_path / "c.csv"
+    now = frozen_sim.admin("clock")["now"]
+    res = runner.invoke(app, ["fetch", "candles", "--coin", "BTC", "--interval", "1h", "--start", "0",
+                              "--end", str(now), "--out", str(out), "--base-url", frozen_sim.url, "-q"])
+    assert res.exit_code == 0, res.output
+    direct = frozen_sim.info({"type": "candleSnapshot",
+                              "req": {"coin": "BTC", "interval": "1h", "startTime": 0, "endTime": now}})
+    assert len(direct) >= 2
+    assert [(c.open_ms, str(c.close)) for c in load_candles(out)] == [(c["t"], c["c"]) for c in direct]
 
 
 def test_record_from_the_local_venue_reads_back(request, tmp_path):
