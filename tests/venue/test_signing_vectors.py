@@ -285,3 +285,65 @@ def test_signer_threadsafe_same_results(keys):
     with ThreadPoolExecutor(8) as ex:
         par = list(ex.map(lambda ia: s.sign_l1(ia[1], 10**12 + ia[0]), enumerate(actions)))
     assert par == serial
+
+
+# ---- the local venue (which verifies with eth-account / the SDK's recovery) accepts our signatures ----
+SIM_ASSETS = [0, 1, 2, 3, 10000, 10001]
+
+
+def _sim_action(kind: str, rng: random.Random, nonce: int) -> dict:
+    def order():
+        return wire.order_wire(rng.choice(SIM_ASSETS), rng.random() < 0.5, _num(rng), _num(rng),
+                               rng.random() < 0.2, None, cloid=wire.cloid_from_int(rng.getrandbits(128)),
+                               tif=rng.choice(["Alo", "Ioc", "Gtc"]))
+    if kind == "order":
+        return wire.order_action([order() for _ in range(rng.randint(1, 3))])
+    if kind == "cancel":
+        return wire.cancel_action([(rng.choice(SIM_ASSETS), rng.getrandbits(40))])
+    if kind == "cancelByCloid":
+        return wire.cancel_by_cloid_action([(rng.choice(SIM_ASSETS), wire.cloid_from_int(rng.getrandbits(128)))])
+    if kind == "batchModify":
+        return wire.batch_modify_action([(rng.getrandbits(40), order())])
+    if kind == "scheduleCancel":
+        return wire.schedule_cancel_action(nonce + 3_600_000 if rng.random() < 0.5 else None)
+    if kind == "updateLeverage":
+        return wire.update_leverage_action(rng.choice(SIM_ASSETS[:4]), rng.randint(1, 10), rng.random() < 0.5)
+    if kind == "noop":
+        return wire.noop_action()
+    if kind == "usdClassTransfer":
+        return wire.usd_class_transfer_action(round(rng.uniform(1, 100), 2), rng.random() < 0.5, nonce)
+    if kind == "approveAgent":
+        return wire.approve_agent_action("0x" + rng.randbytes(20).hex(), rng.choice([None, "x"]), nonce)
+    raise AssertionError(kind)
+
+
+def test_sim_accepts_a_sample_of_our_signatures(sim, fresh_account, tmp_path):
+    import httpx
+
+    from engine.venue.errors import Outcome, classify
+    from engine.venue.limits import NonceManager
+
+    addr, key = fresh_account
+    signer = Signer.for_url(key, sim.url)
+    assert not signer.is_mainnet
+    nonces = NonceManager(tmp_path / "n")
+    rng = random.Random(99)
+    seen_ok = 0
+    with httpx.Client(base_url=sim.url, timeout=10) as client:
+        for i in range(60):
+            kind = KINDS[i % len(KINDS)]
+            nonce = nonces.next()
+            action = _sim_action(kind, rng, nonce)
+            user_signed = kind in ("usdClassTransfer", "approveAgent")
+            exp = None if user_signed or rng.random() < 0.5 else nonce + 60_000
+            body = signer.envelope(action, nonce, None, exp)
+            resp = client.post("/exchange", content=json.dumps(body), headers={"Content-Type": "application/json"})
+            assert resp.status_code == 200, (kind, resp.status_code, resp.text)
+            reply = resp.json()
+            if reply["status"] == "err":
+                # a business refusal is fine; a signature/nonce refusal is our bug
+                assert classify(reply["response"]).outcome not in (Outcome.AUTH, Outcome.NONCE, Outcome.BAD_REQUEST,
+                                                                   Outcome.UNKNOWN), (kind, reply)
+            else:
+                seen_ok += 1
+    assert seen_ok >= 30
