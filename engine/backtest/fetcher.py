@@ -1,27 +1,26 @@
 """Download funding and candle history through `POST /info`, within the venue's IP weight budget.
 
-The venue client (`engine.venue.rest` / `limits`) had not landed when this was written, so this is a minimal
-httpx client of its own: only read-only `/info` requests, which are safe to retry (unlike signed actions).
+Requests go through `engine.venue.rest.VenueRest.info` (the venue room's client): it takes the IP weight from
+`engine.venue.limits.IpWeightBucket` before each request (20 for these two types), charges the per-row
+surcharge after the reply (1 per 20 funding rows, 1 per 60 candles), empties the bucket on HTTP 429 and
+retries reads on 5xx / 429 / transport errors. We use its raw `info` (not the typed helpers) so the rows
+are written exactly as the venue sent them (rates stay decimal strings).
 
 Paging (protocol notes §3): `fundingHistory` returns at most 500 rows from `startTime` (inclusive); the next
 page starts at the last row's `time + 1`. `candleSnapshot` returns at most 5000 bars; the next page starts
-after the last bar's open. Both stop at an empty page or once `endTime` is passed.
-
-Weights: 20 per request, plus 1 per 20 rows for fundingHistory and 1 per 60 rows for candleSnapshot, charged
-after the reply (the row count is only known then) against a 1200/min bucket.
+after the last bar's open. Both stop at a page with nothing new or once `endTime` is passed.
 """
 from __future__ import annotations
 
-import asyncio
 import csv
 import gzip
 import io
 import pathlib
-import time
-from typing import Awaitable, Callable
+from typing import Callable
 
-import httpx
 import orjson
+
+from engine.venue.rest import VenueError, VenueRest
 
 FUNDING_PAGE = 500
 CANDLE_INTERVALS_MS = {
@@ -35,86 +34,11 @@ class FetchError(RuntimeError):
     """The venue's reply was unusable; the message names the request and the field."""
 
 
-class WeightLimiter:
-    """Token bucket of IP weight: `per_minute` tokens, refilled continuously. Clock and sleep are injected."""
-
-    def __init__(self, per_minute: int = 1200, now: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
-        if per_minute <= 0:
-            raise ValueError("per_minute must be > 0")
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.tokens = self.capacity
-        self._now, self._sleep = now, sleep
-        self._last = now()
-        self.waited_s = 0.0
-
-    def _refill(self) -> None:
-        t = self._now()
-        self.tokens = min(self.capacity, self.tokens + (t - self._last) * self.rate)
-        self._last = t
-
-    async def acquire(self, weight: int) -> None:
-        self._refill()
-        if self.tokens < weight:
-            wait = (weight - self.tokens) / self.rate
-            self.waited_s += wait
-            await self._sleep(wait)
-            self._refill()
-        self.tokens -= weight
-
-    def charge(self, weight: int) -> None:
-        """Post-paid weight (per-row surcharge); the bucket may go negative and the next acquire waits."""
-        self.tokens -= weight
-
-
-def funding_weight_surcharge(rows: int) -> int:
-    return rows // 20
-
-
-def candle_weight_surcharge(rows: int) -> int:
-    return rows // 60
-
-
-class InfoClient:
-    def __init__(self, base_url: str, limiter: WeightLimiter | None = None, timeout_s: float = 10.0,
-                 max_retries: int = 5, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
-        self.base_url = base_url.rstrip("/")
-        self.limiter = limiter or WeightLimiter()
-        self.http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
-        self.max_retries = max_retries
-        self._sleep = sleep
-        self.requests = 0
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    async def info(self, body: dict, base_weight: int = 20) -> object:
-        """POST /info with retries on 429 / 5xx / transport errors (reads are idempotent)."""
-        delay = 0.5
-        for attempt in range(self.max_retries + 1):
-            await self.limiter.acquire(base_weight)
-            self.requests += 1
-            try:
-                resp = await self.http.post("/info", json=body)
-            except httpx.TransportError as exc:
-                err = f"{type(exc).__name__}: {exc}"
-            else:
-                if resp.status_code == 200:
-                    try:
-                        return orjson.loads(resp.content)
-                    except orjson.JSONDecodeError:
-                        raise FetchError(f"{body['type']}: reply is not JSON: {resp.text[:80]!r}") from None
-                if resp.status_code != 429 and resp.status_code < 500:
-                    raise FetchError(f"{body['type']}: HTTP {resp.status_code}: {resp.text[:200]}")
-                err = f"HTTP {resp.status_code}"
-                if resp.status_code == 429:  # over the IP budget: empty the bucket so we wait a while
-                    self.limiter.tokens = min(self.limiter.tokens, 0.0)
-            if attempt == self.max_retries:
-                raise FetchError(f"{body['type']}: giving up after {attempt + 1} attempts ({err})")
-            await self._sleep(delay)
-            delay = min(delay * 2, 8.0)
-        raise AssertionError("unreachable")
+async def _info(client: VenueRest, body: dict) -> object:
+    try:
+        return await client.info(body)
+    except VenueError as exc:
+        raise FetchError(f"{body['type']}: {exc}") from None
 
 
 def _check_rows(kind: str, rows: object, fields: tuple[str, ...], time_field: str) -> list[dict]:
@@ -131,14 +55,13 @@ def _check_rows(kind: str, rows: object, fields: tuple[str, ...], time_field: st
     return rows
 
 
-async def fetch_funding(client: InfoClient, coin: str, start_ms: int, end_ms: int,
+async def fetch_funding(client: VenueRest, coin: str, start_ms: int, end_ms: int,
                         on_page: Callable[[int], None] | None = None) -> list[dict]:
     out: dict[int, dict] = {}
     start = start_ms
     while start <= end_ms:
         body = {"type": "fundingHistory", "coin": coin, "startTime": start, "endTime": end_ms}
-        rows = _check_rows("fundingHistory", await client.info(body), ("coin", "fundingRate", "time"), "time")
-        client.limiter.charge(funding_weight_surcharge(len(rows)))
+        rows = _check_rows("fundingHistory", await _info(client, body), ("coin", "fundingRate", "time"), "time")
         rows = [r for r in rows if start <= r["time"] <= end_ms]  # only rows this page was asked for
         if not rows:
             break
@@ -153,7 +76,7 @@ async def fetch_funding(client: InfoClient, coin: str, start_ms: int, end_ms: in
     return [out[t] for t in sorted(out)]
 
 
-async def fetch_candles(client: InfoClient, coin: str, interval: str, start_ms: int, end_ms: int,
+async def fetch_candles(client: VenueRest, coin: str, interval: str, start_ms: int, end_ms: int,
                         on_page: Callable[[int], None] | None = None) -> list[dict]:
     if interval not in CANDLE_INTERVALS_MS:
         raise ValueError(f"interval must be one of {', '.join(CANDLE_INTERVALS_MS)}, got {interval!r}")
@@ -162,8 +85,7 @@ async def fetch_candles(client: InfoClient, coin: str, interval: str, start_ms: 
     while start <= end_ms:
         body = {"type": "candleSnapshot",
                 "req": {"coin": coin, "interval": interval, "startTime": start, "endTime": end_ms}}
-        rows = _check_rows("candleSnapshot", await client.info(body), ("t", "T", "o", "h", "l", "c", "v"), "t")
-        client.limiter.charge(candle_weight_surcharge(len(rows)))
+        rows = _check_rows("candleSnapshot", await _info(client, body), ("t", "T", "o", "h", "l", "c", "v"), "t")
         # a venue may also return the bar that contains `start` (opened before it): only new bars count
         rows = [r for r in rows if start <= r["t"] <= end_ms]
         if not rows:

@@ -32,14 +32,16 @@ def _window(start: str, end: str | None) -> tuple[int, int]:
 
 
 def _run(kind: str, coin: str, interval: str, start_ms: int, end_ms: int, out: Path, base_url: str,
-         quiet: bool) -> None:
+         quiet: bool, weight_per_min: int) -> None:
     import asyncio
 
-    from engine.backtest.fetcher import (CANDLE_COLUMNS, FUNDING_COLUMNS, FetchError, InfoClient, fetch_candles,
-                                         fetch_funding, write_rows)
+    from engine.backtest.fetcher import (CANDLE_COLUMNS, FUNDING_COLUMNS, FetchError, fetch_candles, fetch_funding,
+                                         write_rows)
+    from engine.venue.limits import IpWeightBucket
+    from engine.venue.rest import VenueRest
 
-    async def go() -> tuple[list[dict], InfoClient]:
-        client = InfoClient(base_url)
+    async def go() -> tuple[list[dict], VenueRest]:
+        client = VenueRest(base_url, bucket=IpWeightBucket(capacity=weight_per_min))
         progress = None if quiet else (lambda n: typer.echo(f"\r{kind}: {n} rows", nl=False, err=True))
         try:
             if kind == "funding":
@@ -58,8 +60,8 @@ def _run(kind: str, coin: str, interval: str, start_ms: int, end_ms: int, out: P
         raise typer.Exit(code=1) from None
     if not quiet:
         typer.echo("", err=True)
-    typer.echo(f"{kind} {coin}: {len(rows)} rows → {out} ({client.requests} requests, "
-               f"waited {client.limiter.waited_s:.1f} s for the weight budget)")
+    typer.echo(f"{kind} {coin}: {len(rows)} rows → {out} ({client.stats['info']} requests, "
+               f"{client.stats['info_retries']} retries, throttled {client.bucket.throttled}× by the weight budget)")
 
 
 def register(app: typer.Typer) -> None:
@@ -72,10 +74,11 @@ def register(app: typer.Typer) -> None:
         end: str = typer.Option(None, "--end", help="Epoch ms or ISO-8601 (UTC); default now."),
         out: Path = typer.Option(..., "--out", help=".json / .jsonl / .csv, optionally .gz"),
         base_url: str = typer.Option(MAINNET, "--base-url"),
+        weight_per_min: int = typer.Option(1200, "--weight-per-min", min=20, help="IP weight budget per minute."),
         quiet: bool = typer.Option(False, "--quiet", "-q"),
     ) -> None:
         s, e = _window(start, end)
-        _run("funding", coin, "", s, e, out, base_url, quiet)
+        _run("funding", coin, "", s, e, out, base_url, quiet, weight_per_min)
 
     @fetch.command("candles", help="candleSnapshot (the venue keeps only the newest 5000 bars per interval).")
     def fetch_candles_cmd(
@@ -85,9 +88,10 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help=".json / .jsonl / .csv, optionally .gz"),
         interval: str = typer.Option("1h", "--interval"),
         base_url: str = typer.Option(MAINNET, "--base-url"),
+        weight_per_min: int = typer.Option(1200, "--weight-per-min", min=20, help="IP weight budget per minute."),
         quiet: bool = typer.Option(False, "--quiet", "-q"),
     ) -> None:
         s, e = _window(start, end)
-        _run("candles", coin, interval, s, e, out, base_url, quiet)
+        _run("candles", coin, interval, s, e, out, base_url, quiet, weight_per_min)
 
     app.add_typer(fetch)

@@ -24,7 +24,6 @@ from starlette.routing import Route
 from typer.testing import CliRunner
 
 from engine.backtest.data import iter_books, iter_recording
-from engine.backtest.fetcher import WeightLimiter
 from engine.backtest.history import load_candles, load_funding
 from engine.cli import app
 
@@ -110,22 +109,30 @@ def test_fetch_refuses_bad_window_and_bad_reply(history_server, tmp_path):
     assert not (tmp_path / "x.csv").exists()  # nothing half-written
 
 
-async def test_weight_limiter_keeps_1200_per_minute():
-    """40 requests of weight 20 + 25 surcharge each: the first minute's 1200 pass, the rest wait at 20/s."""
-    now = [0.0]
+async def test_paging_stays_within_the_ip_weight_budget(history_server):
+    """Funding pages of 500 rows weigh 20 + 25: with a 100/min budget on simulated time the fetch must wait,
+    and the weight spent never exceeds the bucket plus its refill over the (simulated) elapsed time."""
+    from engine.backtest.fetcher import fetch_funding
+    from engine.venue.limits import IpWeightBucket
+    from engine.venue.rest import VenueRest
 
-    async def fake_sleep(s):  # simulated time: sleeping just moves the clock
-        now[0] += s
+    now = [0]
 
-    lim = WeightLimiter(1200, now=lambda: now[0], sleep=fake_sleep)
-    spent = 0
-    for _ in range(40):
-        await lim.acquire(20)
-        lim.charge(25)
-        spent += 45
-    # over the whole run no more than the initial bucket + 20/s of refill was ever spent
-    assert spent <= 1200 + now[0] * 20 + 45
-    assert now[0] == pytest.approx((spent - 25 - 1200) / 20, abs=1e-6)
+    async def fake_sleep(s):  # simulated time: waiting for weight just moves the clock
+        now[0] += int(s * 1000)
+
+    bucket = IpWeightBucket(capacity=100, now_ms=lambda: now[0], sleep=fake_sleep)
+    client = VenueRest(history_server.url, bucket=bucket)
+    try:
+        rows = await fetch_funding(client, "SOL", 0, 1740787200000)
+    finally:
+        await client.aclose()
+    pages = client.stats["info"]
+    assert len(rows) == len([r for r in history_server.funding if r["time"] <= 1740787200000])
+    assert pages >= 3 and bucket.throttled > 0
+    spent = 20 * pages + sum(len_ // 20 for len_ in [500] * (len(rows) // 500) + [len(rows) % 500])
+    assert bucket.taken == spent
+    assert spent <= 100 + now[0] * 100 / 60_000 + 45  # + the last request's post-paid surcharge
 
 
 def _sim(request):
