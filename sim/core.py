@@ -37,7 +37,7 @@ class Core:
         self.seq = 0
         self.tid_count = 0
         self.tx_count = 0
-        self.tx_hash = "0x" + "00" * 32
+        self._tx_hash: str | None = "0x" + "00" * 32
         self.events = EventBuffer()
         self.order_log: list[tuple] = []  # (order, status, ts, remaining size) per status change
         self.max_order_events = max_order_events
@@ -64,12 +64,21 @@ class Core:
         self.tid_count += 1
         return (self.tid_count * TID_MULT + self.seed * 7919 + 0x1F2E3D4C5B6A) & TID_MASK
 
-    def new_tx(self) -> str:
+    def new_tx(self) -> None:
         """Start a new transaction: every fill/funding row of one action shares its hash."""
         self.tx_count += 1
-        digest = hashlib.blake2b(f"{self.seed}:{self.tx_count}".encode(), digest_size=32).hexdigest()
-        self.tx_hash = "0x" + digest
-        return self.tx_hash
+        self._tx_hash = None  # computed on first use: most actions never produce a fill
+
+    @property
+    def tx_hash(self) -> str:
+        if self._tx_hash is None:
+            digest = hashlib.blake2b(f"{self.seed}:{self.tx_count}".encode(), digest_size=32).hexdigest()
+            self._tx_hash = "0x" + digest
+        return self._tx_hash
+
+    @tx_hash.setter
+    def tx_hash(self, value: str) -> None:
+        self._tx_hash = value
 
     # ------------------------------------------------------------------ lookups
     def user(self, address: str, create: bool = True) -> User | None:

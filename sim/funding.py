@@ -83,7 +83,8 @@ def run_due(core: Core, now: int) -> int:
 
 
 def pay_hour(core: Core, t: int) -> None:
-    h = core.new_tx()
+    core.new_tx()
+    h = core.tx_hash
     emit = bool(core.events.subscribers)
     for m in core.u.perps:
         coin = m.coin

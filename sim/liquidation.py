@@ -24,7 +24,8 @@ def check_all(core: Core, now: int) -> list[str]:
 
 
 def liquidate(core: Core, u: User, now: int) -> None:
-    h = core.new_tx()
+    core.new_tx()
+    h = core.tx_hash
     marks = core.marks()
     for o in [o for o in u.orders.values() if not o.market.is_spot]:
         core.cancel(o, "liquidatedCanceled", now)

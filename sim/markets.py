@@ -7,7 +7,7 @@ units of 10**-(MAX_DECIMALS) quote: micro-USDC for perps, 1e-8 USDC for spot.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 PERP_MAX_DECIMALS = 6
@@ -41,14 +41,14 @@ class Market:
     quote_token: int = 0
     impact_ntl: Decimal = Decimal(6000)
     spot_index: int = -1
+    # derived once (read on every order): price decimals = MAX_DECIMALS - szDecimals
+    px_decimals: int = field(init=False)
+    ntl_decimals: int = field(init=False)
 
-    @property
-    def px_decimals(self) -> int:
-        return (SPOT_MAX_DECIMALS if self.is_spot else PERP_MAX_DECIMALS) - self.sz_decimals
-
-    @property
-    def ntl_decimals(self) -> int:
-        return SPOT_MAX_DECIMALS if self.is_spot else PERP_MAX_DECIMALS
+    def __post_init__(self) -> None:
+        max_dec = SPOT_MAX_DECIMALS if self.is_spot else PERP_MAX_DECIMALS
+        object.__setattr__(self, "ntl_decimals", max_dec)
+        object.__setattr__(self, "px_decimals", max_dec - self.sz_decimals)
 
     def px_dec(self, px_int: int) -> Decimal:
         return Decimal(px_int).scaleb(-self.px_decimals)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 ZERO = Decimal(0)
-_DIGITS = set("0123456789")
 
 
 def parse_scaled(text: object, decimals: int) -> tuple[int, bool] | None:
@@ -23,7 +22,7 @@ def parse_scaled(text: object, decimals: int) -> tuple[int, bool] | None:
         ip, fp = text, ""
     if not ip:
         ip = "0"
-    if not (set(ip) <= _DIGITS and set(fp) <= _DIGITS):
+    if not (ip.isdigit() and ip.isascii() and (not fp or (fp.isdigit() and fp.isascii()))):
         return None
     if len(fp) > decimals:
         return int(ip + fp), False

@@ -93,15 +93,19 @@ class Venue:
         """Run everything due up to clock.now_ms(): premium samples, hourly funding, scheduled
         cancels, liquidations."""
         self._run_due()
+        liquidation.check_all(self._core, self.clock.now_ms())
 
     def _run_due(self) -> None:
+        """Timed work that must happen before an action at `now` is processed. Liquidation is
+        checked here only after a funding payment: between oracle moves a user's value changes
+        only through their own trades, which the margin check at placement already bounds."""
         core = self._core
         now = self.clock.now_ms()
         funding.sample(core, now)
-        funding.run_due(core, now)
+        if funding.run_due(core, now):
+            liquidation.check_all(core, now)
         if core.scheduled:
             exchange_mod.fire_scheduled(core, now)
-        liquidation.check_all(core, now)
 
     # ------------------------------------------------------------------ admin / drivers
     @_locked

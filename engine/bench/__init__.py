@@ -19,6 +19,7 @@ BENCH_MODULES = [
     "engine.bench.engine",
     "engine.bench.backtest",
     "engine.bench.strategy",
+    "engine.bench.matching",
 ]
 
 
