@@ -7,9 +7,11 @@ What is wired to what (and what is not):
   from 1-minute bars of the replayed mid) — the same inputs the live loop gives it;
 * carry size comes from `engine.strategy.carry.carry_target` at each funding hour (two-leg replays with
   `--funding`), executed as taker orders on both legs; the delta hedger is `engine.strategy.hedge.hedge_decision`;
-* order management (keep / cancel / replace per side and level, requote tolerance, minimum requote interval)
-  is a small stand-in written here, because `engine.execution` (the live order-diff) has not landed; risk
-  checks (`engine.risk`) are not applied;
+* every batch of quotes goes through `engine.risk.evaluate` (price band, order notional, position caps,
+  stale-data and volatility pauses: a paused coin has its orders cancelled) and then the live order manager's
+  `engine.execution.diff.diff_orders` (keep within tolerance, modify, cancel, place) against our working
+  orders; a modify is executed as cancel + new order (it loses queue priority); the minimum requote interval
+  is applied here as the live loop does;
 * the venue is simulated here, not `sim.venue.Venue`: post-only orders join the queue by `models.QueueModel`,
   actions and market data are delayed by `models.LatencyModel`, fees come from `models.FeeModel`, taker
   orders walk the visible levels of the current snapshot up to their limit.
@@ -24,21 +26,25 @@ import heapq
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 
 from engine.backtest.carry import trailing_mean_hourly
 from engine.backtest.data import BookEvent, TradeEvent
 from engine.backtest.history import FundingRow
+from engine.backtest.streams import merge_events  # noqa: F401 - re-exported for callers
 from engine.backtest.metrics import Attribution, EquityCurve, max_drawdown, sharpe
 from engine.backtest.models import (BUY, SELL, BookView, ConstantLatency, FeeModel, LatencyModel, QueueModel, RiskAverseQueue,
                                     SimOrder)
+from engine.execution.diff import CloidFactory, LiveOrder, Tolerance, diff_orders
 from engine.market.state import CoinVol
+from engine.risk import KillSwitch, MarketView, RiskContext, RiskLimits, evaluate
 from engine.strategy.carry import CarryParams as StrategyCarryParams
 from engine.strategy.carry import CarryTarget, carry_target
 from engine.strategy.hedge import HedgeParams, LegMarket, hedge_decision
 from engine.strategy.quotes import LegState, QuoteParams, quotes
+from engine.strategy.rounding import round_size
 
 
 @dataclass
@@ -49,6 +55,8 @@ class ReplayConfig:
     spot_sz_decimals: int = 2
     quote: QuoteParams = field(default_factory=QuoteParams)
     requote_tolerance_bps: float = 2.0
+    size_tolerance_frac: float = 0.1
+    risk: RiskLimits = field(default_factory=RiskLimits)
     # skip re-running quotes() while the mid has moved less than this since the last run and nothing else
     # (inventory, vol, carry) changed and no working order is at/through the opposite best; 0 = run every time,
     # None = the requote tolerance (orders within it of the new quotes would be kept anyway)
@@ -65,7 +73,7 @@ class ReplayConfig:
 
 class _Leg:
     __slots__ = ("name", "coin", "sz_decimals", "is_spot", "bids", "asks", "view", "mid", "position", "vol", "live",
-                 "working", "decision_key", "gate_mid", "last_action_ms", "decide_pending", "maker_fee", "taker_fee")
+                 "working", "decision_key", "gate_mid", "book_ms", "last_action_ms", "decide_pending", "maker_fee", "taker_fee")
 
     def __init__(self, name: str, coin: str, sz_decimals: int, vol_interval_ms: int, fees: FeeModel):
         self.name, self.coin, self.sz_decimals, self.is_spot = name, coin, sz_decimals, name == "spot"
@@ -75,7 +83,8 @@ class _Leg:
         self.position = 0.0
         self.vol = CoinVol(interval_ms=vol_interval_ms)
         self.live: dict[int, SimOrder] = {}
-        self.working: dict[tuple[bool, int], SimOrder] = {}  # (is_buy, level) -> order (pending or live)
+        self.working: dict[int, SimOrder] = {}  # oid -> order we consider ours (in flight or live), not cancelled
+        self.book_ms: int | None = None
         self.decision_key: tuple | None = None
         self.gate_mid = 0.0
         self.last_action_ms = -10**15
@@ -110,6 +119,11 @@ class Replay:
         self._pending: list[tuple[int, int, str, str, object]] = []
         self._seq = 0
         self._oid = 0
+        self.tolerance = Tolerance(cfg.requote_tolerance_bps, cfg.size_tolerance_frac)
+        self.cloids = CloidFactory(1)
+        self.kill = KillSwitch()
+        self.risk_rejects = 0
+        self.paused_decisions = 0
 
     # ------------------------------------------------------------ accounting
     @property
@@ -169,13 +183,12 @@ class Replay:
                 self._taker(leg, *payload)
 
     def _activate(self, leg: _Leg, order: SimOrder) -> None:
-        key = (order.side == BUY, order.meta["level"])
-        if leg.working.get(key) is not order:
-            return  # replaced or cancelled while in flight
+        if order.oid not in leg.working:
+            return  # cancelled while in flight: never reaches the book
         opp = leg.view.opposite_best(order.side)
         if opp is not None and (order.px >= opp if order.side == BUY else order.px <= opp):
             self.n_rejects += 1  # Alo would cross the book now: the venue rejects it (badAloPx)
-            del leg.working[key]
+            del leg.working[order.oid]
             leg.decision_key = None
             return
         order.live_ms = self.now
@@ -205,9 +218,7 @@ class Replay:
                 self._fill(leg, order.side == BUY, order.px, q, True, oid)
                 if order.qty <= 1e-12:
                     del leg.live[oid]
-                    key = (order.side == BUY, order.meta["level"])
-                    if leg.working.get(key) is order:
-                        del leg.working[key]
+                    leg.working.pop(oid, None)
         return any_fill
 
     # ------------------------------------------------------------ strategy
@@ -216,44 +227,51 @@ class Replay:
             return
         bb, ba = float(leg.bids[0, 0]), float(leg.asks[0, 0])
         net = self.net_delta
-        atr = leg.vol.atr_pct(leg.mid)
-        sigma = leg.vol.sigma
         key = (net, leg.vol.bars, self.carry.strength)  # ATR / σ only change when a bar closes
         gate = self.cfg.requote_tolerance_bps if self.cfg.requote_gate_bps is None else self.cfg.requote_gate_bps
         if key == leg.decision_key and abs(leg.mid - leg.gate_mid) <= gate * 1e-4 * leg.mid:
             if not any((o.px >= ba) if o.side == BUY else (o.px <= bb) for o in leg.working.values()):
                 return  # inputs (nearly) unchanged: the quotes would be kept by the tolerance anyway
+        atr = leg.vol.atr_pct(leg.mid)
         state = LegState(coin=leg.coin, leg=leg.name, sz_decimals=leg.sz_decimals, mid=leg.mid, inventory=net,
-                         atr_pct=atr, sigma=sigma, best_bid=bb, best_ask=ba, carry_strength=self.carry.strength)
-        desired = {(q.is_buy, q.level): (float(q.px), float(q.sz)) for q in quotes(state, self.cfg.quote)}
-        tol = self.cfg.requote_tolerance_bps / 10_000
-        changes: list[tuple[tuple[bool, int], tuple[float, float] | None]] = []
-        for k, order in leg.working.items():
-            want = desired.get(k)
-            if want is None:
-                changes.append((k, None))
-            elif abs(want[0] - order.px) > tol * want[0]:
-                changes.append((k, want))
-        for k, want in desired.items():
-            if k not in leg.working:
-                changes.append((k, want))
-        if changes and leg.working and self.now - leg.last_action_ms < self.cfg.min_requote_interval_ms:
+                         atr_pct=atr, sigma=leg.vol.sigma, best_bid=bb, best_ask=ba,
+                         carry_strength=self.carry.strength)
+        desired = quotes(state, self.cfg.quote)
+        others = sum(len(l.working) for l in self.legs.values() if l is not leg)
+        ctx = RiskContext(self.now, {leg.coin: MarketView(leg.coin, leg.mid, None, atr, leg.book_ms)},
+                          {leg.coin: leg.position}, open_orders=others)
+        decision = evaluate(desired, ctx, self.cfg.risk, self.kill)
+        self.risk_rejects += len(decision.rejected)
+        accepted = decision.accepted
+        if decision.cancel_all or leg.coin in decision.paused_coins:
+            accepted = ()
+            self.paused_decisions += 1
+        live = [LiveOrder(o.oid, leg.coin, o.side == BUY, o.meta["px"], self._remaining(leg, o))
+                for o in leg.working.values()]
+        plan = diff_orders(accepted, live, self.tolerance, self.cloids)
+        if not plan.is_empty and leg.working and self.now - leg.last_action_ms < self.cfg.min_requote_interval_ms:
             return  # throttled: leave decision_key stale so the next snapshot retries
         leg.decision_key = key
         leg.gate_mid = leg.mid
-        if not changes:
+        if plan.is_empty:
             return
         leg.last_action_ms = self.now
         due = self.now + self.latency.entry_ms()
-        for k, want in changes:
-            old = leg.working.pop(k, None)
-            if old is not None:
-                self._push(due, "cancel", leg.name, old)
-            if want is not None:
-                self._oid += 1
-                order = SimOrder(self._oid, BUY if k[0] else SELL, want[0], want[1], meta={"level": k[1]})
-                leg.working[k] = order
-                self._push(due, "place", leg.name, order)
+        for lo in [m.live for m in plan.modifies] + [c.live for c in plan.cancels]:
+            old = leg.working.pop(lo.oid)
+            self._push(due, "cancel", leg.name, old)
+        for q in [m.quote for m in plan.modifies] + [p.quote for p in plan.places]:
+            self._oid += 1
+            order = SimOrder(self._oid, BUY if q.is_buy else SELL, float(q.px), float(q.sz),
+                             meta={"px": q.px, "sz": q.sz, "level": q.level})
+            leg.working[order.oid] = order
+            self._push(due, "place", leg.name, order)
+
+    @staticmethod
+    def _remaining(leg: _Leg, order: SimOrder):
+        if order.filled == 0:
+            return order.meta["sz"]
+        return round_size(Decimal(repr(order.qty)), leg.sz_decimals)
 
     def _schedule_decision(self, leg: _Leg) -> None:
         if not leg.decide_pending:
@@ -319,7 +337,7 @@ class Replay:
                     mid = (bids[0, 0] + asks[0, 0]) * 0.5
                     self._mark(leg, float(mid))
                     leg.vol.on_price(t, leg.mid)
-                leg.bids, leg.asks, leg.view = bids, asks, view
+                leg.bids, leg.asks, leg.view, leg.book_ms = bids, asks, view, t
                 self._hedge()
                 self._schedule_decision(leg)
             elif isinstance(payload, TradeEvent):
@@ -349,6 +367,8 @@ class Replay:
             "maker_fills": self.n_maker,
             "maker_ratio": self.n_maker / self.n_fills if self.n_fills else 0.0,
             "alo_rejects": self.n_rejects,
+            "risk_rejects": self.risk_rejects,
+            "risk_paused_decisions": self.paused_decisions,
             "volume_usd": self.volume,
             "pnl_total_usd": self.attr.total,
             "equity_change_usd": self.equity(),
@@ -358,44 +378,3 @@ class Replay:
             "final_inventory": {**{name: l.position for name, l in self.legs.items()}, "net": self.net_delta},
             "carry_qty": self.carry_qty,
         }
-
-
-def merge_events(books: dict[str, Iterator[BookEvent]], trades: dict[str, Iterator[TradeEvent]] | None = None,
-                 funding: list[FundingRow] | None = None) -> Iterator[tuple[int, int, str, object]]:
-    """Time-ordered merge of the sources; funding rows only between the first and the last book event.
-
-    Priority at equal times: trades (0) before books (1) before funding (2) — a trade printed at t is part of
-    what the snapshot at t shows as gone.
-    """
-    def tagged(it: Iterator, prio: int, leg: str) -> Iterator[tuple[int, int, str, object]]:
-        for e in it:  # a function, not a generator expression: `leg` must bind per stream
-            yield (e.t_ms, prio, leg, e)
-
-    streams = [tagged(it, 1, leg) for leg, it in books.items()]
-    streams += [tagged(it, 0, leg) for leg, it in (trades or {}).items()]
-    n_book_streams = len(books)
-    heads: list[tuple] = []
-    for i, s in enumerate(streams):
-        first = next(s, None)
-        if first is not None:
-            heapq.heappush(heads, (first[0], first[1], i, first))
-    fund = list(funding or [])
-    fi = 0
-    started = False
-    live_books = sum(1 for h in heads if h[2] < n_book_streams)
-    while heads:
-        t = heads[0][0]
-        while fi < len(fund) and fund[fi].time_ms <= t:
-            if started:
-                yield (fund[fi].time_ms, 2, "perp", fund[fi])
-            fi += 1
-        _, _, i, ev = heapq.heappop(heads)
-        started = True
-        yield ev
-        nxt = next(streams[i], None)
-        if nxt is not None:
-            heapq.heappush(heads, (nxt[0], nxt[1], i, nxt))
-        elif i < n_book_streams:
-            live_books -= 1
-            if live_books == 0:
-                return
