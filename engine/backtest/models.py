@@ -59,8 +59,8 @@ class BookView:
 
     def __init__(self, bids, asks):
         bl, al = bids.tolist() if hasattr(bids, "tolist") else list(bids), asks.tolist() if hasattr(asks, "tolist") else list(asks)
-        self.bid_sz = {px: sz for px, sz in bl}
-        self.ask_sz = {px: sz for px, sz in al}
+        self.bid_sz = dict(bl)  # rows are [px, sz] pairs
+        self.ask_sz = dict(al)
         self.best_bid = bl[0][0] if bl else None
         self.best_ask = al[0][0] if al else None
         self.last_bid = bl[-1][0] if bl else None
@@ -146,10 +146,24 @@ class _QueueBase:
     def on_book(self, order: SimOrder, book: BookView) -> float:
         if order.qty <= 0:
             return 0.0
-        if crosses(order, book.opposite_best(order.side)):
-            order.queue_ahead = 0.0
-            return self._fill(order, order.qty)
-        q = book.level_qty(order.px, order.side)
+        px = order.px
+        # inlined crosses() / level_qty(): this runs for every resting order on every snapshot
+        if order.side == BUY:
+            opp = book.best_ask
+            if opp is not None and opp <= px:
+                order.queue_ahead = 0.0
+                return self._fill(order, order.qty)
+            q = book.bid_sz.get(px)
+            if q is None:
+                q = None if book.last_bid is not None and px < book.last_bid else 0.0
+        else:
+            opp = book.best_bid
+            if opp is not None and opp >= px:
+                order.queue_ahead = 0.0
+                return self._fill(order, order.qty)
+            q = book.ask_sz.get(px)
+            if q is None:
+                q = None if book.last_ask is not None and px > book.last_ask else 0.0
         prev = order.level_qty
         order.level_qty = q
         filled = 0.0

@@ -31,7 +31,6 @@ from typing import Callable, Iterable
 import numpy as np
 
 from engine.backtest.carry import trailing_mean_hourly
-from engine.backtest.data import BookEvent, TradeEvent
 from engine.backtest.history import FundingRow
 from engine.backtest.streams import merge_events  # noqa: F401 - re-exported for callers
 from engine.backtest.metrics import Attribution, EquityCurve, max_drawdown, sharpe
@@ -119,6 +118,7 @@ class Replay:
         self._pending: list[tuple[int, int, str, str, object]] = []
         self._seq = 0
         self._oid = 0
+        self._net = 0.0
         self.tolerance = Tolerance(cfg.requote_tolerance_bps, cfg.size_tolerance_frac)
         self.cloids = CloidFactory(1)
         self.kill = KillSwitch()
@@ -128,7 +128,7 @@ class Replay:
     # ------------------------------------------------------------ accounting
     @property
     def net_delta(self) -> float:
-        return sum(l.position for l in self.legs.values())
+        return self._net  # kept up to date by _fill (read on every snapshot)
 
     def equity(self) -> float:
         return self.cash + sum(l.position * l.mid for l in self.legs.values())
@@ -141,6 +141,7 @@ class Replay:
         self.attr.spread += signed * (leg.mid - px)
         self.attr.fees -= fee
         leg.position += signed
+        self._net = sum(l.position for l in self.legs.values())
         self.volume += notional
         self.n_fills += 1
         self.n_maker += maker
@@ -209,10 +210,11 @@ class Replay:
             done = qty - left
             self.carry_qty += done if leg.is_spot else 0.0
 
-    def _order_fills(self, leg: _Leg, fn: Callable[[SimOrder], float]) -> bool:
+    def _order_fills(self, leg: _Leg, fn: Callable[..., float], *args) -> bool:
+        """Offer one market event to every live order of a leg (`fn` is the queue model's on_book/on_trade)."""
         any_fill = False
         for oid, order in list(leg.live.items()):
-            q = fn(order)
+            q = fn(order, *args)
             if q > 0:
                 any_fill = True
                 self._fill(leg, order.side == BUY, order.px, q, True, oid)
@@ -275,8 +277,12 @@ class Replay:
 
     def _schedule_decision(self, leg: _Leg) -> None:
         if not leg.decide_pending:
+            delay = self.latency.market_data_ms()
+            if delay == 0:  # same instant: what the heap round trip would do, without it
+                self._decide(leg)
+                return
             leg.decide_pending = True
-            self._push(self.now + self.latency.market_data_ms(), "decide", leg.name, None)
+            self._push(self.now + delay, "decide", leg.name, None)
 
     def _hedge(self) -> None:
         spot, perp = self.legs.get("spot"), self.legs["perp"]
@@ -317,22 +323,23 @@ class Replay:
 
     # ------------------------------------------------------------ main loop
     def run(self, events: Iterable[tuple[int, int, str, object]], progress: Callable[[int], None] | None = None) -> dict:
-        """`events`: (t_ms, priority, leg, payload) sorted by time; payload a BookEvent, TradeEvent or FundingRow."""
+        """`events`: (t_ms, kind, leg, payload) sorted by time, as `streams.merge_events` yields them: kind 0 a
+        TradeEvent, 1 a BookEvent, 2 a FundingRow."""
         wall0 = time.perf_counter()
         first_t = last_t = None
-        for t, _, leg_name, payload in events:
+        for t, kind, leg_name, payload in events:
             self._drain(t)
             self.now = max(self.now, t)
             if first_t is None:
                 first_t = t
             last_t = t
             self.events += 1
-            if isinstance(payload, BookEvent):
+            if kind == 1:  # book snapshot (streams.merge_events priorities: 0 trade, 1 book, 2 funding)
                 leg = self.legs[leg_name]
                 bids, asks = payload.bids, payload.asks
                 view = BookView(bids, asks)
                 if leg.live:
-                    self._order_fills(leg, lambda o: self.queue.on_book(o, view))
+                    self._order_fills(leg, self.queue.on_book, view)
                 if len(bids) and len(asks):
                     mid = (bids[0, 0] + asks[0, 0]) * 0.5
                     self._mark(leg, float(mid))
@@ -340,9 +347,9 @@ class Replay:
                 leg.bids, leg.asks, leg.view, leg.book_ms = bids, asks, view, t
                 self._hedge()
                 self._schedule_decision(leg)
-            elif isinstance(payload, TradeEvent):
+            elif kind == 0:
                 leg = self.legs[leg_name]
-                if leg.live and self._order_fills(leg, lambda o: self.queue.on_trade(o, payload.px, payload.sz)):
+                if leg.live and self._order_fills(leg, self.queue.on_trade, payload.px, payload.sz):
                     self._hedge()
             else:
                 self._on_funding(payload)
