@@ -88,7 +88,7 @@ def resolve(core: Core, body: dict, signer: str, now: int) -> User:
     if not u.deposited and not u.has_funds():
         raise AuthError(f"Must deposit before performing actions. User: {u.address}")
     if body.get("vaultAddress") is not None:
-        raise AuthError("Vaults and sub-accounts are not supported by this venue.")
+        raise AuthError("Vaults and sub-accounts are not supported by this venue.")  # exchange.SUBACCOUNTS_UNSUPPORTED
     if user_signed:
         field = USER_SIGNED[action["type"]][2]
         if action.get(field) != body["nonce"]:

@@ -213,11 +213,15 @@ def _update_leverage(core, u, action, now, opts):
     return ok("default")
 
 
-def _amount(text) -> Decimal:
+SUBACCOUNTS_UNSUPPORTED = "Vaults and sub-accounts are not supported by this venue."
+
+
+def _amount(text) -> Decimal | None:
+    """Transfer amount; None for the " subaccount:0x…" form (sub-accounts are not modelled)."""
     if not isinstance(text, str):
         raise BadRequest("amount")
     if " subaccount:" in text:
-        raise BadRequest("amount")
+        return None
     try:
         d = to_dec(text, "amount")
     except ValueError:
@@ -236,6 +240,8 @@ def _usd_class_transfer(core, u, action, now, opts):
     to_perp = action.get("toPerp")
     if not isinstance(to_perp, bool):
         raise BadRequest("toPerp")
+    if amount is None:
+        return refuse(SUBACCOUNTS_UNSUPPORTED)
     if amount <= 0:
         return refuse("Invalid transfer amount")
     if to_perp:
@@ -257,6 +263,8 @@ def _usd_send(core, u, action, now, opts):
     dest = action.get("destination")
     if not isinstance(dest, str) or len(dest) != 42:
         raise BadRequest("destination")
+    if amount is None:
+        return refuse(SUBACCOUNTS_UNSUPPORTED)
     if amount <= 0 or u.withdrawable(core.u.by_coin, core.u.by_asset, core.marks()) < amount:
         return refuse("Insufficient margin for transfer")
     to = core.user(dest)
@@ -274,6 +282,8 @@ def _spot_send(core, u, action, now, opts):
     dest, token = action.get("destination"), action.get("token")
     if not isinstance(dest, str) or len(dest) != 42 or not isinstance(token, str):
         raise BadRequest("spotSend")
+    if amount is None:
+        return refuse(SUBACCOUNTS_UNSUPPORTED)
     tok = core.u.token_by_name.get(token.split(":")[0])
     if tok is None:
         return refuse(f"Unknown token {token}")
