@@ -83,9 +83,13 @@ async def test_orders_cancels_modify_and_fills_match_sdk_view(sim, fresh_account
         assert (await r.noop()).ok
 
 
-async def test_agent_acts_for_master(sim, fresh_account, tmp_path):
+async def test_agent_acts_for_master(sim, fresh_account, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
     addr, key = fresh_account
     async with make_rest(sim, key, tmp_path) as master:
+        assert key[2:] not in repr(master) and key[2:] not in repr(master.signer)
         res, agent_key = await master.approve_agent("hlmm")
         assert res.ok
         assert agent_key[2:] not in repr(res)
@@ -95,6 +99,8 @@ async def test_agent_acts_for_master(sim, fresh_account, tmp_path):
         r = await agent.place_orders([wire.order_wire(ETH, False, round(book.asks[0][0] * 1.05, 1), 0.01, tif="Alo")])
         assert r.ok and r.statuses[0].kind == "resting"
         assert [o.oid for o in await agent.open_orders()] == [r.statuses[0].oid]  # queried as the master
+    for secret in (key[2:], agent_key[2:]):  # no private key in any log line of the whole exchange
+        assert secret not in caplog.text.lower()
 
 
 async def test_unknown_signer_is_auth(sim, tmp_path):
@@ -189,3 +195,36 @@ async def test_no_duplicate_orders_under_ambiguous_replies(sim, fresh_account, t
             if not placed:
                 assert not st.found or st.status != "open"
         assert await r.user_fills() == []
+
+
+async def test_paged_histories_on_a_private_frozen_sim(tmp_path):
+    """>500 rows (the venue's page size) so userFunding / fundingHistory / userFillsByTime really page.
+    A private sim with a frozen clock: advancing 600 hours must not disturb the session sim."""
+    from tests.fixtures.sim import account_from_label, start_sim
+
+    acct = account_from_label("venue-paging")
+    sim = start_sim("--speed", "0", "--ip-weight-per-min", "10000000", accounts=[acct], log_dir=tmp_path)
+    try:
+        async with make_rest(sim, acct[1], tmp_path) as r:
+            t0 = (sim.admin("clock"))["now"]
+            for coin, asset in (("ETH", 1), ("BTC", 0)):
+                book = await r.l2_book(coin)
+                sz = 0.01 if coin == "ETH" else 0.001
+                res = await r.place_orders([wire.order_wire(asset, True, round(book.asks[0][0] * 1.02, 0), sz,
+                                                            tif="Ioc")])
+                assert res.statuses[0].kind == "filled", res
+            sim.admin("clock", {"advance_ms": 600 * 3_600_000})
+            hist = await r.funding_history("ETH", t0)
+            assert len(hist) == 600 and len({h.time for h in hist}) == 600
+            assert [h.time for h in hist] == sorted(h.time for h in hist)
+            raw_first_page = await r.info({"type": "fundingHistory", "coin": "ETH", "startTime": t0})
+            assert len(raw_first_page) == 500  # so the 600 above needed a second page
+            pay = await r.user_funding(t0)
+            assert len(pay) == 1200 and {p.coin for p in pay} == {"ETH", "BTC"}
+            assert len({p.key for p in pay}) == 1200
+            window = await r.user_funding(t0, t0 + 10 * 3_600_000)
+            assert 0 < len(window) <= 22 and all(p.time <= t0 + 10 * 3_600_000 for p in window)
+            fills = await r.user_fills_by_time(t0 - 60_000)
+            assert len(fills) == 2
+    finally:
+        sim.stop()
