@@ -117,10 +117,13 @@ class Recorder:
         backoff = 0.5
         try:
             while deadline is None or time.monotonic() < deadline:
+                began = time.monotonic()
                 try:
                     await self._session(deadline)
                     break
                 except Exception as exc:  # noqa: BLE001 - any drop (closed socket, refused, timeout) → reconnect
+                    if time.monotonic() - began > 30.0:
+                        backoff = 0.5  # it had been healthy for a while: reconnect quickly again
                     self.reconnects += 1
                     for coin in self.coins:
                         self._write(coin, {"t": self.now_ms(), "channel": "recorder",

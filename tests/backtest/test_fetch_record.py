@@ -199,3 +199,26 @@ def test_record_from_the_local_venue_reads_back(request, tmp_path):
         assert {m.channel for m in iter_recording(path)} >= {"l2Book", "bbo"}
         ts = [m.t_ms for m in iter_recording(path)]
         assert ts == sorted(ts)
+
+
+def test_record_survives_dropped_connections(tmp_path):
+    """A venue that closes every WebSocket each second: the recorder reconnects, resubscribes, marks the gaps
+    and keeps recording books after them."""
+    try:
+        from tests.fixtures.sim import start_sim
+    except ImportError:
+        pytest.skip("tests/fixtures/sim.py (sim room) has no start_sim helper yet")
+    sim = start_sim(seed=5, log_dir=tmp_path)
+    try:
+        sim.admin("faults", {"ws_drop_every_s": 1.0})
+        res = runner.invoke(app, ["record", "--coins", "ETH", "--out", str(tmp_path / "rec"), "--base-url", sim.url,
+                                  "--duration", "4", "--json"])
+    finally:
+        sim.stop()
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
+    assert summary["reconnects"] >= 1
+    msgs = list(iter_recording(summary["files"]["ETH"]))
+    marks = [i for i, m in enumerate(msgs) if m.channel == "recorder"]
+    assert len(marks) == summary["reconnects"]
+    assert any(m.channel == "l2Book" for m in msgs[marks[0]:])  # resubscribed: books after the first gap
