@@ -199,6 +199,13 @@ def test_record_from_the_local_venue_reads_back(request, tmp_path):
         assert {m.channel for m in iter_recording(path)} >= {"l2Book", "bbo"}
         ts = [m.t_ms for m in iter_recording(path)]
         assert ts == sorted(ts)
+    # the recording replays: books and trades of the same file through `hlmm backtest`
+    btc = summary["files"]["BTC"]
+    res = runner.invoke(app, ["backtest", "--l2", btc, "--trades", btc, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    n_trades = sum(len(m.data) for m in iter_recording(btc, {"trades"}))
+    assert out["events"] == len(list(iter_books(btc))) + n_trades
 
 
 def test_record_survives_dropped_connections(tmp_path):
