@@ -164,16 +164,17 @@ async def _place_slots_until_done(r, prices, max_rounds=30):
     return claims, done, unknown
 
 
-@pytest.mark.parametrize("faults,exchange_timeout", [
-    ({"http_5xx_p": 0.35, "http_5xx_applied_p": 0.5, "reject_p": 0.1, "seed": 11}, None),
-    ({"latency_ms": 250, "seed": 3}, 0.1),   # every action times out client-side, then lands on the venue
+@pytest.mark.parametrize("faults,exchange_timeout,slots", [
+    ({"http_5xx_p": 0.35, "http_5xx_applied_p": 0.5, "reject_p": 0.1, "seed": 11}, None, 20),
+    ({"latency_ms": 250, "seed": 3}, 0.1, 8),   # every action times out client-side, then lands on the venue
 ])
-async def test_no_duplicate_orders_under_ambiguous_replies(sim, fresh_account, tmp_path, faults, exchange_timeout):
+async def test_no_duplicate_orders_under_ambiguous_replies(sim, fresh_account, tmp_path, faults, exchange_timeout,
+                                                           slots):
     addr, key = fresh_account
     async with make_rest(sim, key, tmp_path, info_retries=10, resolve_attempts=8,
                          exchange_timeout_s=exchange_timeout) as r:
         book = await r.l2_book("ETH")
-        prices = [round(book.bids[0][0] * 0.9 - i, 1) for i in range(20)]
+        prices = [round(book.bids[0][0] * 0.9 - i, 1) for i in range(slots)]
         sim.admin("faults", faults)
         claims, done, unknown = await _place_slots_until_done(r, prices)
         sim.admin("faults", {})
