@@ -296,6 +296,12 @@ class Replay:
         order = hedge_decision(spot.position - self.carry_qty, perp.position + self.carry_qty, markets[0],
                                markets[1], self.cfg.hedge)
         if order is not None:
+            leg = spot if order.leg == "spot" else perp
+            ctx = RiskContext(self.now, {leg.coin: MarketView(leg.coin, leg.mid, None, leg.vol.atr_pct(leg.mid),
+                                                              leg.book_ms)}, {leg.coin: leg.position})
+            if not evaluate([order], ctx, self.cfg.risk, self.kill).accepted:
+                self.risk_rejects += 1  # e.g. notional above max_order_notional: the live hedger is refused too
+                return
             self._push(self.now + self.latency.entry_ms(), "taker", order.leg,
                        (order.is_buy, float(order.sz), float(order.px), "hedge"))
 
