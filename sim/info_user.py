@@ -16,7 +16,12 @@ def is_address(x) -> bool:
 
 
 def _q(d: Decimal) -> str:
+    """Results of a division (entry price, margin at leverage, ROE) are shown at 8 decimals;
+    sums and products of exact state are printed exactly, so they agree with fills/funding rows."""
     return dec_str(d.quantize(Q8))
+
+
+_x = dec_str
 
 
 def _int_arg(body: dict, key: str, default):
@@ -67,18 +72,19 @@ def clearinghouse_state(core: Core, user: str, body: dict) -> dict:
         ntl_total += value
         margin_total += margin
         lev_d = {"type": "cross", "value": lev} if u.is_cross(m) else \
-            {"type": "isolated", "value": lev, "rawUsd": _q(-p.cost)}
+            {"type": "isolated", "value": lev, "rawUsd": _x(-p.cost)}
         liq = liquidation_px(u, core, coin, marks)
         rows.append({"type": "oneWay", "position": {
             "coin": coin, "szi": dec_str(p.szi), "leverage": lev_d, "entryPx": _q(p.entry_px()),
-            "positionValue": _q(value), "unrealizedPnl": _q(upnl),
+            "positionValue": _x(value), "unrealizedPnl": _x(upnl),
             "returnOnEquity": _q(upnl * lev / abs(p.cost)) if p.cost else "0.0",
             "liquidationPx": _q(liq) if liq is not None else None, "marginUsed": _q(margin),
             "maxLeverage": m.max_leverage,
-            "cumFunding": {"allTime": _q(p.fund_all), "sinceOpen": _q(p.fund_open), "sinceChange": _q(p.fund_change)}}})
+            "cumFunding": {"allTime": _x(p.fund_all), "sinceOpen": _x(p.fund_open),
+                           "sinceChange": _x(p.fund_change)}}})
     value = u.account_value(marks)
-    summary = {"accountValue": _q(value), "totalNtlPos": _q(ntl_total),
-               "totalRawUsd": _q(value - sum((p.szi * marks[c] for c, p in u.positions.items() if p.szi), ZERO)),
+    summary = {"accountValue": _x(value), "totalNtlPos": _x(ntl_total),
+               "totalRawUsd": _x(value - sum((p.szi * marks[c] for c, p in u.positions.items() if p.szi), ZERO)),
                "totalMarginUsed": _q(margin_total)}
     return {"assetPositions": rows, "marginSummary": summary, "crossMarginSummary": dict(summary),
             "crossMaintenanceMarginUsed": _q(u.maintenance(core.u.by_coin, marks)),

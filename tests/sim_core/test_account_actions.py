@@ -114,7 +114,9 @@ def test_hourly_funding_pays_szi_times_oracle_times_rate_exactly():
     assert short.info("userFunding", startTime=0)[0]["delta"]["usdc"] == str(expected)
     after = {t.address: Decimal(t.info("clearinghouseState")["marginSummary"]["accountValue"])
              for t in (long_, short)}
-    assert after[long_.address] - before[long_.address] == (-expected).quantize(Decimal("1e-8"))
+    assert after[long_.address] - before[long_.address] == -expected
+    pos = long_.info("clearinghouseState")["assetPositions"][0]["position"]
+    assert pos["cumFunding"] == {"allTime": str(expected), "sinceOpen": str(expected), "sinceChange": str(expected)}
     fund_events = [e for e in events if e.channel == "userFundings"]
     assert {e.key for e in fund_events} == {long_.address, short.address}
     hist = v.info({"type": "fundingHistory", "coin": "ETH", "startTime": 0})[1]
