@@ -150,7 +150,7 @@ class SimServer:
         """Rate limit, inject faults, call the venue. Returns (status, payload); payload None → `null`."""
         if not isinstance(body, dict):
             return 422, DESERIALIZE_ERROR
-        weight = info_weight(body) if kind == "info" else exchange_weight(body)
+        weight = self._weight(kind, body, None)
         if not self.limiter.try_consume(ip, weight):
             return NULL_429, None
         faults = self.faults
@@ -162,8 +162,8 @@ class SimServer:
             if faults.hit(faults.http_5xx_p):
                 return NULL_500, None
             status, payload = self.venue.info(body)
-            if status == 200:
-                self.limiter.charge(ip, info_row_surcharge(body, payload))
+            if status == 200:  # per-row surcharges are known only once answered
+                self.limiter.charge(ip, self._weight(kind, body, payload) - weight)
             return status, payload
         if faults.hit(faults.http_5xx_p):
             if faults.hit(faults.http_5xx_applied_p):
@@ -172,6 +172,15 @@ class SimServer:
         if faults.hit(faults.reject_p):
             return 200, {"status": "err", "response": admin.INJECTED_REJECT}
         return self.venue.exchange(body)
+
+    def _weight(self, kind: str, body: dict, payload: Any) -> int:
+        """IP weight: the venue's own table when it has one (sim core), else this module's copy."""
+        weigh = getattr(self.venue, "weight_of", None)
+        if weigh is not None:
+            return int(weigh(body, payload))
+        if kind == "info":
+            return info_weight(body) + info_row_surcharge(body, payload)
+        return exchange_weight(body)
 
     async def ws_post(self, kind: str, payload: dict, ip: str) -> tuple[int, Any]:
         return await self.call("info" if kind == "info" else "exchange", payload, ip)
@@ -302,15 +311,34 @@ def save_state(sim: SimServer, path: Path) -> None:
     tmp.replace(path)  # atomic: a crash mid-write never leaves a half state file
 
 
+def _server_class():
+    import signal
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises a captured SIGTERM/SIGINT after shutdown, killing the process before
+        `--state` is saved; here a signal only asks for a graceful exit (status 0)."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True  # second Ctrl-C: stop waiting for connections
+            else:
+                self.should_exit = True
+
+    return Server
+
+
 async def serve(cfg: ServerConfig, on_ready: Callable[[str], None] | None = None) -> None:
     """Run until SIGINT/SIGTERM (uvicorn handles both), then save --state if given."""
     import uvicorn
 
+    _Server = _server_class()
     sim = make_sim(cfg)
     app = build_app(sim)
     config = uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="on",
                             ws="websockets-sansio", ws_ping_interval=None, access_log=False)
-    server = uvicorn.Server(config)
+    server = _Server(config)
 
     async def announce() -> None:
         while not server.started:

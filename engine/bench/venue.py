@@ -43,7 +43,8 @@ def _start_sim(address: str) -> tuple[subprocess.Popen, str]:
 
     port = _free_port()
     cmd = [sys.executable, "-m", "engine.cli", "sim", "--port", str(port), "--seed", "1",
-           "--fund", f"{address}=1000000"]
+           "--fund", f"{address}=1000000",
+           "--ip-weight-per-min", "1000000"]  # the bench itself would exceed the real 1200/min budget
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             cwd=Path(__file__).resolve().parents[2])
     url = f"http://127.0.0.1:{port}"

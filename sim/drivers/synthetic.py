@@ -217,13 +217,6 @@ class SyntheticDriver(Driver):
         return current
 
     def apply(self, point: PathPoint, trade: bool) -> None:
-        for coin in self.walk_of:
-            if not self.markets[coin]["is_spot"] and self._oracle_ok:
-                try:
-                    self.venue.set_oracle(coin, price_str(Decimal(repr(point.oracle(coin))).quantize(Decimal("1e-6"))))
-                except Exception:
-                    log.exception("set_oracle failed; synthetic driver stops setting oracles")
-                    self._oracle_ok = False
         for coin, ladder in self.ladders.items():
             m = self.markets[coin]
             mid = self._mid(coin, point)
@@ -231,8 +224,24 @@ class SyntheticDriver(Driver):
             bids, asks = ladder_levels(mid, self._spacing(coin, mid), m["sz_decimals"], m["is_spot"],
                                        LEVEL_NOTIONAL[walk], self.seed, coin)
             ladder.sync(bids, asks)
+            if not m["is_spot"] and self._oracle_ok and bids and asks:
+                self._set_oracle(coin, point.premiums[walk], bids, asks)
             if trade:
                 self._take(coin, mid, point.taker_u[WALKS.index(walk)])
+
+    def _set_oracle(self, coin: str, premium: float, bids: dict[str, str], asks: dict[str, str]) -> None:
+        """Oracle such that the venue's sampled premium equals the path's premium.
+
+        The venue measures premium from impact prices (the average fill of a 6k/20k USDC market
+        order); the first ladder level is always larger than that, so the impact bid is the best
+        bid and the impact ask the best ask: premium p > 0 needs best_bid = oracle (1 + p)."""
+        anchor = max(map(float, bids)) if premium >= 0 else min(map(float, asks))
+        oracle = Decimal(repr(anchor / (1.0 + premium))).quantize(Decimal("1e-6"))
+        try:
+            self.venue.set_oracle(coin, price_str(oracle))
+        except Exception:
+            log.exception("set_oracle failed; synthetic driver stops setting oracles")
+            self._oracle_ok = False
 
     def _take(self, coin: str, mid: float, u: np.ndarray) -> None:
         if u[0] >= TAKER_P:
