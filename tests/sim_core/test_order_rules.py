@@ -121,3 +121,24 @@ def test_self_trade_cancels_the_resting_order_without_a_fill():
     assert t.info("userFills") == []
     st = t.info("orderStatus", oid="0x" + "00" * 15 + "2a")
     assert st["status"] == "order" and st["order"]["status"] == "selfTradeCanceled"
+
+
+def test_open_order_cap_and_cancel_by_cloid():
+    v = make_venue()
+    t = funded(v, usdc=10_000_000)
+    for i in range(5):
+        batch = [wire(SOL, True, f"{100 + i}", "0.1") for _ in range(200)]
+        status, out = v.exchange_as(t.address, {"type": "order", "orders": batch, "grouping": "na"})
+        assert all("resting" in s for s in out["response"]["data"]["statuses"])
+    assert t.statuses(wire(SOL, True, "99", "0.2")) == [{"error": "Too many open orders (max 1000). asset=2"}]
+    # an Ioc never rests, so it is still allowed at the cap
+    assert t.statuses(wire(SOL, False, "180", "0.1", tif="Ioc"))[0]["error"].startswith("Order could not")
+    cloid = "0x" + "cd" * 16
+    (first, *_) = t.info("openOrders")
+    assert t.cancel(SOL, first["oid"])["response"]["data"]["statuses"] == ["success"]
+    assert "resting" in t.statuses(wire(SOL, True, "99", "0.2", cloid=cloid))[0]
+    by_cloid = lambda asset: t.post_l1({"type": "cancelByCloid", "cancels": [{"asset": asset, "cloid": cloid}]})[1]
+    assert by_cloid(BTC)["response"]["data"]["statuses"] == [
+        {"error": "Order was never placed, already canceled, or filled. asset=0"}]
+    assert by_cloid(SOL) == {"status": "ok", "response": {"type": "cancel", "data": {"statuses": ["success"]}}}
+    assert t.info("orderStatus", oid=cloid)["order"]["status"] == "canceled"
