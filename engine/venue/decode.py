@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from engine.venue.types import (Candle, Fill, L2Book, OpenOrder, VenueDataError, parse_candle, parse_fill,
-                                parse_order)
+from engine.venue.account import Fill, OpenOrder, parse_fill, parse_order
+from engine.venue.types import L2Book, VenueDataError, parse_candle
 
 CONNECTED_TEXT = "Websocket connection established."
 

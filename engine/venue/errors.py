@@ -6,7 +6,7 @@ The contract (what the engine does with each outcome):
   - info requests on RETRY_LATER (HTTP 5xx, transport errors/timeouts) and RATE_LIMITED_IP (HTTP 429 `null`):
     jittered exponential backoff, a bounded number of times (rest.py);
   - an exchange action refused *as a whole before execution* (HTTP 429, 422-free top-level `err` such as
-    ADDRESS_BUDGET, NONCE, or the sim's injected refusal) was not executed, so the *caller* may re-plan it on
+    ADDRESS_BUDGET, NONCE, EXPIRED, or the sim's injected refusal) was not executed, so the *caller* may re-plan it on
     its next cycle with a fresh nonce and signature — the client itself never re-sends.
 * **Confirmed first** — the action may or may not have executed:
   - an exchange request that timed out, lost its connection or got HTTP 5xx (RETRY_LATER for actions):
@@ -51,6 +51,7 @@ class Outcome(enum.Enum):
     RATE_LIMITED_IP = "rate_limited_ip"
     ADDRESS_BUDGET = "address_budget"
     NONCE = "nonce"
+    EXPIRED = "expired"
     ALO_REJECT = "alo_reject"
     IOC_NO_MATCH = "ioc_no_match"
     INSUFFICIENT_MARGIN = "insufficient_margin"
@@ -93,7 +94,7 @@ _DISPOSITION = {o: Disposition.REJECTED for o in Outcome}
 _DISPOSITION.update({
     Outcome.OK: Disposition.REJECTED,  # unused: nothing to do
     Outcome.RATE_LIMITED_IP: Disposition.RETRY, Outcome.ADDRESS_BUDGET: Disposition.RETRY,
-    Outcome.NONCE: Disposition.RETRY,
+    Outcome.NONCE: Disposition.RETRY, Outcome.EXPIRED: Disposition.RETRY,
     Outcome.UNKNOWN_ORDER: Disposition.CONFIRM,
     Outcome.AUTH: Disposition.HALT, Outcome.BAD_REQUEST: Disposition.HALT, Outcome.FATAL: Disposition.HALT,
     Outcome.UNKNOWN: Disposition.HALT,
@@ -125,6 +126,8 @@ _TABLE: tuple[tuple[str, Outcome], ...] = (
     (r"L1 error: User or API Wallet .* does not exist", Outcome.AUTH),
     (r"Must deposit before performing actions", Outcome.AUTH),
     (r"Invalid nonce", Outcome.NONCE),
+    (r"Action expired", Outcome.EXPIRED),  # stale expiresAfter (hlmm sim text; costs 5x address budget live)
+    (r"expiresAfter is not supported for user-signed actions", Outcome.BAD_REQUEST),
     (r"Too many cumulative requests sent", Outcome.ADDRESS_BUDGET),
     (r"Scheduled cancel time too early", Outcome.SCHEDULE_TOO_EARLY),
     (r"Too many scheduled cancel triggers", Outcome.SCHEDULE_LIMIT),

@@ -23,9 +23,10 @@ import httpx
 import orjson
 
 from engine.clock import WallClock
-from engine.venue import types as T
+from engine.venue import account as A
 from engine.venue import wire
-from engine.venue.errors import Classified, Disposition, Outcome, classify, classify_http, classify_status
+from engine.venue.errors import Classified, Disposition, Outcome, classify_http, classify_status
+from engine.venue.info import InfoMethods
 from engine.venue.limits import (AddressBudget, IpWeightBucket, NonceManager, action_batch_len, exchange_weight,
                                  info_surcharge, info_weight)
 from engine.venue.results import ActionResult, OrderResult, Resolution, parse_exchange_reply
@@ -45,7 +46,7 @@ class VenueError(Exception):
         self.classified = classified
 
 
-class VenueRest:
+class VenueRest(InfoMethods):
     def __init__(self, base_url: str, *, signer: Signer | None = None, private_key: str | None = None,
                  account_address: str | None = None, vault_address: str | None = None,
                  expires_after_ms: int | None = None, bucket: IpWeightBucket | None = None,
@@ -133,104 +134,6 @@ class VenueRest:
                 break
         assert last is not None
         raise VenueError(last, f"info {kind}")
-
-    def _who(self, user: str | None) -> str:
-        u = user or self.user
-        if not u:
-            raise ValueError("no user address: pass user= or construct VenueRest with an account/key")
-        return u
-
-    async def meta(self) -> T.Meta:
-        return T.parse_meta(await self.info({"type": "meta", "dex": ""}))
-
-    async def spot_meta(self) -> T.SpotMeta:
-        return T.parse_spot_meta(await self.info({"type": "spotMeta"}))
-
-    async def meta_and_asset_ctxs(self) -> tuple[T.Meta, list[T.PerpCtx]]:
-        return T.parse_meta_and_ctxs(await self.info({"type": "metaAndAssetCtxs"}))
-
-    async def spot_meta_and_asset_ctxs(self) -> tuple[T.SpotMeta, list[T.SpotCtx]]:
-        return T.parse_spot_meta_and_ctxs(await self.info({"type": "spotMetaAndAssetCtxs"}))
-
-    async def all_mids(self) -> dict[str, float]:
-        return T.parse_all_mids(await self.info({"type": "allMids", "dex": ""}))
-
-    async def l2_book(self, coin: str, n_sig_figs: int | None = None) -> T.L2Book:
-        body: dict = {"type": "l2Book", "coin": coin}
-        if n_sig_figs is not None:
-            body["nSigFigs"] = n_sig_figs
-        return T.parse_l2_book(await self.info(body))
-
-    async def clearinghouse_state(self, user: str | None = None) -> T.ClearinghouseState:
-        return T.parse_clearinghouse_state(await self.info({"type": "clearinghouseState", "user": self._who(user),
-                                                            "dex": ""}))
-
-    async def spot_clearinghouse_state(self, user: str | None = None) -> dict[str, T.SpotBalance]:
-        return T.parse_spot_state(await self.info({"type": "spotClearinghouseState", "user": self._who(user)}))
-
-    async def open_orders(self, user: str | None = None) -> list[T.OpenOrder]:
-        return T.parse_open_orders(await self.info({"type": "openOrders", "user": self._who(user), "dex": ""}))
-
-    async def frontend_open_orders(self, user: str | None = None) -> list[T.OpenOrder]:
-        return T.parse_open_orders(await self.info({"type": "frontendOpenOrders", "user": self._who(user),
-                                                    "dex": ""}))
-
-    async def order_status(self, oid: int | str, user: str | None = None) -> T.OrderStatus:
-        """By oid (int) or cloid ("0x…" string): the venue looks both up in the same `oid` field."""
-        return T.parse_order_status(await self.info({"type": "orderStatus", "user": self._who(user), "oid": oid}))
-
-    async def user_fills(self, user: str | None = None) -> list[T.Fill]:
-        return T.parse_fills(await self.info({"type": "userFills", "user": self._who(user)}))
-
-    async def user_rate_limit(self, user: str | None = None) -> T.UserRateLimit:
-        r = T.parse_user_rate_limit(await self.info({"type": "userRateLimit", "user": self._who(user)}))
-        if self.budget is not None:
-            self.budget.refresh(r.raw)
-        return r
-
-    async def candle_snapshot(self, coin: str, interval: str, start_ms: int, end_ms: int) -> list[T.Candle]:
-        return T.parse_candles(await self.info({"type": "candleSnapshot", "req": {
-            "coin": coin, "interval": interval, "startTime": start_ms, "endTime": end_ms}}))
-
-    async def _paged(self, body: dict, parse: Callable[[Any], list], start_ms: int, end_ms: int | None,
-                     max_pages: int) -> list:
-        """Time-range pagination: next startTime = newest time seen (inclusive, so rows sharing that ms are
-        not lost); duplicates dropped by venue identity; stops when a page brings nothing new."""
-        seen: set = set()
-        out: list = []
-        start = start_ms
-        for _ in range(max_pages):
-            page = parse(await self.info({**body, "startTime": start, **({"endTime": end_ms} if (
-                end_ms is not None or body["type"] == "userFillsByTime") else {})}))
-            new = [r for r in page if r.key not in seen]
-            if not new:
-                break
-            for r in new:
-                seen.add(r.key)
-            out.extend(new)
-            newest = max(r.time for r in page)
-            if end_ms is not None and newest >= end_ms:
-                break
-            start = newest
-        else:
-            log.warning("%s: stopped after %d pages", body["type"], max_pages)
-        out.sort(key=lambda r: r.time)
-        return out
-
-    async def user_fills_by_time(self, start_ms: int, end_ms: int | None = None, user: str | None = None,
-                                 max_pages: int = 50) -> list[T.Fill]:
-        return await self._paged({"type": "userFillsByTime", "user": self._who(user), "aggregateByTime": False},
-                                 lambda p: T.parse_fills(p, "userFillsByTime"), start_ms, end_ms, max_pages)
-
-    async def user_funding(self, start_ms: int, end_ms: int | None = None, user: str | None = None,
-                           max_pages: int = 50) -> list[T.FundingPayment]:
-        return await self._paged({"type": "userFunding", "user": self._who(user)}, T.parse_user_funding,
-                                 start_ms, end_ms, max_pages)
-
-    async def funding_history(self, coin: str, start_ms: int, end_ms: int | None = None,
-                              max_pages: int = 50) -> list[T.FundingRate]:
-        return await self._paged({"type": "fundingHistory", "coin": coin}, T.parse_funding_history,
-                                 start_ms, end_ms, max_pages)
 
     # ------------------------------------------------------------------ exchange
     def _need_signer(self) -> Signer:
@@ -333,10 +236,10 @@ class VenueRest:
                 return "unknown"
         return "unknown"
 
-    async def _lookup(self, ref: int | str, vault: str | None) -> T.OrderStatus | None:
+    async def _lookup(self, ref: int | str, vault: str | None) -> A.OrderStatus | None:
         try:
             return await self.order_status(ref, user=vault or self.account_address)
-        except (VenueError, T.VenueDataError) as exc:
+        except (VenueError, A.VenueDataError) as exc:
             log.warning("orderStatus %s failed while resolving: %s", ref, exc)
             return None
 

@@ -36,6 +36,9 @@ TOP_LEVEL = [
     (f"L1 error: User or API Wallet {ADDR} does not exist.", Outcome.AUTH, Disposition.HALT),
     (f"Must deposit before performing actions. User: {ADDR}", Outcome.AUTH, Disposition.HALT),
     ("Invalid nonce: duplicate nonce 1795502234999", Outcome.NONCE, Disposition.RETRY),
+    ("Action expired: expiresAfter 1795502234999 is before the current time 1795502235999", Outcome.EXPIRED,
+     Disposition.RETRY),
+    ("expiresAfter is not supported for user-signed actions", Outcome.BAD_REQUEST, Disposition.HALT),
     ("Too many cumulative requests sent (97460 > 97456) for cumulative volume traded $87457.46. "
      "Place taker orders to free up 1 request per USDC traded.", Outcome.ADDRESS_BUDGET, Disposition.RETRY),
     ("Scheduled cancel time too early, must be at least 5 seconds from now.", Outcome.SCHEDULE_TOO_EARLY,

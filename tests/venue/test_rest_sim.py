@@ -229,3 +229,13 @@ async def test_paged_histories_on_a_private_frozen_sim(tmp_path):
             assert len(fills) == 2
     finally:
         sim.stop()
+
+
+async def test_expires_after_is_signed_and_enforced(sim, fresh_account, tmp_path):
+    _, key = fresh_account
+    async with make_rest(sim, key, tmp_path, expires_after_ms=60_000) as r:
+        assert (await r.noop()).ok  # expiresAfter = nonce + 60 s, part of the signed hash: accepted
+        assert (await r.usd_class_transfer(1.0, to_perp=False)).ok  # user-signed: sent without expiresAfter
+    async with make_rest(sim, key, tmp_path, expires_after_ms=-60_000) as r:
+        res = await r.noop()
+    assert not res.ok and res.error.outcome is Outcome.EXPIRED
