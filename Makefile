@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: up test install postgres bench clean
+.PHONY: up test install postgres browser bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,13 @@ install: $(STAMP)
 postgres:
 	@bash .ci/ensure-postgres
 
+browser:
+	@bash .ci/ensure-browser
+
 up: install
 	$(VENV)/bin/hlmm up
 
-test: install postgres
+test: install postgres browser
 	$(VENV)/bin/python -m pytest
 
 bench: install

@@ -1,12 +1,77 @@
-"""`hlmm up`: Run the main job on embedded defaults: local venue, paper engine, Prefect server and flows."""
+"""`hlmm up`: the main job on embedded defaults — local venue (synthetic market, funded paper account),
+the engine in paper mode against it, a local Prefect server (SQLite, telemetry off) and every flow
+served on accelerated demo schedules. Ctrl-C stops everything cleanly."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-from engine.commands import not_built
-
 
 def register(app: typer.Typer) -> None:
-    @app.command("up", help="Run the main job on embedded defaults: local venue, paper engine, Prefect server and flows.", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def up_command() -> None:
-        not_built("up", "issue 6")
+    @app.command("up", help="Run the main job on embedded defaults: local venue, paper engine, Prefect server and flows.")
+    def up_command(
+        workdir: Path = typer.Option(Path("var/up"), help="Where the paper key, ledger, venue state and logs live."),
+        sim_port: int = typer.Option(8765, min=1, max=65535, help="Port of the local venue."),
+        prefect_port: int = typer.Option(4200, min=1, max=65535, help="Port of the Prefect server / UI."),
+        market: str = typer.Option("synthetic", help="Venue market: synthetic | replay:PATH | mirror:URL."),
+        seed: int = typer.Option(0, help="Seed of the synthetic market."),
+        no_prefect: bool = typer.Option(False, "--no-prefect", help="Venue and engine only (same as hlmm paper)."),
+        duration: Optional[float] = typer.Option(None, min=1, help="Stop by itself after this many seconds."),
+    ) -> None:
+        from engine.orchestrate import OrchestrationError, Supervisor, hlmm_argv, http_ok, port_is_free
+        from engine.paper import prepare, start_venue_and_engine
+
+        ports = {"--sim-port": sim_port} if no_prefect else {"--sim-port": sim_port, "--prefect-port": prefect_port}
+        for flag, port in ports.items():
+            if not port_is_free(port):
+                typer.echo(f"hlmm up: port {port} is in use (another hlmm up?); pick another with {flag}", err=True)
+                raise typer.Exit(code=2)
+        setup = prepare(workdir, sim_port)
+        sup = Supervisor(setup.workdir / "logs", echo=typer.echo)
+        status = 0
+        try:
+            start_venue_and_engine(sup, setup, sim_port, market, seed)
+            if not no_prefect:
+                api = f"http://127.0.0.1:{prefect_port}/api"
+                prefect_env = {"PREFECT_HOME": str(setup.workdir / "prefect"), "PREFECT_API_URL": api}
+                sup.start("prefect-server",
+                          [str(Path(_venv_bin()) / "prefect"), "server", "start", "--host", "127.0.0.1",
+                           "--port", str(prefect_port)],
+                          env=prefect_env, ready=http_ok(f"{api}/health"), ready_timeout_s=120)
+                sup.start("flows", [_python(), "-m", "deployments.serve", "--demo", "--config",
+                                    str(setup.config_path)], env=prefect_env)
+            typer.echo(f"venue      {setup.sim_url}   (paper account {setup.address})")
+            if not no_prefect:
+                typer.echo(f"Prefect UI http://127.0.0.1:{prefect_port}   (flows served on demo schedules; "
+                           "trigger 'rebalance' by hand from Deployments)")
+            typer.echo(f"ledger     {setup.ledger_url}")
+            typer.echo(f"logs       {sup.log_dir}/")
+            typer.echo("Ctrl-C stops everything.")
+            exited = sup.wait(duration)
+            if exited is not None:
+                from engine.orchestrate import tail
+
+                typer.echo(f"hlmm up: {exited.name} exited with status {exited.process.returncode}; "
+                           f"stopping the rest. Last lines of {exited.log_path}:\n{tail(exited.log_path)}", err=True)
+                status = 1
+        except OrchestrationError as exc:
+            typer.echo(f"hlmm up: {exc}", err=True)
+            status = 1
+        finally:
+            statuses = sup.stop_all()
+            typer.echo("stopped: " + ", ".join(f"{n} ({s})" for n, s in statuses.items()))
+        raise typer.Exit(code=status)
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
+
+
+def _venv_bin() -> str:
+    import sys
+
+    return str(Path(sys.executable).parent)

@@ -1,0 +1,95 @@
+"""The paper-trading setup shared by `hlmm up` and `hlmm paper`: a local paper account (key in a 0600
+file, never printed), the local venue funded for it, and a config file pointing the engine and the
+flows at both.
+
+The account and the venue state live in a work directory (default `var/up` or `var/paper`) so a
+restart continues the same paper account: the venue saves its state on exit (`--state`), and it is
+funded only when no saved state exists yet.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from decimal import Decimal
+from pathlib import Path
+
+from engine.orchestrate import Supervisor, hlmm_argv, http_ok
+
+PAPER_USDC_PERP = Decimal("100000")
+PAPER_USDC_SPOT = Decimal("50000")
+PAPER_HYPE_SPOT = Decimal("500")
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperSetup:
+    workdir: Path
+    address: str
+    key_file: Path
+    config_path: Path
+    ledger_url: str
+    sim_url: str
+    state_file: Path
+
+
+def paper_account(workdir: Path) -> tuple[str, Path]:
+    """The work directory's paper key (created once, mode 0600) and its address."""
+    from eth_account import Account
+
+    key_file = workdir / "paper.key"
+    if not key_file.exists():
+        workdir.mkdir(parents=True, exist_ok=True)
+        account = Account.create()
+        # create with 0600 from the start: the key is never world-readable, not even for an instant
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(account.key.hex() if account.key.hex().startswith("0x") else "0x" + account.key.hex())
+    os.chmod(key_file, 0o600)
+    key = key_file.read_text().strip()
+    return Account.from_key(key).address, key_file
+
+
+def write_config(workdir: Path, address: str, key_file: Path, sim_url: str) -> tuple[Path, str]:
+    """A config for the engine and the flows: local venue, the paper account, a SQLite ledger in workdir."""
+    ledger_url = f"sqlite:///{(workdir / 'hlmm.db').resolve()}"
+    config_path = workdir / "hlmm.toml"
+    config_path.write_text(
+        "# Written by hlmm up / hlmm paper for the local paper account. Edit a copy, not this file.\n"
+        "[venue]\n"
+        'network = "local"\n'
+        f'base_url = "{sim_url}"\n'
+        f'account_address = "{address.lower()}"\n'
+        f'secret_file = "{key_file.resolve()}"\n'
+        "\n[ledger]\n"
+        f'url = "{ledger_url}"\n'
+    )
+    return config_path, ledger_url
+
+
+def prepare(workdir: Path, sim_port: int) -> PaperSetup:
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    address, key_file = paper_account(workdir)
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    config_path, ledger_url = write_config(workdir, address, key_file, sim_url)
+    return PaperSetup(workdir=workdir, address=address, key_file=key_file, config_path=config_path,
+                      ledger_url=ledger_url, sim_url=sim_url, state_file=workdir / "sim-state.json")
+
+
+def start_venue_and_engine(sup: Supervisor, setup: PaperSetup, sim_port: int, market: str, seed: int,
+                           engine_args: list[str] | None = None) -> None:
+    """Local venue (funded on first start), ledger migrations, then the engine in paper mode."""
+    argv = hlmm_argv("sim", "--port", str(sim_port), "--seed", str(seed), "--market", market,
+                     "--state", str(setup.state_file))
+    if not setup.state_file.exists():
+        a = setup.address.lower()
+        argv += ["--fund", f"{a}={PAPER_USDC_PERP}",
+                 "--fund-spot", f"{a}=USDC:{PAPER_USDC_SPOT}", "--fund-spot", f"{a}=HYPE:{PAPER_HYPE_SPOT}"]
+    sup.start("sim", argv, ready=http_ok(f"{setup.sim_url}/info", method="POST", json={"type": "meta"}))
+    migrate = sup.start("db-upgrade", hlmm_argv("db", "upgrade", "--url", setup.ledger_url))
+    if migrate.process.wait(timeout=120) != 0:
+        from engine.orchestrate import OrchestrationError, tail
+
+        raise OrchestrationError(f"ledger migration failed; log {migrate.log_path}:\n{tail(migrate.log_path)}")
+    sup.children.remove(migrate)
+    migrate.log_file.close()
+    sup.start("engine", hlmm_argv("run", "--config", str(setup.config_path), *(engine_args or [])))
