@@ -47,12 +47,17 @@ class VenueError(Exception):
 
 
 class VenueRest(InfoMethods):
+    """Async client for one account. `private_key` (or `signer`) is the signing key — the master's or an
+    approved agent's; `account_address` is whose data to query (the master, required when an agent signs);
+    `vault_address` acts for a sub-account/vault. Pass a persistent `NonceManager(path)` in production so a
+    restart never reuses a nonce; the default one lives in memory only."""
+
     def __init__(self, base_url: str, *, signer: Signer | None = None, private_key: str | None = None,
                  account_address: str | None = None, vault_address: str | None = None,
                  expires_after_ms: int | None = None, bucket: IpWeightBucket | None = None,
                  nonces: NonceManager | None = None, budget: AddressBudget | None = None,
-                 timeout_s: float = 10.0, exchange_timeout_s: float | None = None, info_retries: int = 4, backoff_base_s: float = 0.2,
-                 backoff_max_s: float = 5.0, resolve_attempts: int = 4,
+                 timeout_s: float = 10.0, exchange_timeout_s: float | None = None, info_retries: int = 4,
+                 backoff_base_s: float = 0.2, backoff_max_s: float = 5.0, resolve_attempts: int = 4,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, rng: random.Random | None = None,
                  now_ms: Callable[[], int] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:

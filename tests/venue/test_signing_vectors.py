@@ -125,7 +125,9 @@ def _run(kind, rng, case, pin_nonce):
     if kind == "order":
         orders = [_random_order(rng) for _ in range(rng.randint(1, 5))]
         grouping = rng.choice(["na", "na", "normalTpsl", "positionTpsl"])
-        builder = {"b": "0x" + rng.randbytes(20).hex().upper(), "f": rng.randint(0, 100)} if rng.random() < 0.1 else None
+        builder = None
+        if rng.random() < 0.1:
+            builder = {"b": "0x" + rng.randbytes(20).hex().upper(), "f": rng.randint(0, 100)}
         sdk.bulk_orders(orders, dict(builder) if builder else None, grouping)
         action = wire.order_action([_our_order(case, o) for o in orders], grouping, builder)
     elif kind == "cancel":
