@@ -6,6 +6,7 @@ refuses non-loopback clients with 403, even when the server listens on a public 
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 # What a client sees when `reject_p` refuses an action (HTTP 200, top-level err, nothing applied).
 INJECTED_REJECT = "Injected fault: action refused by hlmm sim (reject_p)"
 
@@ -104,10 +104,17 @@ def _decimal(body: dict, name: str) -> Decimal:
     return value
 
 
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def _loopback_only(handler):
     async def wrapped(request: Request) -> Response:
         host = request.client.host if request.client else ""
-        if host not in LOOPBACK:
+        if not is_loopback(host):
             return _error("admin API is loopback-only", 403)
         try:
             return await handler(request, request.app.state.sim)

@@ -9,8 +9,9 @@ Readable inputs (each PATH a file or a directory of them; .lz4 / .gz / plain):
 
 Recorded exchange times are mapped onto the simulated clock (first record = driver start) and played
 at the clock's speed. Each l2Book snapshot replaces the coin's system-account liquidity with the
-snapshot levels; each recorded trade is printed by a system taker at its price; the funding rows'
-premium sets the oracle (oracle = mid / (1 + premium)), so the venue's funding follows the record.
+snapshot levels; each recorded trade is printed by a system taker at its price; the funding row in
+force sets the oracle (oracle = mid / (1 + premium)) and pins the venue's hourly rate to the recorded
+fundingRate (`Venue.set_funding_rate`), so funding payments follow the record exactly.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ class Recording:
 
     def __init__(self) -> None:
         self.events: list[tuple[int, str, str, Any]] = []  # (time ms, "book"|"trades", coin, data)
-        self.funding: dict[str, list[tuple[int, float]]] = {}  # coin -> [(time, premium)] sorted
+        self.funding: dict[str, list[tuple[int, float, str]]] = {}  # coin -> [(time, premium, rate)] sorted
 
     @classmethod
     def load(cls, paths: list[str | Path]) -> "Recording":
@@ -85,7 +86,8 @@ class Recording:
             if isinstance(rows, list) and rows and isinstance(rows[0], dict) and "fundingRate" in rows[0]:
                 for row in rows:
                     premium = float(row.get("premium") or 0.0)
-                    self.funding.setdefault(row["coin"], []).append((int(row["time"]), premium))
+                    self.funding.setdefault(row["coin"], []).append(
+                        (int(row["time"]), premium, str(row["fundingRate"])))
                 return
             raise ValueError(f"{path}: a .json replay input must be a fundingHistory array")
         for n, line in enumerate(_open_text(path), 1):
@@ -101,12 +103,19 @@ class Recording:
             elif msg["channel"] == "trades" and isinstance(data, list) and data:
                 self.events.append((int(data[0]["time"]), "trades", data[0]["coin"], data))
 
-    def premium_at(self, coin: str, t: int) -> float | None:
+    def funding_at(self, coin: str, t: int) -> tuple[float, str] | None:
+        """(premium, hourly rate) of the funding row in force at recorded time t (the latest at or
+        before t; the first row before the history starts)."""
         rows = self.funding.get(coin)
         if not rows:
             return None
-        i = bisect.bisect_right(rows, (t, float("inf"))) - 1
-        return rows[i][1] if i >= 0 else rows[0][1]
+        i = bisect.bisect_right(rows, (t, float("inf"), "")) - 1
+        row = rows[max(i, 0)]
+        return row[1], row[2]
+
+    def premium_at(self, coin: str, t: int) -> float | None:
+        found = self.funding_at(coin, t)
+        return found[0] if found else None
 
 
 def _side(levels: list[dict]) -> dict[str, str]:
@@ -121,6 +130,7 @@ class BookCopier:
         self.markets = market_info(venue)
         self.ladders: dict[str, Ladder] = {}
         self._warned: set[str] = set()
+        self._rates: dict[str, str] = {}
         venue.subscribe(self._on_event)
 
     def _on_event(self, ev: Any) -> None:
@@ -137,6 +147,14 @@ class BookCopier:
             self._warned.add(coin)
             log.warning("copied market data for %s, which this venue does not list: ignored", coin)
         return False
+
+    def funding_rate(self, coin: str, rate: str) -> None:
+        """Pin the venue's hourly rate to the recorded one (when the venue supports it)."""
+        setter = getattr(self.venue, "set_funding_rate", None)
+        if setter is not None and self.known(coin) and not self.markets[coin]["is_spot"]:
+            if self._rates.get(coin) != rate:
+                self._rates[coin] = rate
+                setter(coin, rate)
 
     def book(self, coin: str, levels: list, premium: float | None = None) -> None:
         if not self.known(coin):
@@ -188,7 +206,10 @@ class ReplayDriver(Driver):
                 last_book[coin] = i
         for i, (t, kind, coin, data) in enumerate(batch):
             if kind == "book" and last_book[coin] == i:
-                self.copier.book(coin, data, self.recording.premium_at(coin, t))
+                funding = self.recording.funding_at(coin, t)
+                self.copier.book(coin, data, funding[0] if funding else None)
+                if funding:
+                    self.copier.funding_rate(coin, funding[1])
             elif kind == "trades":
                 self.copier.trades(coin, data)
         if self.cursor >= len(events) and not self.finished:

@@ -101,7 +101,10 @@ def test_recording_reads_archive_and_recorder_formats(shared_data, tmp_path):
 def test_replay_server_shows_archive_book_and_advances(shared_data, tmp_path):
     rec = Recording.load([shared_data / ARCHIVE])
     books = [e for e in rec.events if e[1] == "book"]
-    sim = start_sim("--market", f"replay:{shared_data / ARCHIVE}", "--speed", "0", log_dir=tmp_path)
+    funding = tmp_path / "btc-funding.json"  # a fundingHistory answer covering the recorded hour
+    funding.write_text(json.dumps([{"coin": "BTC", "fundingRate": "0.0000417", "premium": "0.0002336",
+                                    "time": books[0][0] - 60_000}]))
+    sim = start_sim("--market", f"replay:{shared_data / ARCHIVE},{funding}", "--speed", "0", log_dir=tmp_path)
     try:
         def matches(snapshot) -> bool:
             got = sim.info({"type": "l2Book", "coin": "BTC"})["levels"]
@@ -112,8 +115,11 @@ def test_replay_server_shows_archive_book_and_advances(shared_data, tmp_path):
         sim.admin("clock", {"advance_ms": 30_000})
         target = [b for b in books if b[0] - books[0][0] <= 30_000][-1]
         wait_for(lambda: matches(target), what="snapshot 30 s later")
-        oracle = float(sim.info({"type": "metaAndAssetCtxs"})[1][0]["oraclePx"])
-        assert 42_000 < oracle < 43_500  # replay sets the oracle from the recorded mids
+        ctx = sim.info({"type": "metaAndAssetCtxs"})[1][0]
+        bid, ask = (Decimal(side[0]["px"]) for side in target[3])
+        # the oracle sits under the recorded mid by the recorded premium; the rate is the recorded one
+        assert float(ctx["oraclePx"]) == pytest.approx(float((bid + ask) / 2) / 1.0002336, rel=1e-6)
+        assert Decimal(ctx["funding"]) == Decimal("0.0000417")
     finally:
         sim.stop()
 

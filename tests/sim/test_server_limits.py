@@ -1,6 +1,8 @@
 """Server behaviour around the venue: IP-weight limit, 422 bodies, faults, admin clock, scheduleCancel."""
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from hyperliquid.utils.error import ClientError, ServerError
@@ -94,3 +96,48 @@ def test_clock_advance_fires_schedule_cancel(sim_server, fresh_account):
     assert after >= now + 61_000
     wait_for(lambda: inf.open_orders(address) == [], what="scheduled cancel to fire")
     assert inf.query_order_by_oid(address, oid)["order"]["status"] == "scheduledCancel"
+
+
+def test_ws_drop_fault_closes_connections(sim_server):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    sim_server.admin("faults", {"ws_drop_every_s": 0.3})
+    try:
+        with connect("ws" + sim_server.url[len("http"):] + "/ws") as ws:
+            with pytest.raises(ConnectionClosed):
+                for _ in range(200):  # up to ~10 s
+                    ws.send('{"method":"ping"}')  # not idle: only the fault can close it
+                    ws.recv(timeout=5)
+                    time.sleep(0.05)
+    finally:
+        sim_server.admin("faults", {})
+
+
+def _non_loopback_ip() -> str | None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("10.255.255.255", 1))  # no packet is sent; picks the outbound interface
+            ip = sock.getsockname()[0]
+        except OSError:
+            return None
+    return None if ip.startswith("127.") or ip == "0.0.0.0" else ip
+
+
+def test_admin_refuses_non_loopback_clients(tmp_path):
+    from tests.fixtures.sim import start_sim
+
+    ip = _non_loopback_ip()
+    if ip is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to connect from")
+    sim = start_sim("--host", "0.0.0.0", "--market", "none", log_dir=tmp_path)
+    try:
+        public = sim.url.replace("127.0.0.1", ip)
+        assert httpx.get(public + "/admin/clock").status_code == 403
+        assert httpx.post(public + "/admin/fund", json={"user": "0x" + "11" * 20, "usdc": 5}).status_code == 403
+        assert httpx.post(public + "/info", json={"type": "allMids", "dex": ""}).status_code == 200
+        assert httpx.get(sim.url + "/admin/clock").status_code == 200  # loopback still allowed
+    finally:
+        sim.stop()
