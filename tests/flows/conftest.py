@@ -78,15 +78,22 @@ targets = [{{url = "{alert_url}", severities = ["info", "warning", "critical"]}}
 
 
 @pytest.fixture()
-def flow_env(tmp_path, sim_server, fresh_account, alert_receiver, prefect_server, monkeypatch) -> FlowEnv:
+def venue_env(tmp_path, sim_server, fresh_account, alert_receiver, prefect_server, monkeypatch) -> FlowEnv:
+    """A config for a fresh sim account (key in an env var); the ledger file is not created."""
     address, key = fresh_account
     key_env = f"HLMM_TEST_KEY_{secrets.token_hex(4).upper()}"
     monkeypatch.setenv(key_env, key)
     ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    from flows.store import Store
-
-    Store.init(ledger_url)
     alert_path = f"/alerts/{secrets.token_hex(4)}"
     cfg = write_config(tmp_path, sim_server.url, address, key_env, ledger_url,
                        f"json://127.0.0.1:{alert_receiver.port}{alert_path}")
     return FlowEnv(cfg, ledger_url, address, key, key_env, alert_path, alert_receiver, sim_server)
+
+
+@pytest.fixture()
+def flow_env(venue_env) -> FlowEnv:
+    """venue_env plus an initialised SQLite ledger."""
+    from flows.store import Store
+
+    Store.init(venue_env.ledger_url)
+    return venue_env

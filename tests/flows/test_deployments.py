@@ -58,7 +58,7 @@ def _deployments(prefect_server) -> dict:
 
 
 @pytest.mark.slow
-def test_prefect_deploy_all_and_a_worker_runs_manual_rebalance(prefect_server, flow_env):
+def test_prefect_deploy_all_and_a_worker_runs_manual_rebalance(prefect_server, venue_env):
     """The production path end to end: work pool, `prefect deploy --all`, a process worker subprocess, and
     `prefect deployment run 'rebalance/manual'` completing against the sim."""
     import subprocess
@@ -75,7 +75,7 @@ def test_prefect_deploy_all_and_a_worker_runs_manual_rebalance(prefect_server, f
     assert registered["rebalance/manual"].parameters["dry_run"] is True
     assert registered["drawdown_audit/every-5m"].work_pool_name == WORK_POOL
 
-    worker_env = {**prefect_server.env, flow_env.key_env: flow_env.key, "PREFECT_WORKER_QUERY_SECONDS": "1",
+    worker_env = {**prefect_server.env, venue_env.key_env: venue_env.key, "PREFECT_WORKER_QUERY_SECONDS": "1",
                   "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
     log = open(prefect_server.home / "worker.log", "wb")
     worker = subprocess.Popen([str(pathlib.Path(sys.executable).with_name("prefect")), "worker", "start", "--pool",
@@ -83,7 +83,7 @@ def test_prefect_deploy_all_and_a_worker_runs_manual_rebalance(prefect_server, f
                               stderr=subprocess.STDOUT)
     try:
         r = prefect_server.cli("deployment", "run", "rebalance/manual", "--param",
-                               f"config_path={flow_env.config_path}", "--param", "target_carry_notional=2000",
+                               f"config_path={venue_env.config_path}", "--param", "target_carry_notional=2000",
                                "--watch", "--watch-interval", "1", "--watch-timeout", "150", timeout=200)
         out = r.stdout + r.stderr
         assert r.returncode == 0 and "Completed" in out, out[-3000:] + \
