@@ -5,6 +5,7 @@ import json
 import pathlib
 from dataclasses import dataclass
 
+from engine.backtest.cache import cached_books
 from engine.backtest.data import iter_books, iter_trades
 from engine.backtest.history import load_funding
 from engine.backtest.models import ConstantLatency, FeeModel, LogNormalLatency, make_queue_model
@@ -30,6 +31,7 @@ class ReplayOptions:
     coin: str | None = None
     spot_coin: str | None = None
     sz_decimals: int | None = None
+    cache: bool = True  # decoded-snapshot cache (engine/backtest/cache.py)
 
 
 def _first_coin(path: pathlib.Path) -> str:
@@ -84,9 +86,10 @@ def make_replay(opts: ReplayOptions) -> tuple[Replay, object]:
     queue = make_queue_model(opts.queue, opts.seed)
     funding = load_funding(opts.funding, cfg.coin) if opts.funding else None
     replay = Replay(cfg, queue=queue, latency=latency, funding=funding)
-    books = {"perp": iter_books(opts.l2, cfg.coin)}
+    read = cached_books if opts.cache else iter_books
+    books = {"perp": read(opts.l2, cfg.coin)}
     if opts.spot_l2:
-        books["spot"] = iter_books(opts.spot_l2, cfg.spot_coin)
+        books["spot"] = read(opts.spot_l2, cfg.spot_coin)
     trades = {"perp": iter_trades(opts.trades, cfg.coin)} if opts.trades else None
     return replay, merge_events(books, trades, funding)
 

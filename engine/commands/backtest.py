@@ -44,6 +44,8 @@ def register(app: typer.Typer) -> None:
         sz_decimals: Optional[int] = typer.Option(None, "--sz-decimals", help="Perp szDecimals for unknown coins."),
         latency_jitter: float = typer.Option(0.0, "--latency-jitter",
                                              help="Log-normal sigma of latency (0 = constant, seeded otherwise)."),
+        cache: bool = typer.Option(True, "--cache/--no-cache",
+                                   help="Keep decoded snapshots in $HLMM_CACHE_DIR (~/.cache/hlmm/books)."),
     ) -> None:
         if ctx.invoked_subcommand is not None:
             return
@@ -56,7 +58,7 @@ def register(app: typer.Typer) -> None:
 
         opts = ReplayOptions(l2=l2, trades=trades, funding=funding, spot_l2=spot_l2, config=config,
                              latency_ms=latency_ms, latency_jitter=latency_jitter, queue=queue, out=out,
-                             seed=seed, coin=coin, sz_decimals=sz_decimals)
+                             seed=seed, coin=coin, sz_decimals=sz_decimals, cache=cache)
         try:
             result = run_replay_cli(opts, progress=not as_json)
         except (DataError, ValueError) as exc:

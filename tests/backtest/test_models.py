@@ -100,11 +100,12 @@ def test_no_fill_at_a_price_the_market_never_reached(side, initial, model, seed,
             opp_best = PX + side * max(ev[1], 0)  # opposite side at or beyond our price (0 ticks = crossing)
             same_best = PX - side * abs(ev[2])
             level = ev[3] if same_best == PX else 0.0
-            bids_asks = book(side, same_best if same_best != PX else PX, level, opp_best)
+            bids_asks = book(side, same_best, level, opp_best)
             q.on_book(order, BookView(*bids_asks))
             reached |= opp_best == PX
-            if model == "probabilistic" and level == 0 and same_best != PX:
-                reached = True  # level depletion through our price: the model may read it as executed
+            shown_best = float((bids_asks[0] if side == BUY else bids_asks[1])[0, 0])
+            if model == "probabilistic" and level == 0 and (shown_best - PX) * side < 0:
+                reached = True  # our level emptied and the best moved past it: the model may read "executed"
         if order.filled > before:
             assert reached, "filled although nothing reached our price"
     assert order.filled <= 1.0 + 1e-12

@@ -1,0 +1,100 @@
+"""Loaders on the real archive hour and on bad input; the decoded-snapshot cache."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from engine.backtest.cache import cache_path, cached_books
+from engine.backtest.data import DataError, iter_books, iter_recording, iter_trades, load_books
+
+ARCHIVE = "hl-s3-l2book-btc-20240101/BTC_20240101_h12_l2Book"
+
+
+def test_archive_lz4_and_gzip_decode_to_the_same_books(shared_data):
+    a = load_books(shared_data / f"{ARCHIVE}.lz4")
+    b = load_books(shared_data / f"{ARCHIVE}.jsonl.gz")
+    assert len(a) == len(b) == 5587  # SOURCE.md: 5,587 snapshots
+    assert a[0].t_ms == 1704110399915 and a[-1].t_ms == 1704113999268
+    assert all(x.t_ms == y.t_ms and np.array_equal(x.bids, y.bids) and np.array_equal(x.asks, y.asks)
+               for x, y in zip(a, b))
+    # independent read of one line with the stdlib
+    with gzip.open(shared_data / f"{ARCHIVE}.jsonl.gz", "rt") as fh:
+        for i, line in enumerate(fh):
+            if i == 1234:
+                d = json.loads(line)["raw"]["data"]
+                break
+    ev = a[1234]
+    assert ev.coin == "BTC" and ev.t_ms == d["time"]
+    assert ev.bids.shape == ev.asks.shape == (20, 2)
+    assert ev.bids[:, 0].tolist() == [float(l["px"]) for l in d["levels"][0]]
+    assert ev.asks[:, 1].tolist() == [float(l["sz"]) for l in d["levels"][1]]
+
+
+def test_hftbacktest_capture_books_and_trades(shared_data):
+    path = shared_data / "hftbacktest-examples/hyperliquid/btcusd_20250126.gz"
+    books = list(iter_books(path))
+    trades = list(iter_trades(path))
+    assert len(books) == 46  # SOURCE.md: 46 l2Book snapshots, 9 trades messages
+    assert len(list(iter_recording(path, {"trades"}))) == 9
+    assert trades and all(t.side in ("A", "B") and t.px > 0 for t in trades)
+
+
+@pytest.mark.parametrize("line,needle", [
+    ('{"t": 1, "channel": "l2Book"}', "missing field 'channel' or 'data'"),
+    ('not json', "expected a JSON object or '<ns timestamp> <json>'"),
+    ('{"t": -5, "channel": "l2Book", "data": {}}', "field 't' must be a non-negative integer"),
+    ('{"t": 1, "channel": "l2Book", "data": {"coin": "BTC", "time": 9, "levels": [[{"px": "2", "sz": "1"},'
+     ' {"px": "3", "sz": "1"}], []]}}', "bid levels must be strictly descending"),
+    ('{"t": 1, "channel": "l2Book", "data": {"coin": "BTC", "time": 9, "levels": [[{"px": "2", "sz": "0"}], []]}}',
+     "positive px and sz"),
+    ('{"t": 1, "channel": "l2Book", "data": {"coin": "BTC", "time": "x", "levels": [[], []]}}',
+     "l2Book field 'time' must be integer ms"),
+    ('{"t": 1, "channel": "trades", "data": [{"coin": "BTC", "px": "1", "sz": "1", "side": "X", "time": 1}]}',
+     "trade field 'side' must be 'A' or 'B'"),
+])
+def test_bad_lines_name_file_line_and_field(tmp_path, line, needle):
+    p = tmp_path / "rec.jsonl"
+    good = '{"t": 1, "channel": "l2Book", "data": {"coin": "BTC", "time": 5, "levels": [[{"px": "2", "sz": "1"}], []]}}'
+    p.write_text(good + "\n\n" + line + "\n")
+    with pytest.raises(DataError) as err:
+        list(iter_books(p)) if "trades" not in line else list(iter_trades(p))
+    assert f"{p}:3:" in str(err.value) and needle in str(err.value)
+
+
+def test_books_going_back_in_time_are_refused(tmp_path):
+    p = tmp_path / "r.jsonl.gz"
+    mk = lambda t: json.dumps({"t": t, "channel": "l2Book", "data": {"coin": "BTC", "time": t, "levels": [[], []]}})
+    p.write_bytes(gzip.compress((mk(10) + "\n" + mk(9) + "\n").encode()))
+    with pytest.raises(DataError, match=r"r.jsonl.gz:2: l2Book time 9 goes backwards"):
+        list(iter_books(p))
+
+
+def test_truncated_compressed_file_is_a_data_error(tmp_path, shared_data):
+    src = (shared_data / f"{ARCHIVE}.lz4").read_bytes()
+    p = tmp_path / "cut.lz4"
+    p.write_bytes(src[: len(src) // 2])
+    with pytest.raises(DataError, match="cut.lz4"):
+        list(iter_books(p))
+
+
+def test_cache_matches_source_and_follows_changes(tmp_path, shared_data):
+    src = tmp_path / "BTC.lz4"
+    shutil.copy(shared_data / f"{ARCHIVE}.lz4", src)
+    direct = load_books(src)
+    first = list(cached_books(src))
+    target = cache_path(src, None)
+    assert target.is_file()
+    second = list(cached_books(src))
+    for run in (first, second):
+        assert len(run) == len(direct)
+        assert all(x.t_ms == y.t_ms and x.coin == y.coin and np.array_equal(x.bids, y.bids)
+                   and np.array_equal(x.asks, y.asks) for x, y in zip(run, direct))
+    target.write_bytes(b"garbage")  # corrupt cache: ignored and rebuilt
+    assert len(list(cached_books(src))) == len(direct)
+    os.utime(src, ns=(1, 1))  # the source changed (mtime): a different key, never the stale file
+    assert cache_path(src, None) != target
