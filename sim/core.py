@@ -39,7 +39,9 @@ class Core:
         self.tx_count = 0
         self._tx_hash: str | None = "0x" + "00" * 32
         self.events = EventBuffer()
-        self.order_log: list[tuple] = []  # (order, status, ts, remaining size) per status change
+        # one flat tuple of plain values per status change (see log_status); no object references,
+        # so the garbage collector can untrack the entries of this long list
+        self.order_log: list[tuple] = []
         self.max_order_events = max_order_events
         self.candles = CandleStore()
         self.funding_history: dict[str, list[dict]] = {m.coin: [] for m in self.u.perps}
@@ -115,12 +117,29 @@ class Core:
             d["reduceOnly"] = True
         return d
 
-    def set_status(self, o: Order, status: str, ts: int, user: User | None = None) -> None:
-        (user or self.users[o.user]).record(o, status, ts)
+    def log_status(self, o: Order, status: str, ts: int) -> None:
         log = self.order_log
-        log.append((o, status, ts, o.sz))
+        log.append((o.user, o.market.asset, o.oid, o.is_buy, o.px, o.sz, o.orig_sz, o.ts, o.cloid, o.reduce_only,
+                    status, ts))
         if len(log) > self.max_order_events:
             del log[: len(log) // 10]
+
+    def order_event(self, row: tuple) -> dict:
+        """order_log row -> {"user", "order" (WS orderUpdates shape), "status", "statusTimestamp"}."""
+        user, asset, oid, is_buy, px, sz, orig, ts, cloid, ro, status, status_ts = row
+        m = self.u.by_asset[asset]
+        d = {"coin": m.coin, "side": "B" if is_buy else "A", "limitPx": scaled_str(px, m.px_decimals),
+             "sz": scaled_str(sz, m.sz_decimals), "oid": oid, "timestamp": ts,
+             "origSz": scaled_str(orig, m.sz_decimals)}
+        if cloid:
+            d["cloid"] = cloid
+        if ro:
+            d["reduceOnly"] = True
+        return {"user": user, "order": d, "status": status, "statusTimestamp": status_ts}
+
+    def set_status(self, o: Order, status: str, ts: int, user: User | None = None) -> None:
+        (user or self.users[o.user]).record(o, status, ts)
+        self.log_status(o, status, ts)
         if self.events.subscribers:
             self.events.add("orderUpdates", o.user, {"order": self.order_wire(o), "status": status,
                                                      "statusTimestamp": ts})

@@ -24,7 +24,7 @@ def _reject(core: Core, u: User, m: Market, is_buy, px, sz, tif, ro, cloid, now,
     if status:  # keep a record so orderStatus(cloid) can explain what happened to the order
         o = Order(core.new_oid(), u.address, m, is_buy, px, 0, sz, now, cloid, ro, tif, 0)
         u.record(o, status, now)
-        core.order_log.append((o, status, now, 0))
+        core.log_status(o, status, now)
     return rules.err(text.format(**fmt) if fmt else text, m.asset)
 
 
@@ -84,7 +84,7 @@ def place(core: Core, u: User, m: Market, is_buy: bool, px: int, sz: int, tif: s
     if tif in IOC_TIFS or o.sz == 0:
         if filled == 0:
             u.record(o, "iocCancelRejected", now)
-            core.order_log.append((o, "iocCancelRejected", now, o.sz))
+            core.log_status(o, "iocCancelRejected", now)
             return rules.err(rules.IOC_CANCEL, m.asset)
         core.set_status(o, "filled" if o.sz == 0 else "canceled", now, u)
         avg = (m.ntl_dec(ntl) / m.sz_dec(filled)).quantize(Decimal(1).scaleb(-m.px_decimals - 2))

@@ -1,7 +1,6 @@
 """snapshot()/restore(): the venue's full state as a JSON-able dict (Decimals as strings).
 
-Orders are stored once by oid (open orders, retained order records and the order-event log all
-refer to them); books are rebuilt by re-adding live orders in arrival order (`seq`), which
+Orders are stored once by oid (open orders and retained order records refer to them); books are rebuilt by re-adding live orders in arrival order (`seq`), which
 restores time priority. Derived tallies (holds, order margin) are recomputed.
 """
 from __future__ import annotations
@@ -42,8 +41,6 @@ def dump(core: Core) -> dict:
         orders.update(u.orders)
         for oid, rec in u.records.items():
             orders[oid] = rec[0]
-    for o, *_ in core.order_log:
-        orders[o.oid] = o
     return {
         "version": VERSION, "seed": core.seed, "time": core.clock.now_ms(),
         "counters": {"next_oid": core.next_oid, "seq": core.seq, "tid_count": core.tid_count,
@@ -54,7 +51,7 @@ def dump(core: Core) -> dict:
         "last_px": {c: str(v) for c, v in core.last_px.items()},
         "orders": [_order_row(o) for o in sorted(orders.values(), key=lambda o: o.oid)],
         "users": [_user_row(u) for u in core.users.values()],
-        "order_log": [[o.oid, s, ts, sz] for o, s, ts, sz in core.order_log],
+        "order_log": [list(row) for row in core.order_log],
         "agents": core.agents, "nonces": core.nonces, "scheduled": sorted(core.scheduled),
         "candles": core.candles.to_json(), "funding_history": core.funding_history,
         "premium_samples": {c: [str(x) for x in v] for c, v in core.premium_samples.items()},
@@ -107,7 +104,7 @@ def load(state: dict, clock: SimClock, subscribers: list, universe: Universe) ->
         # recomputes holds and order margin from the orders (a spot hold is always exactly
         # remaining size x limit price x (1 + taker fee), so nothing is lost)
         core.reserve(core.users[o.user], o)
-    core.order_log = [(orders[oid], s, ts, sz) for oid, s, ts, sz in state["order_log"]]
+    core.order_log = [tuple(row) for row in state["order_log"]]
     core.agents = {k: list(v) for k, v in state["agents"].items()}
     core.nonces = {k: list(v) for k, v in state["nonces"].items()}
     core.scheduled = set(state["scheduled"])

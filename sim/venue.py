@@ -202,8 +202,7 @@ class Venue:
     def order_events(self) -> list[dict]:
         """Every order status change so far (oldest first): {user, order, status, statusTimestamp}."""
         core = self._core
-        return [{"user": o.user, "order": core.order_wire(o, sz), "status": status, "statusTimestamp": ts}
-                for o, status, ts, sz in core.order_log]
+        return [core.order_event(row) for row in core.order_log]
 
     def weight_of(self, body, payload=None) -> int:
         return info_mod.weight_of(body, payload)
