@@ -172,7 +172,6 @@ class VenueRest(InfoMethods):
                           nonce: int | None = None) -> ActionResult:
         """Sign and send one action exactly once; settle ambiguous replies by reading the venue.
         `nonce` only for user-signed actions that embed it (already taken from the nonce manager)."""
-        signer = self._need_signer()
         vault = self.vault_address if vault_address is ... else vault_address
         kind = action.get("type", "?")
         n = action_batch_len(action)
@@ -180,11 +179,8 @@ class VenueRest(InfoMethods):
         if self.budget is not None and not self.budget.allows(n, self._now_ms(), is_cancel):
             return ActionResult(kind, 0, False, error=Classified(
                 Outcome.ADDRESS_BUDGET, None, "local address budget exhausted (waiting for the 10 s slot)"))
-        if nonce is None:
-            nonce = self.nonces.next()
-        user_signed = kind in USER_SIGNED_TYPES
-        expires = None if user_signed or self.expires_after_ms is None else nonce + self.expires_after_ms
-        env = signer.envelope(action, nonce, vault, expires)
+        env = self.prepare(action, vault_address=vault, nonce=nonce)
+        nonce = env["nonce"]
         await self.bucket.acquire(exchange_weight(n))
         if self.budget is not None:
             self.budget.record(n, self._now_ms(), is_cancel)
@@ -208,12 +204,35 @@ class VenueRest(InfoMethods):
             self.nonces.observe(nonce)
         return result
 
+    def prepare(self, action: dict, *, vault_address: str | None = ...,  # type: ignore[assignment]
+                nonce: int | None = None) -> dict:
+        """Signed /exchange body (fresh nonce, expiresAfter per config) — for sending over the WS `post`
+        path (Feed.post_action); `send_action` uses it too. Settle a lost reply with `settle`."""
+        signer = self._need_signer()
+        vault = self.vault_address if vault_address is ... else vault_address
+        if nonce is None:
+            nonce = self.nonces.next()
+        user_signed = action.get("type") in USER_SIGNED_TYPES
+        expires = None if user_signed or self.expires_after_ms is None else nonce + self.expires_after_ms
+        return signer.envelope(action, nonce, vault, expires)
+
+    def parse_reply(self, envelope: dict, payload: Any) -> ActionResult:
+        """An exchange reply body (e.g. from a WS post) → ActionResult."""
+        return parse_exchange_reply(envelope["action"].get("type", "?"), envelope["nonce"], payload)
+
+    async def settle(self, envelope: dict, why: str) -> ActionResult:
+        """Settle an action whose reply was lost (WS post timed out / connection dropped): never re-send."""
+        self.stats["ambiguous"] += 1
+        return await self._resolve(envelope["action"], envelope["nonce"], envelope.get("vaultAddress"), why)
+
     # ---------------------------------------------------------------- resolution of ambiguous replies
     async def _burn_nonce(self, nonce: int, vault: str | None) -> str:
-        """Send `noop` with the ambiguous action's nonce (safe to repeat: it can only use that nonce).
-        → "not_executed" (noop accepted first time it was definitive and no earlier noop was ambiguous …
-        see below), "executed" (first definitive reply says the nonce was used and no noop of ours could have
-        used it), "consumed" (nonce used by the original or an earlier ambiguous noop), "unknown"."""
+        """Send `noop` signed with the ambiguous action's nonce (safe to repeat: it can only use that nonce).
+
+        "not_executed": a noop was accepted, so the original can never run;
+        "executed": the first definitive reply was "nonce already used" and no earlier noop of ours can have
+        used it, so the original ran; "consumed": used, by the original or by one of our noops whose reply was
+        lost; "unknown": no definitive reply within `resolve_attempts`."""
         signer = self._need_signer()
         our_noop_maybe_applied = False
         for attempt in range(self.resolve_attempts):

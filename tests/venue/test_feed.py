@@ -217,3 +217,28 @@ async def test_forced_disconnects_resync_and_no_fill_missed(sim, fresh_account, 
     assert feed.stats["reconnects"] >= 3 and len(resyncs) == feed.stats["connects"]
     assert venue_tids == from_ws | from_resync, "a fill was missed across a gap"
     assert feed.stats["malformed"] == 0
+
+
+async def test_ws_post_action_lost_reply_is_settled_not_resent(sim, fresh_account, tmp_path):
+    """An order posted over the socket whose reply does not come in time: settled via REST (nonce burn +
+    cloid lookup) — placed exactly once."""
+    addr, key = fresh_account
+    feed = Feed(sim.url, lambda ev: None)
+    feed.start()
+    await feed.wait_connected(10)
+    async with make_rest(sim, key, tmp_path) as rest:
+        book = await rest.l2_book("ETH")
+        env = rest.prepare(wire.order_action([wire.order_wire(1, True, round(book.bids[0][0] * 0.9, 1), 0.01,
+                                                              tif="Alo", cloid=rest.new_cloid())]))
+        sim.admin("faults", {"latency_ms": 400})
+        with pytest.raises(asyncio.TimeoutError):
+            await feed.post_action(env, timeout=0.1)
+        settled = await rest.settle(env, "ws post timed out")
+        sim.admin("faults", {})
+        assert settled.resolution.value == "resolved_placed" and settled.statuses[0].status == "open"
+        opened = await rest.open_orders()
+        assert [o.cloid for o in opened] == [env["action"]["orders"][0]["c"]]
+        # and a post that does answer parses like a REST reply
+        env2 = rest.prepare(wire.noop_action())
+        assert rest.parse_reply(env2, await feed.post_action(env2)).ok
+    await feed.close()
