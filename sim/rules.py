@@ -4,7 +4,7 @@ Per-order errors carry the live venue's " asset=<id>" suffix; `err(...)` adds it
 """
 from __future__ import annotations
 
-from .markets import Market
+from .markets import PERP_MAX_DECIMALS, SPOT_MAX_DECIMALS, Market
 from .numbers import parse_scaled, sig_figs_ok
 
 MIN_PERP_NOTIONAL = 10  # USDC, px * sz at the limit price
@@ -77,6 +77,9 @@ def min_notional_text(m: Market, quote_name: str) -> str:
     return MIN_SPOT_NTL.format(quote=quote_name) if m.is_spot else MIN_NTL
 
 
+# in px_int * sz_int units (10**-MAX_DECIMALS of the quote)
+_MIN_NTL_INT = {True: MIN_SPOT_NOTIONAL * 10 ** SPOT_MAX_DECIMALS, False: MIN_PERP_NOTIONAL * 10 ** PERP_MAX_DECIMALS}
+
+
 def below_min_notional(m: Market, px: int, sz: int) -> bool:
-    floor = (MIN_SPOT_NOTIONAL if m.is_spot else MIN_PERP_NOTIONAL) * 10 ** m.ntl_decimals
-    return px * sz < floor
+    return px * sz < _MIN_NTL_INT[m.is_spot]
