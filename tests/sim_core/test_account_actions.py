@@ -178,3 +178,24 @@ def test_address_budget_counts_each_order_and_refuses_with_the_venue_text():
                                                "USDC traded."}
     rl = t.info("userRateLimit")
     assert rl == {"cumVlm": "0.0", "nRequestsUsed": 10001, "nRequestsCap": 10000, "nRequestsSurplus": 0}
+
+
+def _perp_money(v) -> Decimal:
+    """Σ (perp USDC − open cost basis) over every account incl. fee and backstop: conserved."""
+    return sum((u.perp_usdc - sum((p.cost for p in u.positions.values()), Decimal(0))
+                for u in v.core.users.values()), Decimal(0))
+
+
+def test_liquidation_with_bad_debt_conserves_usdc_and_positions():
+    v = make_venue()
+    risky, mm = funded(v, usdc=300, spot_usdc=0, hype=0), funded(v)
+    mm.statuses(wire(2, False, "180", "30"))
+    risky.statuses(wire(2, True, "180", "30", tif="Ioc"))
+    before = _perp_money(v)
+    v.set_oracle("SOL", "160")  # a gap far through zero equity: 30 x -20 = -600 on ~297.57
+    assert risky.info("clearinghouseState")["assetPositions"] == []
+    assert v.core.users[risky.address].perp_usdc == 0  # bad debt absorbed by the backstop
+    backstop = v.core.liquidator
+    assert backstop.positions["SOL"].szi == Decimal(30)
+    assert _perp_money(v) == before
+    assert sum(u.positions["SOL"].szi for u in v.core.users.values() if "SOL" in u.positions) == 0
