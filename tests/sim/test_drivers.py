@@ -152,3 +152,26 @@ def test_mirror_copies_another_sim(tmp_path):
         if mirror:
             mirror.stop()
         source.stop()
+
+
+def test_venue_premium_follows_the_synthetic_path():
+    """The driver sets oracles so the venue's own premium measurement (impact prices vs oracle)
+    reproduces the calibrated premium path; funding then follows from Hyperliquid's formula."""
+    from sim.clock import SimClock
+    from sim.drivers.synthetic import SyntheticDriver
+    from sim.venue import Venue
+
+    clock = SimClock(start_ms=1_700_000_000_000, speed=0)
+    venue = Venue(clock=clock, seed=5)
+    driver = SyntheticDriver(venue, clock, seed=5)
+    for _ in range(120):
+        clock.advance(1000)
+        driver.poll()
+        venue.tick()
+    meta, ctxs = venue.info({"type": "metaAndAssetCtxs"})[1]
+    point = driver.path.at(driver.step)
+    for asset, ctx in zip(meta["universe"], ctxs):
+        assert float(ctx["premium"]) == pytest.approx(point.premiums[asset["name"]], abs=2e-6), asset["name"]
+        assert float(ctx["funding"]) == pytest.approx(cal.funding_from_premium(float(ctx["premium"])), abs=1e-9)
+    bids, asks = venue.info({"type": "l2Book", "coin": "HYPE"})[1]["levels"]
+    assert len(bids) == len(asks) == 20
