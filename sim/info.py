@@ -11,7 +11,7 @@ from . import funding
 from .candles import INTERVAL_MS
 from .core import Core
 from .info_user import USER_QUERIES, is_address
-from .numbers import ZERO, dec_str, round_sig, scaled_str
+from .numbers import ZERO, dec_str, scaled_str
 
 DESERIALIZE = "Failed to deserialize the JSON body into the target type"
 
@@ -198,5 +198,3 @@ def weight_of(body, payload=None) -> int:
         return 20 + rows // 60
     return 20
 
-
-__all__ = ["handle", "weight_of", "mids", "round_sig"]

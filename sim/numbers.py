@@ -70,10 +70,3 @@ def to_dec(value: object, field: str) -> Decimal:
         raise ValueError(f"{field}: not a finite number: {value!r}")
     return d
 
-
-def round_sig(d: Decimal, sig: int = 5) -> Decimal:
-    """Round to `sig` significant figures (used for default prices and l2 aggregation)."""
-    if not d:
-        return d
-    exp = d.adjusted() - sig + 1
-    return d.quantize(Decimal(1).scaleb(exp)) if exp < 0 else d.quantize(Decimal(1).scaleb(exp))

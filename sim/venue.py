@@ -18,7 +18,7 @@ from .clock import SimClock
 from .core import Core
 from .events import Event
 from .markets import Universe
-from .numbers import to_dec
+from .numbers import dec_str, to_dec
 
 DECIMAL_CONTEXT = decimal.Context(prec=50, rounding=decimal.ROUND_HALF_EVEN)
 
@@ -117,7 +117,7 @@ class Venue:
             u.deposited = True
             self._core.new_tx()
             row = {"time": self.clock.now_ms(), "hash": self._core.tx_hash,
-                   "delta": {"type": "deposit", "usdc": info_mod.dec_str(amount)}}
+                   "delta": {"type": "deposit", "usdc": dec_str(amount)}}
             u.ledger.append(row)
             self._core.events.add("ledger", u.address, row)
 

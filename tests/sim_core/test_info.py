@@ -1,7 +1,7 @@
 """/info shapes and contents: meta, mids, l2Book aggregation, fills, orderStatus, candles, weights."""
 from __future__ import annotations
 
-from hyperliquid.info import Info  # noqa: F401  (the SDK's own meta parsing is exercised below)
+from hyperliquid.info import Info
 
 from sim.info import weight_of
 
