@@ -239,3 +239,42 @@ async def test_expires_after_is_signed_and_enforced(sim, fresh_account, tmp_path
     async with make_rest(sim, key, tmp_path, expires_after_ms=-60_000) as r:
         res = await r.noop()
     assert not res.ok and res.error.outcome is Outcome.EXPIRED
+
+
+@pytest.mark.parametrize("applied", [True, False])
+async def test_batch_5xx_settled_through_open_orders(sim, fresh_account, tmp_path, applied):
+    """HTTP 500 on a 5-order batch (applied or not by the venue), then on a 5-cancel batch: each entry's fate
+    comes from one openOrders read (+ orderStatus for the rest) after the nonce burn. The 500 hits only the
+    action itself (sent by hand), so the settlement's own requests go through."""
+    import httpx
+
+    _, key = fresh_account
+
+    async def post_with_500(r, action):
+        env = r.prepare(action)
+        sim.admin("faults", {"http_5xx_p": 1.0, "http_5xx_applied_p": 1.0 if applied else 0.0})
+        async with httpx.AsyncClient(base_url=sim.url) as raw:
+            resp = await raw.post("/exchange", json=env)
+        sim.admin("faults", {})
+        assert resp.status_code == 500
+        return await r.settle(env, "HTTP 500")
+
+    async with make_rest(sim, key, tmp_path) as r:
+        book = await r.l2_book("ETH")
+        orders = [wire.order_wire(ETH, True, round(book.bids[0][0] * 0.9 - i, 1), 0.01, tif="Alo",
+                                  cloid=r.new_cloid()) for i in range(4)]
+        orders.append(wire.order_wire(ETH, True, 1.0, 0.01, tif="Alo", cloid=r.new_cloid()))  # below $10
+        res = await post_with_500(r, wire.order_action(orders))
+        want = Resolution.RESOLVED_PLACED if applied else Resolution.RESOLVED_NOT_PLACED
+        assert res.resolution is want
+        assert [s.resolution for s in res.statuses[:4]] == [want] * 4
+        assert res.statuses[4].resolution is Resolution.RESOLVED_NOT_PLACED  # rejected (or never ran)
+        opened = await r.open_orders()
+        assert {o.cloid for o in opened} == ({o["c"] for o in orders[:4]} if applied else set())
+        if not applied:
+            return
+        assert [s.status for s in res.statuses[:4]] == ["open"] * 4
+        can = await post_with_500(r, wire.cancel_action([(ETH, o.oid) for o in opened] + [(ETH, 12345)]))
+        assert can.resolution is Resolution.RESOLVED_PLACED
+        assert all(s.resolution is Resolution.RESOLVED_PLACED for s in can.statuses)
+        assert await r.open_orders() == []
