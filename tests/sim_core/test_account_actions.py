@@ -199,3 +199,36 @@ def test_liquidation_with_bad_debt_conserves_usdc_and_positions():
     assert backstop.positions["SOL"].szi == Decimal(30)
     assert _perp_money(v) == before
     assert sum(u.positions["SOL"].szi for u in v.core.users.values() if "SOL" in u.positions) == 0
+
+
+def test_premium_derived_funding_follows_the_hyperliquid_formula():
+    v = make_venue()
+    mm = funded(v)
+    # ETH impact notional is 20000 USDC: 10 ETH on each side is deep enough
+    mm.statuses(wire(1, True, "3507", "10"), wire(1, False, "3520", "10"))
+    oracle = Decimal("3500")
+    _, (_, ctxs) = v.info({"type": "metaAndAssetCtxs"})
+    assert ctxs[1]["impactPxs"] == ["3507.0", "3520.0"]
+    premium = ((Decimal("3507") - oracle) / oracle).quantize(Decimal("1e-8"))  # impact bid above oracle
+    assert Decimal(ctxs[1]["premium"]) == premium == Decimal("0.002")
+    f8 = premium + max(min(Decimal("0.0001") - premium, Decimal("0.0005")), Decimal("-0.0005"))
+    # the first hour averaged in a sample taken before the book existed; samples restart each hour,
+    # so the second hour is all 0.002
+    v.clock.advance(HOUR)
+    v.tick()
+    for _ in range(12):
+        v.clock.advance(5_000)
+        v.tick()
+    assert Decimal(v.info({"type": "metaAndAssetCtxs"})[1][1][1]["funding"]) == f8 / 8
+    v.clock.advance(HOUR - 60_000)
+    v.tick()
+    row = v.info({"type": "fundingHistory", "coin": "ETH", "startTime": START_MS + HOUR + 1})[1][0]
+    assert (row["coin"], Decimal(row["fundingRate"]), Decimal(row["premium"]), row["time"]) == \
+        ("ETH", f8 / 8, premium, START_MS + 2 * HOUR)
+    # capped at 4 %/h
+    v.set_oracle("ETH", "100")
+    v.set_funding_rate("ETH", None)
+    assert v.info({"type": "fundingHistory", "coin": "ETH", "startTime": 0})[1][0]["fundingRate"] != "0.04"
+    v.clock.advance(HOUR)
+    v.tick()
+    assert v.info({"type": "fundingHistory", "coin": "ETH", "startTime": 0})[1][-1]["fundingRate"] == "0.04"
