@@ -194,6 +194,8 @@ async def snapshot(request: Request, sim) -> Response:
 @_loopback_only
 async def restore(request: Request, sim) -> Response:
     sim.venue.restore(await _body(request))
+    if sim.driver is not None:
+        sim.driver.resync()  # the restored state has its own resting system liquidity
     return _json({"status": "ok"})
 
 

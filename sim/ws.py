@@ -25,6 +25,7 @@ log = logging.getLogger("sim.ws")
 
 BOOK_PUSH_INTERVAL_S = 0.5  # real venue: a block at least 0.5 s after the last push
 FLUSH_INTERVAL_S = 0.05
+MAX_QUEUED = 20_000  # messages waiting for one slow client before it is disconnected
 CANDLE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w", "1M")
 _INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
                 "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "8h": 28_800_000,
@@ -85,10 +86,18 @@ class Conn:
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     subs: dict[str, dict] = field(default_factory=dict)  # key -> subscription as sent
     closed: bool = False
+    overflowed: bool = False
 
     def send(self, obj: Any) -> None:
-        if not self.closed:
-            self.queue.put_nowait(obj if isinstance(obj, str) else dumps(obj))
+        if self.closed:
+            return
+        if self.queue.qsize() >= MAX_QUEUED:
+            # a client that stops reading is disconnected, like the real venue does, instead of
+            # letting its backlog grow without bound
+            self.overflowed = self.closed = True
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(obj if isinstance(obj, str) else dumps(obj))
 
 
 class WsHub:
@@ -364,6 +373,8 @@ class WsHub:
             while True:
                 text = await conn.queue.get()
                 if text is None:
+                    if conn.overflowed:
+                        await conn.ws.close(code=1008)
                     return
                 await conn.ws.send_text(text)
         except Exception:

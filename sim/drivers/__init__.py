@@ -30,6 +30,9 @@ class Driver:
         self._closed = True
         self._wake.set()
 
+    def resync(self) -> None:
+        """The venue state was replaced (restore): re-read which system orders rest."""
+
     def real_sleep_s(self) -> float:
         """Real seconds until the next step at the clock's current speed (frozen clock: poll slowly)."""
         speed = getattr(self.clock, "speed", None)

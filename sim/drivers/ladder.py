@@ -71,6 +71,22 @@ class Ladder:
         if key is not None and self.orders.get(key, (None,))[0] == oid:
             del self.orders[key]
 
+    def adopt(self) -> None:
+        """Rebuild tracking from the venue's open orders of this account and coin (after a state
+        restore or a start from --state, the resting system orders are not ours to re-place)."""
+        self.orders.clear()
+        self._by_oid.clear()
+        _, opens = self.venue.info({"type": "openOrders", "user": self.account, "dex": ""})
+        for o in opens if isinstance(opens, list) else []:
+            if o["coin"] != self.coin:
+                continue
+            key = (o["side"] == "B", price_str(Decimal(o["limitPx"])))
+            if key in self.orders:  # two resting at one price: keep one level
+                self.venue.system_cancel(self.account, self.coin, o["oid"])
+                continue
+            self.orders[key] = (o["oid"], price_str(Decimal(o["sz"])))
+            self._by_oid[o["oid"]] = key
+
     def levels(self) -> int:
         return len(self.orders)
 

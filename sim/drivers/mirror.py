@@ -35,6 +35,7 @@ class MirrorDriver(Driver):
         self.url = url.rstrip("/")
         self.ws_url = ws_url(url)
         self.copier = BookCopier(venue)
+        self.copier.resync()
         self.coins = list(self.copier.markets)
         self.books_copied = 0
         self.trades_copied = 0
@@ -113,6 +114,9 @@ class MirrorDriver(Driver):
                 except Exception as exc:
                     log.debug("mirror oracle poll failed: %s", exc)
                 await asyncio.sleep(ORACLE_EVERY_S)
+
+    def resync(self) -> None:
+        self.copier.resync()
 
     def poll(self) -> None:  # the WS session drives everything
         pass

@@ -140,6 +140,12 @@ class BookCopier:
                 if ladder and upd.get("status") != "open":
                     ladder.forget(upd["order"]["oid"])
 
+    def resync(self) -> None:
+        """Adopt the system orders resting in the venue (after a restore or a --state start)."""
+        for coin in self.markets:
+            ladder = self.ladders.setdefault(coin, Ladder(self.venue, coin))
+            ladder.adopt()
+
     def known(self, coin: str) -> bool:
         if coin in self.markets:
             return True
@@ -187,10 +193,14 @@ class ReplayDriver(Driver):
         super().__init__(venue, clock)
         self.recording = Recording.load(paths)
         self.copier = BookCopier(venue)
+        self.copier.resync()
         self.t0_sim = clock.now_ms()
         self.t0_rec = self.recording.events[0][0]
         self.cursor = 0
         self.finished = False
+
+    def resync(self) -> None:
+        self.copier.resync()
 
     def poll(self) -> None:
         events = self.recording.events

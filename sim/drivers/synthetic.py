@@ -174,6 +174,7 @@ class SyntheticDriver(Driver):
         start = {"PURR/USDC": cal.START_PX["PURR/USDC"]}
         self.path = SyntheticPath(seed, start_px=self._venue_start_prices(start))
         self.ladders = {coin: Ladder(venue, coin) for coin in self.walk_of}
+        self.resync()  # a venue loaded from --state already holds our resting ladder
         self.spacing: dict[str, Decimal] = {}
         self.t0 = clock.now_ms()
         self.step = -1
@@ -191,6 +192,10 @@ class SyntheticDriver(Driver):
         except Exception:
             log.warning("venue gave no metaAndAssetCtxs; synthetic walk starts at calibration prices")
         return start
+
+    def resync(self) -> None:
+        for ladder in self.ladders.values():
+            ladder.adopt()
 
     def _on_event(self, ev: Any) -> None:
         if ev.channel == "orderUpdates" and (ev.key or "").lower() == SYSTEM_MAKER:
