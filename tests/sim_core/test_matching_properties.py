@@ -103,9 +103,11 @@ def _random_op(rnd: random.Random):
     if kind < 0.7:
         return ("order", user, rnd.choice(sorted(MARKETS)), rnd.random() < 0.5, rnd.randint(2, 6), rnd.randint(0, 3),
                 rnd.choice(["Gtc", "Gtc", "Ioc", "Alo"]), rnd.random() < 0.3)
-    if kind < 0.9:
+    if kind < 0.85:
         return ("cancel", user, rnd.randint(0, 50))
-    return ("modify", user, rnd.randint(0, 50), rnd.randint(2, 6))
+    if kind < 0.95:
+        return ("modify", user, rnd.randint(0, 50), rnd.randint(2, 6))
+    return ("oracle", user, rnd.choice(["SOL", "BTC"]), rnd.randint(0, 8))
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -129,7 +131,9 @@ def run_stream(stream) -> int:
     for op in stream:
         user = USERS[op[1]]
         u = v.core.users[user]
-        if op[0] == "order":
+        if op[0] == "oracle":  # mark moves: margin checks and liquidation checks see a new price
+            v.set_oracle(op[2], _px(op[2], op[3]))
+        elif op[0] == "order":
             _, _, coin, is_buy, pi, si, tif, ro = op
             asset, _, _, _, sizes = MARKETS[coin]
             ro = ro and asset < 10000
