@@ -37,3 +37,25 @@ def test_state_file_survives_restart(tmp_path):
             assert {lv["n"] for lv in bids + asks} == {1}, coin
     finally:
         again.stop()
+
+
+def test_admin_snapshot_restore_and_events(tmp_path):
+    address, key = account_from_label("snapshot-test")
+    a = start_sim("--speed", "0", accounts=[(address, key)], log_dir=tmp_path)
+    b = start_sim("--speed", "0", seed=9, log_dir=tmp_path)
+    try:
+        m = mid(info(a), "SOL")
+        oid = statuses(exchange(a, key).order("SOL", True, 1.0, round_px(m * 0.9, "SOL"), {"limit": {"tif": "Gtc"}}))[0]["resting"]["oid"]
+        events = a.admin("events")
+        assert any(e["order"]["oid"] == oid and e["status"] == "open" and e["user"] == address.lower() for e in events)
+        state = a.admin("snapshot", {})
+        assert info(b).open_orders(address) == []
+        b.admin("restore", state)
+        assert [o["oid"] for o in info(b).open_orders(address)] == [oid]
+        for coin in ("BTC", "@1"):  # b's driver adopted a's ladder instead of stacking its own on top
+            levels = b.info({"type": "l2Book", "coin": coin})["levels"]
+            assert {lv["n"] for lv in levels[0] + levels[1]} == {1}
+            assert levels == a.info({"type": "l2Book", "coin": coin})["levels"]  # frozen clocks: same book
+    finally:
+        a.stop()
+        b.stop()
