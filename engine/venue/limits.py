@@ -9,6 +9,7 @@ import asyncio
 import fcntl
 import math
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,9 @@ class IpWeightBucket:
 
 
 # ---------------------------------------------------------------- per-address action budget
+_BUDGET_RE = re.compile(r"Too many cumulative requests sent \((\d+) > (\d+)\)")
+
+
 @dataclass
 class AddressBudget:
     """Requests cap = 10 000 + 1 per USDC of lifetime volume; each order/cancel in a batch counts 1.
@@ -164,6 +168,16 @@ class AddressBudget:
             return True
         last = self._last_exhausted_send
         return last is None or now_ms - last >= self.exhausted_interval_ms
+
+    def on_refusal(self, message: str, now_ms: int) -> None:
+        """The venue refused with "Too many cumulative requests sent (USED > CAP) …": adopt its numbers and
+        start the one-per-10 s regime from now."""
+        m = _BUDGET_RE.search(message or "")
+        if m:
+            self.used, self.cap = int(m.group(1)), int(m.group(2))
+        else:
+            self.used = max(self.used, self.cap + 1)
+        self._last_exhausted_send = now_ms
 
     def record(self, n: int, now_ms: int, is_cancel: bool = False) -> None:
         if self.used + n > (self.cancel_cap() if is_cancel else self.cap):

@@ -195,6 +195,8 @@ class VenueRest(InfoMethods, Settlement):
         result = parse_exchange_reply(kind, nonce, payload)
         if result.error is not None and result.error.outcome is Outcome.NONCE:
             self.nonces.observe(nonce)
+        if result.error is not None and result.error.outcome is Outcome.ADDRESS_BUDGET and self.budget is not None:
+            self.budget.on_refusal(result.error.message, self._now_ms())
         return result
 
     def prepare(self, action: dict, *, vault_address: str | None = ...,  # type: ignore[assignment]

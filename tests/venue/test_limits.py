@@ -98,6 +98,12 @@ def test_address_budget():
     assert small.allows(1, now_ms=11_000)
     with pytest.raises(ValueError, match="nRequestsUsed"):
         ab.refresh({"cumVlm": "1"})
+    # a venue refusal carries the venue's own numbers
+    ab.on_refusal("Too many cumulative requests sent (97460 > 97456) for cumulative volume traded $87457.46. "
+                  "Place taker orders to free up 1 request per USDC traded.", now_ms=50_000)
+    assert (ab.used, ab.cap) == (97460, 97456)
+    assert not ab.allows(1, now_ms=55_000) and ab.allows(1, now_ms=60_000)
+    assert ab.allows(50, now_ms=55_000, is_cancel=True)  # cancels have their own, larger cap
 
 
 def test_open_order_cap():
