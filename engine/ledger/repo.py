@@ -1,0 +1,352 @@
+"""Small repository functions over the ledger, shared by the engine and the flows.
+
+Transactions belong to the caller: these functions never commit (use `engine.ledger.db.session_scope`, or
+commit yourself). Writers start with their write statement, which on SQLite takes the write lock first and so
+waits (busy_timeout) instead of failing when another process is writing.
+
+Bad input raises ValueError naming the field (`fills[2].px: ...`, `time: naive datetime ...`). Batch writers
+(`upsert_fills`, `upsert_funding`) parse the whole batch before writing any of it, so a bad row leaves
+nothing behind. Venue records are inserted with INSERT ... ON CONFLICT DO NOTHING on their venue identity, so
+re-ingesting the same records is a no-op and the return value counts only rows that were new.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from engine.ledger.models import (LEGS, SIDES, TOTAL, Alert, Control, EquityMark, Fill, FundingPayment, Order,
+                                  Param)
+from engine.ledger.types import canonical, require_aware, to_decimal
+from engine.ledger.venue_rows import leg_of, parse_fill, parse_funding, user_address
+
+# SQLite allows 32766 bound parameters per statement; 500 rows × ~20 columns stays well below.
+_CHUNK = 500
+
+
+# ------------------------------------------------------------------ helpers
+def _text(value: object, field: str, max_len: int, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise ValueError(f"{field}: {value!r} is not a non-empty string of at most {max_len} characters")
+    return value
+
+
+def _json(value: Any, field: str) -> str:
+    def default(obj: Any) -> Any:
+        if isinstance(obj, Decimal):
+            return format(canonical(obj), "f")   # exact, as the venue writes numbers
+        if isinstance(obj, dt.datetime):
+            return require_aware(obj, field).isoformat()
+        raise TypeError(type(obj).__name__)
+
+    try:
+        return json.dumps(value, sort_keys=True, default=default, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{field}: not JSON-serializable ({exc})") from None
+
+
+def _insert(session: Session, table: Table):
+    """INSERT for the session's dialect, with ON CONFLICT support."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise ValueError(f"ledger.url: unsupported dialect {name!r}")
+
+
+def _insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict], key: Sequence[str]) -> int:
+    inserted = 0
+    for i in range(0, len(rows), _CHUNK):
+        stmt = (_insert(session, table).values(rows[i:i + _CHUNK])
+                .on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id))
+        inserted += len(session.execute(stmt).all())
+    return inserted
+
+
+def _dedupe(rows: Iterable[dict], key: Sequence[str]) -> list[dict]:
+    seen: dict[tuple, dict] = {}
+    for row in rows:
+        seen.setdefault(tuple(row[k] for k in key), row)
+    return list(seen.values())
+
+
+def _batch(rows: object, field: str) -> list:
+    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
+        raise ValueError(f"{field}: expected a list of records, got {type(rows).__name__}")
+    return list(rows)
+
+
+# ------------------------------------------------------------------ venue records
+FILL_KEY = ("user", "coin", "tid", "hash")
+FUNDING_KEY = ("user", "coin", "time")
+
+
+def upsert_fills(session: Session, user: str, fills: Iterable[Mapping[str, Any]]) -> int:
+    """Insert venue userFills rows of `user`; returns how many were new (0 when all were already there)."""
+    user = user_address(user)
+    parsed = [parse_fill(user, row, f"fills[{i}]") for i, row in enumerate(_batch(fills, "fills"))]
+    if not parsed:
+        return 0
+    return _insert_ignoring_duplicates(session, Fill.__table__, _dedupe(parsed, FILL_KEY), FILL_KEY)
+
+
+def upsert_funding(session: Session, user: str, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Insert funding payments of `user` (REST userFunding or WS userFundings shape); returns how many were new."""
+    user = user_address(user)
+    parsed = [parse_funding(user, row, f"funding[{i}]") for i, row in enumerate(_batch(rows, "funding"))]
+    if not parsed:
+        return 0
+    return _insert_ignoring_duplicates(session, FundingPayment.__table__, _dedupe(parsed, FUNDING_KEY),
+                                       FUNDING_KEY)
+
+
+# ------------------------------------------------------------------ orders
+def record_order(session: Session, *, user: str, coin: str, side: str, px: Any, sz: Any, tif: str, time: dt.datetime,
+                 cloid: str | None = None, oid: int | None = None, status: str = "pending",
+                 leg: str | None = None, reduce_only: bool = False, reason: str | None = None) -> Order:
+    """Record an order we sent. Idempotent on (user, cloid): recording the same cloid again returns the
+    existing row unchanged (a retried write after a crash must not duplicate it)."""
+    user = user_address(user)
+    coin = _text(coin, "coin", 32)
+    leg = leg_of(coin) if leg is None else leg
+    if leg not in LEGS:
+        raise ValueError(f"leg: {leg!r} is not one of {LEGS}")
+    if side not in SIDES:
+        raise ValueError(f"side: {side!r} is not 'B' or 'A'")
+    if cloid is not None:
+        cloid = _text(cloid, "cloid", 34).lower()
+    if oid is not None and (isinstance(oid, bool) or not isinstance(oid, int) or oid < 0):
+        raise ValueError(f"oid: {oid!r} is not a non-negative integer")
+    px, sz = to_decimal(px, "px"), to_decimal(sz, "sz")
+    if px <= 0 or sz <= 0:
+        raise ValueError(f"{'px' if px <= 0 else 'sz'}: must be > 0")
+    if not isinstance(reduce_only, bool):
+        raise ValueError(f"reduce_only: {reduce_only!r} is not a boolean")
+    time = require_aware(time, "time")
+    row = {"user": user, "cloid": cloid, "oid": oid, "coin": coin, "leg": leg, "side": side, "px": px, "sz": sz,
+           "tif": _text(tif, "tif", 8), "reduce_only": reduce_only, "status": _text(status, "status", 32),
+           "reason": _text(reason, "reason", 10_000, optional=True), "created_at": time, "updated_at": time}
+    table = Order.__table__
+    stmt = _insert(session, table).values(row).returning(table.c.id)
+    if cloid is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["user", "cloid"])
+    new_id = session.execute(stmt).scalar()
+    if new_id is None:
+        return session.execute(select(Order).where(Order.user == user, Order.cloid == cloid)).scalar_one()
+    return session.get(Order, new_id)
+
+
+def update_order_status(session: Session, *, user: str, status: str, time: dt.datetime, cloid: str | None = None,
+                        oid: int | None = None, reason: str | None = None) -> Order | None:
+    """Set the status of the order identified by `cloid` (preferred) or `oid`; an `oid` given together with a
+    cloid is stored (the venue assigns it when the order rests). Returns the order, or None if unknown."""
+    user = user_address(user)
+    if cloid is None and oid is None:
+        raise ValueError("cloid/oid: give at least one to identify the order")
+    values: dict[str, Any] = {"status": _text(status, "status", 32), "updated_at": require_aware(time, "time"),
+                              "reason": _text(reason, "reason", 10_000, optional=True)}
+    if cloid is not None:
+        where = Order.cloid == _text(cloid, "cloid", 34).lower()
+        if oid is not None:
+            values["oid"] = oid
+    else:
+        where = Order.oid == oid
+    stmt = (update(Order).where(Order.user == user, where).values(**values).returning(Order)
+            .execution_options(synchronize_session="fetch"))
+    return session.execute(stmt).scalars().first()
+
+
+def orders_by_status(session: Session, user: str, statuses: Sequence[str]) -> list[Order]:
+    return list(session.execute(select(Order).where(Order.user == user_address(user), Order.status.in_(statuses))
+                                .order_by(Order.id)).scalars())
+
+
+# ------------------------------------------------------------------ equity marks
+def record_equity_mark(session: Session, *, time: dt.datetime, spot_value: Any, perp_account_value: Any,
+                       unrealized: Any = None, net_delta: Any = None, coin: str = TOTAL, user: str | None = None,
+                       source: str | None = None) -> EquityMark:
+    """Record a mark of the whole account (coin '*') or of one coin's two legs."""
+    mark = EquityMark(
+        time=require_aware(time, "time"), coin=_text(coin, "coin", 32),
+        user=None if user is None else user_address(user),
+        spot_value=to_decimal(spot_value, "spot_value"),
+        perp_account_value=to_decimal(perp_account_value, "perp_account_value"),
+        unrealized=None if unrealized is None else to_decimal(unrealized, "unrealized"),
+        net_delta=None if net_delta is None else to_decimal(net_delta, "net_delta"),
+        source=_text(source, "source", 64, optional=True))
+    session.add(mark)
+    session.flush()
+    return mark
+
+
+# ------------------------------------------------------------------ params
+def set_param(session: Session, key: str, value: Any, *, written_by: str, time: dt.datetime,
+              reason: str | None = None) -> int:
+    """Write a new version of `key` (value stored as JSON; Decimals as exact strings); returns the version."""
+    row = {"key": _text(key, "key", 128), "value": _json(value, "value"),
+           "written_by": _text(written_by, "written_by", 64), "reason": _text(reason, "reason", 10_000, True),
+           "time": require_aware(time, "time")}
+    table = Param.__table__
+    # One statement computes and inserts the next version: on SQLite it runs under the write lock, so two
+    # writers cannot pick the same number; on PostgreSQL a concurrent pick trips the unique constraint and
+    # is retried inside a savepoint.
+    next_version = (select(func.coalesce(func.max(table.c.version), 0) + 1)
+                    .where(table.c.key == row["key"]).scalar_subquery())
+    stmt = insert(table).values(
+        key=row["key"], value=row["value"], version=next_version, written_by=row["written_by"],
+        reason=row["reason"], time=row["time"]).returning(table.c.version)
+    if session.get_bind().dialect.name != "postgresql":
+        return session.execute(stmt).scalar_one()
+    for attempt in range(20):
+        try:
+            with session.begin_nested():
+                return session.execute(stmt).scalar_one()
+        except IntegrityError:
+            if attempt == 19:
+                raise
+    raise AssertionError("unreachable")
+
+
+def latest_params(session: Session, keys: Sequence[str] | None = None, prefix: str | None = None) -> dict[str, Param]:
+    """Newest version of each key (optionally only `keys`, or keys starting with `prefix`)."""
+    newest = select(Param.key, func.max(Param.version).label("version")).group_by(Param.key)
+    if keys is not None:
+        newest = newest.where(Param.key.in_(list(keys)))
+    if prefix is not None:
+        newest = newest.where(Param.key.startswith(prefix, autoescape=True))
+    sub = newest.subquery()
+    stmt = select(Param).join(sub, and_(Param.key == sub.c.key, Param.version == sub.c.version))
+    return {p.key: p for p in session.execute(stmt).scalars()}
+
+
+def latest_param(session: Session, key: str) -> Param | None:
+    return session.execute(select(Param).where(Param.key == key).order_by(Param.version.desc()).limit(1)).scalar()
+
+
+def param_history(session: Session, key: str) -> list[Param]:
+    return list(session.execute(select(Param).where(Param.key == key).order_by(Param.version)).scalars())
+
+
+# ------------------------------------------------------------------ controls
+def set_control(session: Session, kind: str, value: Any = True, *, who: str, why: str, time: dt.datetime,
+                scope: str = TOTAL) -> Control:
+    """Activate a control (kill_switch, pause, carry_target...) for `scope` (a coin or '*'). An active control
+    of the same kind and scope is superseded (cleared at `time`), so at most one is active per kind/scope."""
+    kind, scope = _text(kind, "kind", 64), _text(scope, "scope", 32)
+    who, why, time = _text(who, "who", 64), _text(why, "why", 10_000), require_aware(time, "time")
+    value_json = _json(value, "value")
+    _clear(session, kind, scope, who, f"superseded: {why}", time)
+    control = Control(kind=kind, scope=scope, value=value_json, who=who, why=why, time=time, active=True)
+    session.add(control)
+    session.flush()
+    return control
+
+
+def clear_control(session: Session, kind: str, *, who: str, why: str, time: dt.datetime,
+                  scope: str | None = TOTAL) -> int:
+    """Clear the active control(s) of `kind` for `scope` (None: every scope); returns how many were cleared."""
+    return _clear(session, _text(kind, "kind", 64), None if scope is None else _text(scope, "scope", 32),
+                  _text(who, "who", 64), _text(why, "why", 10_000), require_aware(time, "time"))
+
+
+def _clear(session: Session, kind: str, scope: str | None, who: str, why: str, time: dt.datetime) -> int:
+    where = [Control.kind == kind, Control.active.is_(True)]
+    if scope is not None:
+        where.append(Control.scope == scope)
+    stmt = (update(Control).where(*where)
+            .values(active=False, cleared_at=time, cleared_by=who, clear_reason=why)
+            .execution_options(synchronize_session="fetch"))
+    return session.execute(stmt).rowcount
+
+
+def active_controls(session: Session, kind: str | None = None) -> list[Control]:
+    """Active controls (optionally of one kind), ordered by kind, scope."""
+    stmt = select(Control).where(Control.active.is_(True))
+    if kind is not None:
+        stmt = stmt.where(Control.kind == kind)
+    return list(session.execute(stmt.order_by(Control.kind, Control.scope, Control.id)).scalars())
+
+
+# ------------------------------------------------------------------ alerts
+def record_alert(session: Session, *, time: dt.datetime, severity: str, title: str, body: str,
+                 dedup_key: str | None = None, sent: bool = False, delivered: bool = False,
+                 suppressed: bool = False, suppressed_count: int = 0) -> Alert:
+    """Record an alert raised (whether sent, delivered, or swallowed by dedup)."""
+    time = require_aware(time, "time")
+    for name, flag in (("sent", sent), ("delivered", delivered), ("suppressed", suppressed)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name}: {flag!r} is not a boolean")
+    if isinstance(suppressed_count, bool) or not isinstance(suppressed_count, int) or suppressed_count < 0:
+        raise ValueError(f"suppressed_count: {suppressed_count!r} is not a non-negative integer")
+    if not isinstance(body, str):
+        raise ValueError(f"body: expected a string, got {type(body).__name__}")
+    alert = Alert(time=time, severity=_text(severity, "severity", 16), title=_text(title, "title", 10_000),
+                  body=body, dedup_key=_text(dedup_key, "dedup_key", 128, optional=True), sent=sent,
+                  delivered=delivered, delivered_at=time if delivered else None, suppressed=suppressed,
+                  suppressed_count=suppressed_count)
+    session.add(alert)
+    session.flush()
+    return alert
+
+
+def mark_alert_delivered(session: Session, alert_id: int, *, time: dt.datetime) -> bool:
+    """Mark an alert delivered (a retry got through); False if no such alert."""
+    stmt = (update(Alert).where(Alert.id == alert_id)
+            .values(delivered=True, delivered_at=require_aware(time, "time"))
+            .execution_options(synchronize_session="fetch"))
+    return session.execute(stmt).rowcount == 1
+
+
+def undelivered_alerts(session: Session, since: dt.datetime) -> list[Alert]:
+    stmt = select(Alert).where(Alert.delivered.is_(False), Alert.suppressed.is_(False),
+                               Alert.time >= require_aware(since, "since"))
+    return list(session.execute(stmt.order_by(Alert.time, Alert.id)).scalars())
+
+
+# ------------------------------------------------------------------ readers
+def _window(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    start, end = require_aware(start, "start"), require_aware(end, "end")
+    if end < start:
+        raise ValueError(f"end: {end.isoformat()} is before start {start.isoformat()}")
+    return start, end
+
+
+def fills_between(session: Session, user: str, start: dt.datetime, end: dt.datetime,
+                  coin: str | None = None) -> list[Fill]:
+    """Fills of `user` with start <= time < end, oldest first (`Fill.to_venue()` gives the venue shape)."""
+    start, end = _window(start, end)
+    stmt = select(Fill).where(Fill.user == user_address(user), Fill.time >= start, Fill.time < end)
+    if coin is not None:
+        stmt = stmt.where(Fill.coin == coin)
+    return list(session.execute(stmt.order_by(Fill.time, Fill.id)).scalars())
+
+
+def funding_between(session: Session, user: str, start: dt.datetime, end: dt.datetime,
+                    coin: str | None = None) -> list[FundingPayment]:
+    """Funding payments of `user` with start <= time < end, oldest first."""
+    start, end = _window(start, end)
+    stmt = select(FundingPayment).where(FundingPayment.user == user_address(user), FundingPayment.time >= start,
+                                        FundingPayment.time < end)
+    if coin is not None:
+        stmt = stmt.where(FundingPayment.coin == coin)
+    return list(session.execute(stmt.order_by(FundingPayment.time, FundingPayment.id)).scalars())
+
+
+def equity_curve(session: Session, start: dt.datetime, end: dt.datetime, coin: str = TOTAL,
+                 user: str | None = None) -> list[EquityMark]:
+    """Equity marks of `coin` ('*' = account) with start <= time < end, oldest first."""
+    start, end = _window(start, end)
+    stmt = select(EquityMark).where(EquityMark.coin == coin, EquityMark.time >= start, EquityMark.time < end)
+    if user is not None:
+        stmt = stmt.where(EquityMark.user == user_address(user))
+    return list(session.execute(stmt.order_by(EquityMark.time, EquityMark.id)).scalars())

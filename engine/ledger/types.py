@@ -1,0 +1,138 @@
+"""Column types that make the ledger exact on both SQLite and PostgreSQL.
+
+`ExactDecimal`: money and sizes. PostgreSQL stores NUMERIC(38,18); SQLite has no exact decimal type (its
+NUMERIC affinity turns values into binary floats), so there the value is stored as a canonical decimal string
+and parsed back into `Decimal`. Both dialects accept the same range (at most 20 integer digits and 18
+fractional digits) and refuse anything outside it instead of rounding silently, and both hand back the same
+canonical `Decimal` (no exponent, no trailing zeros), so a value read back compares and prints the same on
+either database. Binary floats are refused: they are not exact, so accepting one would hide a bug upstream.
+On SQLite the stored text does not sort or sum numerically in SQL: do arithmetic in Python.
+
+`UTCDateTime`: timestamps. Aware datetimes only (a naive one is refused: its instant is ambiguous); stored as
+UTC (timestamptz on PostgreSQL, ISO text on SQLite, which then sorts chronologically) and returned aware in UTC.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Context, Decimal, InvalidOperation
+
+from sqlalchemy import DateTime, Numeric, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+PRECISION = 38
+SCALE = 18
+_CTX = Context(prec=PRECISION + 10)  # wider than any accepted value, so normalizing never rounds
+
+
+def canonical(value: Decimal) -> Decimal:
+    """`value` without trailing zeros and without exponent notation: Decimal('1.50') → Decimal('1.5'),
+    Decimal('1E+2') → Decimal('100'). Numerically equal to the input."""
+    if value == 0:
+        return Decimal(0)
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1), context=_CTX)
+    return value.normalize(context=_CTX)
+
+
+def to_decimal(value: object, field: str = "value") -> Decimal:
+    """Parse an exact decimal from Decimal, int or a decimal string; ValueError naming `field` otherwise."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(f"{field}: {value!r} is a {type(value).__name__}; pass a Decimal, int or decimal string"
+                         " (binary floats are not exact)")
+    if isinstance(value, Decimal):
+        d = value
+    elif isinstance(value, int):
+        d = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            d = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{field}: {value!r} is not a decimal number") from None
+    else:
+        raise ValueError(f"{field}: expected a decimal number, got {type(value).__name__}")
+    if not d.is_finite():
+        raise ValueError(f"{field}: {value!r} is not a finite number")
+    d = canonical(d)
+    _, digits, exponent = d.as_tuple()
+    fractional = max(0, -exponent)
+    integral = max(0, len(digits) + exponent)
+    if fractional > SCALE:
+        raise ValueError(f"{field}: {value!r} has {fractional} decimal places; the ledger keeps at most {SCALE}")
+    if integral > PRECISION - SCALE:
+        raise ValueError(f"{field}: {value!r} has {integral} integer digits; the ledger keeps at most "
+                         f"{PRECISION - SCALE}")
+    return d
+
+
+class ExactDecimal(TypeDecorator):
+    """Decimal in, the same Decimal (canonical form) out, on SQLite and PostgreSQL."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(PRECISION, SCALE, asdecimal=True))
+
+    def process_bind_param(self, value, dialect: Dialect):
+        if value is None:
+            return None
+        d = to_decimal(value, f"{type(self).__name__} column")
+        return format(d, "f") if dialect.name == "sqlite" else d
+
+    def process_result_value(self, value, dialect: Dialect):
+        if value is None:
+            return None
+        return canonical(Decimal(value) if isinstance(value, str) else value)
+
+    @property
+    def python_type(self) -> type:
+        return Decimal
+
+
+def require_aware(value: object, field: str = "time") -> dt.datetime:
+    """The datetime converted to UTC; ValueError naming `field` for naive datetimes and non-datetimes."""
+    if not isinstance(value, dt.datetime):
+        raise ValueError(f"{field}: expected a timezone-aware datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"{field}: naive datetime {value.isoformat()} refused; pass a timezone-aware datetime "
+                         "(e.g. datetime.now(timezone.utc))")
+    return value.astimezone(dt.timezone.utc)
+
+
+def from_ms(ms: int) -> dt.datetime:
+    """Venue milliseconds → aware UTC datetime (exact: integer arithmetic, no float)."""
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=ms)
+
+
+def to_ms(value: dt.datetime) -> int:
+    """Aware datetime → venue milliseconds (truncating sub-ms)."""
+    delta = require_aware(value) - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    return delta // dt.timedelta(milliseconds=1)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetime in (naive refused), the same instant out as an aware UTC datetime."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect: Dialect):
+        if value is None:
+            return None
+        utc = require_aware(value, f"{type(self).__name__} column")
+        # SQLite's DateTime stores naive ISO text; storing UTC there keeps text order == time order.
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value, dialect: Dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite: stored as UTC text
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+    @property
+    def python_type(self) -> type:
+        return dt.datetime
