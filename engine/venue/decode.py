@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from engine.venue.account import Fill, OpenOrder, parse_fill, parse_order
-from engine.venue.types import L2Book, VenueDataError, parse_candle
+from engine.venue.types import L2Book, parse_candle
 
 CONNECTED_TEXT = "Websocket connection established."
 
@@ -155,8 +155,8 @@ def _decode_data(channel: str, d: Any) -> Any:
         ts = tuple(Trade(t["coin"], t["side"], float(t["px"]), float(t["sz"]), t["time"], t["tid"], t.get("hash", ""))
                    for t in d)
         return Trades(ts[0].coin if ts else "", ts)
-    if channel == "candle":
-        return parse_candle(d)
+    if channel == "candle":  # one object (what the venue sends); docs show a list, accept both
+        return tuple(parse_candle(c) for c in d) if isinstance(d, list) else parse_candle(d)
     if channel == "allMids":
         return AllMids({k: float(v) for k, v in d["mids"].items()})
     if channel == "orderUpdates":
@@ -205,5 +205,5 @@ def decode(frame: bytes | str) -> Any:
         return _decode_data(channel, msg.get("data"))
     except DecodeError:
         raise
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError, VenueDataError) as exc:
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise DecodeError(f"{channel}: malformed data ({type(exc).__name__}: {exc})") from None

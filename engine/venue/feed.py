@@ -26,7 +26,7 @@ from typing import Any, Callable
 import orjson
 import websockets
 
-from engine.venue.decode import DecodeError, Pong, PostReply, decode
+from engine.venue.decode import Pong, PostReply, decode
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class Feed:
         self.stats["msgs"] += 1
         try:
             msg = decode(frame)
-        except DecodeError as exc:
+        except Exception as exc:  # DecodeError expected; anything else is a decoder bug, still not fatal
             self.stats["malformed"] += 1
             if self.stats["malformed"] <= self._max_logged:
                 log.warning("malformed ws frame (%s): %.300r", exc, frame)

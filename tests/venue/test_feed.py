@@ -62,6 +62,8 @@ def test_decode_every_channel():
     b'{"channel":"l2Book","data":{"coin":"X","time":1,"levels":[[{"px":"abc","sz":"1","n":1}],[]]}}',
     b'{"channel":"userFills","data":{"user":"0x","fills":[{"coin":"ETH"}]}}',
     b'{"channel":"user","data":{"mystery":1}}', b'{"channel":"bbo","data":{"coin":"X","time":1,"bbo":[]}}',
+    b'{"channel":"userFundings","data":{"user":"0x","fundings":[{"time":1,"coin":"E","usdc":"abc","szi":"1",'
+    b'"fundingRate":"0"}]}}',
 ])
 def test_malformed_frames_raise_decode_error(frame):
     with pytest.raises(DecodeError):
@@ -242,3 +244,32 @@ async def test_ws_post_action_lost_reply_is_settled_not_resent(sim, fresh_accoun
         env2 = rest.prepare(wire.noop_action())
         assert rest.parse_reply(env2, await feed.post_action(env2)).ok
     await feed.close()
+
+
+def test_decode_never_raises_anything_but_decode_error():
+    """Random JSON of the right channels but wrong shapes: typed result or DecodeError, nothing else."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=False),
+                     st.text(max_size=5))
+    data = st.recursive(leaf, lambda kids: st.one_of(st.lists(kids, max_size=3),
+                                                    st.dictionaries(st.sampled_from(
+                                                        ["coin", "time", "levels", "px", "sz", "n", "bbo", "fills",
+                                                         "user", "mids", "order", "status", "funding", "id",
+                                                         "response", "type", "payload", "t", "s", "fundings",
+                                                         "usdc", "szi", "fundingRate", "side", "limitPx", "oid",
+                                                         "tid", "statusTimestamp", "fee"]), kids,
+                                                        max_size=4)), max_leaves=12)
+    channels = st.sampled_from(["l2Book", "bbo", "trades", "candle", "allMids", "orderUpdates", "userFills",
+                                "userFundings", "user", "pong", "subscriptionResponse", "error", "post", "x"])
+
+    @settings(max_examples=1500, deadline=None)
+    @given(channels, data)
+    def check(channel, d):
+        try:
+            decode(orjson.dumps({"channel": channel, "data": d}))
+        except DecodeError:
+            pass
+
+    check()
