@@ -18,68 +18,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from sim.ws_views import CANDLE_INTERVALS, SubscriptionError, VenueViews, dumps, subscription_key
 
 log = logging.getLogger("sim.ws")
 
 BOOK_PUSH_INTERVAL_S = 0.5  # real venue: a block at least 0.5 s after the last push
 FLUSH_INTERVAL_S = 0.05
 MAX_QUEUED = 20_000  # messages waiting for one slow client before it is disconnected
-CANDLE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w", "1M")
-_INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-                "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "8h": 28_800_000,
-                "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
-                "1M": 2_592_000_000}
-COIN_TYPES = {"l2Book", "trades", "bbo", "candle", "activeAssetCtx"}
-USER_TYPES = {"orderUpdates", "userEvents", "userFills", "userFundings", "userNonFundingLedgerUpdates"}
-
-
-def dumps(obj: Any) -> str:
-    return orjson.dumps(obj, default=str).decode()
-
-
-class SubscriptionError(ValueError):
-    pass
-
-
-def subscription_key(sub: Any, coins: set[str]) -> str:
-    """Canonical identity of a subscription (what "Already subscribed" compares); raises on invalid."""
-    if not isinstance(sub, dict) or not isinstance(sub.get("type"), str):
-        raise SubscriptionError("missing type")
-    kind = sub["type"]
-    if kind == "allMids":
-        return "allMids"
-    if kind in COIN_TYPES:
-        coin = sub.get("coin")
-        if not isinstance(coin, str) or coin not in coins:
-            raise SubscriptionError(f"unknown coin {coin!r}")
-        if kind == "candle":
-            interval = sub.get("interval")
-            if interval not in _INTERVAL_MS:
-                raise SubscriptionError(f"unknown interval {interval!r}")
-            return f"candle:{coin}:{interval}"
-        if kind == "l2Book":
-            sig = sub.get("nSigFigs")
-            mant = sub.get("mantissa")
-            if sig is not None and sig not in (2, 3, 4, 5):
-                raise SubscriptionError(f"nSigFigs {sig!r}")
-            if mant is not None and (sig != 5 or mant not in (1, 2, 5)):
-                raise SubscriptionError(f"mantissa {mant!r}")
-            return f"l2Book:{coin}:{sig}:{mant}"
-        return f"{kind}:{coin}"
-    if kind in USER_TYPES:
-        user = sub.get("user")
-        if not isinstance(user, str) or len(user) != 42 or not user.startswith("0x"):
-            raise SubscriptionError(f"bad user {user!r}")
-        try:
-            int(user[2:], 16)
-        except ValueError:
-            raise SubscriptionError(f"bad user {user!r}") from None
-        return f"{kind}:{user.lower()}"
-    raise SubscriptionError(f"unsupported type {kind!r}")
-
-
 @dataclass(eq=False)
 class Conn:
     ws: WebSocket
@@ -120,23 +67,12 @@ class WsHub:
         self._last_mids_push = 0.0
         self._last_bbo: dict[str, Any] = {}
         self._last_ctx: dict[str, str] = {}
-        self._coins_cache: set[str] | None = None
-        self._spot_coins: set[str] = set()
+        self.views = VenueViews(venue)
         self._task: asyncio.Task | None = None
         self._drop_task: asyncio.Task | None = None
         venue.subscribe(self.on_event)
 
     # ---------------------------------------------------------------- venue side
-    def coins(self) -> set[str]:
-        """Every coin string the venue knows: perp names, "PURR/USDC", "@1", ..."""
-        if self._coins_cache is None:
-            _, meta = self.venue.info({"type": "meta", "dex": ""})
-            _, spot = self.venue.info({"type": "spotMeta"})
-            perps = {a["name"] for a in meta["universe"]}
-            self._spot_coins = {p["name"] for p in spot["universe"]}
-            self._coins_cache = perps | self._spot_coins
-        return self._coins_cache
-
     def on_event(self, ev: Any) -> None:
         """Venue callback (runs inside venue calls): route user/trade events now, mark books dirty."""
         try:
@@ -187,92 +123,14 @@ class WsHub:
         for conn in conns:
             conn.send(text)
 
-    # ------------------------------------------------------------ snapshots
-    def _info(self, body: dict) -> Any:
-        status, payload = self.venue.info(body)
-        if status != 200:
-            raise RuntimeError(f"venue info {body.get('type')} answered {status}: {payload}")
-        return payload
-
-    def _book(self, coin: str, sig: Any = None, mant: Any = None) -> dict:
-        body: dict = {"type": "l2Book", "coin": coin}
-        if sig is not None:
-            body["nSigFigs"] = sig
-        if mant is not None:
-            body["mantissa"] = mant
-        return self._info(body)
-
-    def _bbo(self, coin: str) -> dict:
-        book = self._book(coin)
-        bids, asks = book["levels"]
-        return {"coin": coin, "time": book["time"], "bbo": [bids[0] if bids else None, asks[0] if asks else None]}
-
-    def _ctx_msg(self, coin: str) -> dict | None:
-        if coin in self._spot_coins:
-            spot_meta, ctxs = self._info({"type": "spotMetaAndAssetCtxs"})
-            for ctx in ctxs:
-                if ctx.get("coin") == coin:
-                    return {"channel": "activeSpotAssetCtx", "data": {"coin": coin, "ctx": ctx}}
-            return None
-        meta, ctxs = self._info({"type": "metaAndAssetCtxs"})
-        for asset, ctx in zip(meta["universe"], ctxs):
-            if asset["name"] == coin:
-                return {"channel": "activeAssetCtx", "data": {"coin": coin, "ctx": ctx}}
-        return None
-
-    def _candle(self, coin: str, interval: str) -> dict | None:
-        now = self._clock_now()
-        step = _INTERVAL_MS[interval]
-        start = now - now % step
-        rows = self._info({"type": "candleSnapshot",
-                           "req": {"coin": coin, "interval": interval, "startTime": start, "endTime": now}})
-        return rows[-1] if rows else None
-
-    def _clock_now(self) -> int:
-        clock = getattr(self.venue, "clock", None)
-        return clock.now_ms() if clock is not None else int(time.time() * 1000)
-
+    # ------------------------------------------------------------ pushes
     def _push_candles(self, coin: str) -> None:
         for interval in CANDLE_INTERVALS:
             key = f"candle:{coin}:{interval}"
             if self.by_key.get(key):
-                candle = self._candle(coin, interval)
+                candle = self.views.candle(coin, interval)
                 if candle is not None:
                     self._fan(key, {"channel": "candle", "data": candle})
-
-    def _snapshot_for(self, sub: dict) -> list[dict]:
-        """Messages a new subscriber gets at once (the real venue sends current state on subscribe)."""
-        kind = sub["type"]
-        if kind == "allMids":
-            return [{"channel": "allMids", "data": {"mids": self._info({"type": "allMids", "dex": ""})}}]
-        if kind == "l2Book":
-            return [{"channel": "l2Book", "data": self._book(sub["coin"], sub.get("nSigFigs"), sub.get("mantissa"))}]
-        if kind == "bbo":
-            return [{"channel": "bbo", "data": self._bbo(sub["coin"])}]
-        if kind == "activeAssetCtx":
-            msg = self._ctx_msg(sub["coin"])
-            return [msg] if msg else []
-        if kind == "candle":
-            candle = self._candle(sub["coin"], sub["interval"])
-            return [{"channel": "candle", "data": candle}] if candle else []
-        if kind not in USER_TYPES:
-            return []  # trades: no snapshot, the next print arrives as it happens
-        user = sub["user"].lower()
-        if kind == "userFills":
-            fills = self._info({"type": "userFills", "user": user})
-            return [{"channel": "userFills", "data": {"isSnapshot": True, "user": user, "fills": fills}}]
-        if kind == "userFundings":
-            rows = self._info({"type": "userFunding", "user": user, "startTime": 0})
-            fundings = [{"time": r["time"], "coin": r["delta"]["coin"], "usdc": r["delta"]["usdc"],
-                         "szi": r["delta"]["szi"], "fundingRate": r["delta"]["fundingRate"]} for r in rows]
-            return [{"channel": "userFundings", "data": {"isSnapshot": True, "user": user, "fundings": fundings}}]
-        if kind == "userNonFundingLedgerUpdates":
-            status, rows = self.venue.info({"type": "userNonFundingLedgerUpdates", "user": user,
-                                            "startTime": 0, "endTime": None})
-            rows = rows if status == 200 and isinstance(rows, list) else []
-            return [{"channel": "userNonFundingLedgerUpdates",
-                     "data": {"isSnapshot": True, "user": user, "nonFundingLedgerUpdates": rows}}]
-        return []
 
     # ------------------------------------------------------------ periodic pushes
     def flush(self) -> None:
@@ -282,7 +140,7 @@ class WsHub:
             pending = set()
             for coin in self._dirty_books:
                 if self.by_key.get(f"bbo:{coin}"):
-                    bbo = self._bbo(coin)
+                    bbo = self.views.bbo(coin)
                     if bbo["bbo"] != self._last_bbo.get(coin):
                         self._last_bbo[coin] = bbo["bbo"]
                         self._fan(f"bbo:{coin}", {"channel": "bbo", "data": bbo})
@@ -294,7 +152,7 @@ class WsHub:
                 for key, conns in list(self.by_key.items()):
                     if conns and key.startswith(prefix):
                         _, _, sig, mant = key.split(":")
-                        book = self._book(coin, None if sig == "None" else int(sig),
+                        book = self.views.book(coin, None if sig == "None" else int(sig),
                                           None if mant == "None" else int(mant))
                         self._fan(key, {"channel": "l2Book", "data": book})
             self._dirty_books = pending
@@ -302,7 +160,7 @@ class WsHub:
             self._mids_dirty = False
             self._last_mids_push = now
             if self.by_key.get("allMids"):
-                self._fan("allMids", {"channel": "allMids", "data": {"mids": self._info({"type": "allMids", "dex": ""})}})
+                self._fan("allMids", {"channel": "allMids", "data": {"mids": self.views.info({"type": "allMids", "dex": ""})}})
         if self._dirty_candles:
             dirty, self._dirty_candles = self._dirty_candles, set()
             for coin in dirty:
@@ -312,7 +170,7 @@ class WsHub:
             for coin in dirty:
                 key = f"activeAssetCtx:{coin}"
                 if self.by_key.get(key):
-                    msg = self._ctx_msg(coin)
+                    msg = self.views.ctx_msg(coin)
                     text = dumps(msg) if msg else None
                     if text and text != self._last_ctx.get(coin):
                         self._last_ctx[coin] = text
@@ -424,7 +282,7 @@ class WsHub:
 
     def _on_subscription(self, conn: Conn, method: str, sub: Any) -> None:
         try:
-            key = subscription_key(sub, self.coins())
+            key = subscription_key(sub, self.views.coins())
         except SubscriptionError:
             conn.send({"channel": "error", "data": f"Invalid subscription {dumps(sub)}"})
             return
@@ -434,7 +292,7 @@ class WsHub:
                 return
             conn.subs[key] = sub
             conn.send({"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": sub}})
-            for snap in self._snapshot_for(sub):
+            for snap in self.views.snapshot_for(sub):
                 conn.send(snap)
             # registered after the snapshot is queued, so events follow it in order
             self.by_key.setdefault(key, set()).add(conn)

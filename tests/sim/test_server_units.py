@@ -9,7 +9,7 @@ import typer
 from engine.commands.sim import check_market, parse_fund, parse_fund_spot
 from sim.admin import Faults
 from sim.server import IpWeightLimiter, exchange_weight, info_row_surcharge, info_weight
-from sim.ws import SubscriptionError, subscription_key
+from sim.ws_views import SubscriptionError, subscription_key
 
 COINS = {"BTC", "ETH", "SOL", "HYPE", "PURR/USDC", "@1"}
 USER = "0x" + "ab" * 20
