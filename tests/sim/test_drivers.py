@@ -92,6 +92,10 @@ def test_recording_reads_archive_and_recorder_formats(shared_data, tmp_path):
     rec2 = Recording.load([path, funding])
     assert [e[1] for e in rec2.events] == ["book", "trades"]
     assert rec2.premium_at("BTC", first[0]) == 0.0004
+    # hftbacktest capture: "<ns> <WS message>" lines (46 l2Book + 9 trades)
+    capture = Recording.load([shared_data / "hftbacktest-examples/hyperliquid/btcusd_20250126.gz"])
+    kinds = [e[1] for e in capture.events]
+    assert kinds.count("book") == 46 and kinds.count("trades") == 9
     with pytest.raises(ValueError, match="rec.txt:1"):
         bad = tmp_path / "rec.txt"
         bad.write_text("{broken\n")
