@@ -28,7 +28,7 @@ from engine.venue.errors import Classified, Disposition, Outcome, classify_http
 from engine.venue.info import InfoMethods
 from engine.venue.limits import (AddressBudget, IpWeightBucket, NonceManager, action_batch_len, exchange_weight,
                                  info_surcharge, info_weight)
-from engine.venue.resolve import Settlement, VenueError
+from engine.venue.resolve import _BATCH_KINDS, Settlement, VenueError
 from engine.venue.results import ActionResult, Resolution, parse_exchange_reply
 from engine.venue.signing import USER_SIGNED_TYPES, Signer
 
@@ -192,7 +192,7 @@ class VenueRest(InfoMethods, Settlement):
             if c.outcome is Outcome.RATE_LIMITED_IP:
                 self.bucket.on_429()
             return ActionResult(kind, nonce, False, error=c, http_status=status, raw=payload)
-        result = parse_exchange_reply(kind, nonce, payload)
+        result = parse_exchange_reply(kind, nonce, payload, n if kind in _BATCH_KINDS else None)
         if result.error is not None and result.error.outcome is Outcome.NONCE:
             self.nonces.observe(nonce)
         if result.error is not None and result.error.outcome is Outcome.ADDRESS_BUDGET and self.budget is not None:
@@ -213,7 +213,9 @@ class VenueRest(InfoMethods, Settlement):
 
     def parse_reply(self, envelope: dict, payload: Any) -> ActionResult:
         """An exchange reply body (e.g. from a WS post) → ActionResult."""
-        return parse_exchange_reply(envelope["action"].get("type", "?"), envelope["nonce"], payload)
+        kind = envelope["action"].get("type", "?")
+        n = action_batch_len(envelope["action"]) if kind in _BATCH_KINDS else None
+        return parse_exchange_reply(kind, envelope["nonce"], payload, n)
 
     async def settle(self, envelope: dict, why: str) -> ActionResult:
         """Settle an action whose reply was lost (WS post timed out / connection dropped): never re-send."""

@@ -67,16 +67,24 @@ def parse_status(entry: Any) -> OrderResult:
             return OrderResult("resting", oid=r.get("oid"), cloid=r.get("cloid"))
         if "filled" in entry:
             f = entry["filled"]
-            return OrderResult("filled", oid=f.get("oid"), cloid=f.get("cloid"),
-                               total_sz=Decimal(str(f["totalSz"])) if "totalSz" in f else None,
-                               avg_px=Decimal(str(f["avgPx"])) if "avgPx" in f else None)
+            try:
+                return OrderResult("filled", oid=f.get("oid"), cloid=f.get("cloid"),
+                                   total_sz=Decimal(str(f["totalSz"])) if "totalSz" in f else None,
+                                   avg_px=Decimal(str(f["avgPx"])) if "avgPx" in f else None)
+            except (ArithmeticError, AttributeError, TypeError):
+                pass  # falls through to the unparseable-entry error below
         if "error" in entry:
             return OrderResult("error", error=classify(entry["error"]))
     return OrderResult("error", error=classify(f"unparseable status entry: {entry!r}"))
 
 
-def parse_exchange_reply(action_type: str, nonce: int, payload: Any) -> ActionResult:
-    """HTTP-200 body → ActionResult (ok with statuses, or top-level err)."""
+def parse_exchange_reply(action_type: str, nonce: int, payload: Any, batch_len: int | None = None
+                         ) -> ActionResult:
+    """HTTP-200 body → ActionResult (ok with statuses, or top-level err).
+
+    With `batch_len`, `statuses` is made 1:1 with the batch: a pre-validated batch answers with a single
+    error for all its entries (protocol §4.4), which is copied to each; any other count mismatch is an
+    unparseable reply (UNKNOWN entries, so the caller re-reads instead of trusting an index)."""
     if not isinstance(payload, dict) or "status" not in payload:
         return ActionResult(action_type, nonce, False, error=classify(f"unparseable exchange reply: {payload!r}"),
                             http_status=200, raw=payload)
@@ -88,4 +96,10 @@ def parse_exchange_reply(action_type: str, nonce: int, payload: Any) -> ActionRe
     statuses = []
     if isinstance(data, dict) and isinstance(data.get("statuses"), list):
         statuses = [parse_status(e) for e in data["statuses"]]
+    if batch_len is not None and statuses and len(statuses) != batch_len:
+        if len(statuses) == 1 and statuses[0].kind == "error":
+            statuses = [OrderResult("error", error=statuses[0].error) for _ in range(batch_len)]
+        else:
+            bad = classify(f"{len(statuses)} statuses for a batch of {batch_len}")
+            statuses = [OrderResult("error", error=bad, resolution=Resolution.UNKNOWN) for _ in range(batch_len)]
     return ActionResult(action_type, nonce, True, statuses=statuses, http_status=200, raw=payload)
