@@ -91,15 +91,23 @@ def act(core: Core, u: User, action: dict, now: int, opts, nonce: int | None = N
         cost = max(1, len(batch))
     elif kind == "modify" and not SHAPES["batchModify"](action):
         raise BadRequest("modify")
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        if kind not in KNOWN_UNSUPPORTED:
+            raise BadRequest(kind)  # the live venue cannot deserialize an unknown action type
+        handler = _unsupported(f"Action type {kind} is not supported by this venue.")
+    charged = 0
     if not u.system:
         refusal = charge_budget(u, cost, kind in CANCEL_TYPES, now)
         if refusal:
             return refuse(refusal)
+        charged = cost
     core.new_tx()
-    handler = HANDLERS.get(kind)
-    if handler is None:
-        return refuse(f"Action type {kind!r} is not supported by this venue.")
-    return handler(core, u, action, now, opts)
+    try:
+        return handler(core, u, action, now, opts)
+    except BadRequest:
+        u.n_requests -= charged  # a body that does not deserialize costs nothing
+        raise
 
 
 def charge_budget(u: User, cost: int, is_cancel: bool, now: int) -> str | None:
@@ -314,6 +322,15 @@ def _accept(core, u, action, now, opts):
 def _unsupported(text):
     return lambda core, u, action, now, opts: refuse(text)
 
+
+# real Hyperliquid actions this venue does not model: refused with a clear text (not a 422)
+KNOWN_UNSUPPORTED = {
+    "setReferrer", "createSubAccount", "subAccountTransfer", "subAccountSpotTransfer", "vaultTransfer",
+    "evmUserModify", "agentEnableDexAbstraction", "agentSetAbstraction", "spotDeploy", "perpDeploy",
+    "CSignerAction", "CValidatorAction", "gossipPriorityBid", "multiSig", "twapOrder", "twapCancel",
+    "reserveRequestWeight", "tokenDelegate", "convertToMultiSigUser", "sendAsset", "userDexAbstraction",
+    "userSetAbstraction", "claimRewards", "setDisplayName",
+}
 
 HANDLERS = {
     "order": _order, "cancel": _cancel, "cancelByCloid": _cancel_by_cloid, "batchModify": _batch_modify,
