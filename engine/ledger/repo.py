@@ -333,13 +333,13 @@ def fills_between(session: Session, user: str, start: dt.datetime, end: dt.datet
 
 def funding_between(session: Session, user: str, start: dt.datetime, end: dt.datetime,
                     coin: str | None = None) -> list[FundingPayment]:
-    """Funding payments of `user` with start <= time < end, oldest first."""
+    """Funding payments of `user` with start <= time < end, by time then coin."""
     start, end = _window(start, end)
     stmt = select(FundingPayment).where(FundingPayment.user == user_address(user), FundingPayment.time >= start,
                                         FundingPayment.time < end)
     if coin is not None:
         stmt = stmt.where(FundingPayment.coin == coin)
-    return list(session.execute(stmt.order_by(FundingPayment.time, FundingPayment.id)).scalars())
+    return list(session.execute(stmt.order_by(FundingPayment.time, FundingPayment.coin)).scalars())
 
 
 def equity_curve(session: Session, start: dt.datetime, end: dt.datetime, coin: str = TOTAL,

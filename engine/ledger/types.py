@@ -4,8 +4,8 @@
 NUMERIC affinity turns values into binary floats), so there the value is stored as a canonical decimal string
 and parsed back into `Decimal`. Both dialects accept the same range (at most 20 integer digits and 18
 fractional digits) and refuse anything outside it instead of rounding silently, and both hand back the same
-canonical `Decimal` (no exponent, no trailing zeros), so a value read back compares and prints the same on
-either database. Binary floats are refused: they are not exact, so accepting one would hide a bug upstream.
+canonical `Decimal` (trailing zeros stripped; integers with exponent 0), so a value read back compares and
+prints the same on either database (print money with `format(d, "f")`: `str()` may use exponent notation). Binary floats are refused: they are not exact, so accepting one would hide a bug upstream.
 On SQLite the stored text does not sort or sum numerically in SQL: do arithmetic in Python.
 
 `UTCDateTime`: timestamps. Aware datetimes only (a naive one is refused: its instant is ambiguous); stored as
@@ -14,7 +14,7 @@ UTC (timestamptz on PostgreSQL, ISO text on SQLite, which then sorts chronologic
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
@@ -22,17 +22,22 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 PRECISION = 38
 SCALE = 18
-_CTX = Context(prec=PRECISION + 10)  # wider than any accepted value, so normalizing never rounds
 
 
 def canonical(value: Decimal) -> Decimal:
-    """`value` without trailing zeros and without exponent notation: Decimal('1.50') → Decimal('1.5'),
-    Decimal('1E+2') → Decimal('100'). Numerically equal to the input."""
-    if value == 0:
+    """`value` without trailing zeros, integers with exponent 0: Decimal('1.50') → Decimal('1.5'),
+    Decimal('1E+2') → Decimal('100'). Numerically equal to the input: digit surgery, no context, never rounds."""
+    sign, digits, exponent = value.as_tuple()
+    if not any(digits):
         return Decimal(0)
-    if value == value.to_integral_value():
-        return value.quantize(Decimal(1), context=_CTX)
-    return value.normalize(context=_CTX)
+    kept = list(digits)
+    while exponent < 0 and kept[-1] == 0:
+        kept.pop()
+        exponent += 1
+    if exponent > 0:
+        kept += [0] * exponent
+        exponent = 0
+    return Decimal((sign, tuple(kept), exponent))
 
 
 def to_decimal(value: object, field: str = "value") -> Decimal:
@@ -53,15 +58,14 @@ def to_decimal(value: object, field: str = "value") -> Decimal:
         raise ValueError(f"{field}: expected a decimal number, got {type(value).__name__}")
     if not d.is_finite():
         raise ValueError(f"{field}: {value!r} is not a finite number")
+    # range first: canonical() of 1E+400000 would build a 400001-digit number
+    if d != 0 and d.adjusted() >= PRECISION - SCALE:
+        raise ValueError(f"{field}: {value!r} has {d.adjusted() + 1} integer digits; the ledger keeps at most "
+                         f"{PRECISION - SCALE}")
     d = canonical(d)
-    _, digits, exponent = d.as_tuple()
-    fractional = max(0, -exponent)
-    integral = max(0, len(digits) + exponent)
+    fractional = max(0, -d.as_tuple().exponent)
     if fractional > SCALE:
         raise ValueError(f"{field}: {value!r} has {fractional} decimal places; the ledger keeps at most {SCALE}")
-    if integral > PRECISION - SCALE:
-        raise ValueError(f"{field}: {value!r} has {integral} integer digits; the ledger keeps at most "
-                         f"{PRECISION - SCALE}")
     return d
 
 
