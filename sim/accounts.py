@@ -62,7 +62,9 @@ class User:
         self.fills: list[dict] = []
         self.fundings: list[dict] = []
         self.ledger: list[dict] = []
-        self.records: OrderedDict[int, list] = OrderedDict()  # oid -> [Order, status, statusTimestamp]
+        # oid -> Order (its .status/.status_ts are the record); no per-record container, so
+        # long runs create fewer objects for the garbage collector to walk
+        self.records: OrderedDict[int, object] = OrderedDict()
         self.cloids: dict[str, int] = {}
 
     # ----------------------------------------------------------------- perp margin
@@ -142,15 +144,14 @@ class User:
 
     # ----------------------------------------------------------------- order records
     def record(self, order, status: str, ts: int) -> None:
-        rec = self.records.get(order.oid)
-        if rec is None:
-            self.records[order.oid] = [order, status, ts]
+        new = not order.status
+        order.status, order.status_ts = status, ts
+        if new:
+            self.records[order.oid] = order
             if order.cloid:
                 self.cloids[order.cloid] = order.oid
             if len(self.records) > ORDER_RECORDS_KEPT + len(self.orders) + 256:
                 self._trim_records()  # in bulk: trimming one at a time would make every order O(n)
-        else:
-            rec[1], rec[2] = status, ts
 
     def _trim_records(self) -> None:
         excess = len(self.records) - ORDER_RECORDS_KEPT - len(self.orders)
@@ -159,8 +160,7 @@ class User:
                 break
             if oid in self.orders:
                 continue
-            rec = self.records.pop(oid)
-            cloid = rec[0].cloid
+            cloid = self.records.pop(oid).cloid
             if cloid and self.cloids.get(cloid) == oid:
                 del self.cloids[cloid]
             excess -= 1

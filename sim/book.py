@@ -14,7 +14,7 @@ from collections import deque
 
 class Order:
     __slots__ = ("oid", "user", "market", "is_buy", "px", "sz", "orig_sz", "ts", "cloid",
-                 "reduce_only", "tif", "seq", "live", "hold")
+                 "reduce_only", "tif", "seq", "live", "hold", "status", "status_ts")
 
     def __init__(self, oid, user, market, is_buy, px, sz, orig_sz, ts, cloid, reduce_only, tif, seq):
         self.oid = oid
@@ -31,6 +31,8 @@ class Order:
         self.seq = seq  # global arrival sequence: time priority across restore
         self.live = False  # True while resting in a book
         self.hold = None  # spot: Decimal amount of the held token still reserved
+        self.status = ""  # latest order status (open, filled, canceled, ...Rejected) and its time
+        self.status_ts = 0
 
 
 class Level:

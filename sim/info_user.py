@@ -129,11 +129,11 @@ def order_status(core: Core, user: str, body: dict) -> dict:
     if u is None or ref is None:
         return {"status": "unknownOid"}
     oid = (u.cloids.get(ref) or u.cloids.get(ref.lower())) if isinstance(ref, str) else ref
-    rec = u.records.get(oid) if oid is not None else None
-    if rec is None:
+    o = u.records.get(oid) if oid is not None else None
+    if o is None:
         return {"status": "unknownOid"}
-    o, status, ts = rec
-    return {"status": "order", "order": {"order": frontend_order(core, o), "status": status, "statusTimestamp": ts}}
+    return {"status": "order", "order": {"order": frontend_order(core, o), "status": o.status,
+                                         "statusTimestamp": o.status_ts}}
 
 
 def historical_orders(core: Core, user: str, body: dict) -> list[dict]:
@@ -141,7 +141,8 @@ def historical_orders(core: Core, user: str, body: dict) -> list[dict]:
     if u is None:
         return []
     recs = list(u.records.values())[-2000:]
-    return [{"order": frontend_order(core, o), "status": s, "statusTimestamp": ts} for o, s, ts in reversed(recs)]
+    return [{"order": frontend_order(core, o), "status": o.status, "statusTimestamp": o.status_ts}
+            for o in reversed(recs)]
 
 
 def user_fills(core: Core, user: str, body: dict) -> list[dict]:

@@ -13,12 +13,12 @@ from .clock import SimClock
 from .core import Core
 from .markets import Universe
 
-VERSION = 1
+VERSION = 2
 
 
 def _order_row(o: Order) -> list:
     return [o.oid, o.user, o.market.asset, o.is_buy, o.px, o.sz, o.orig_sz, o.ts, o.cloid, o.reduce_only,
-            o.tif, o.seq, o.live, None if o.hold is None else str(o.hold)]
+            o.tif, o.seq, o.live, None if o.hold is None else str(o.hold), o.status, o.status_ts]
 
 
 def _user_row(u: User) -> dict:
@@ -31,7 +31,7 @@ def _user_row(u: User) -> dict:
         "open": list(u.orders), "cum_vlm": str(u.cum_vlm), "n_requests": u.n_requests,
         "budget_last_pass": u.budget_last_pass, "deposited": u.deposited, "system": u.system,
         "sched": [u.sched_cancel, u.sched_day, u.sched_count], "fills": u.fills, "fundings": u.fundings,
-        "ledger": u.ledger, "records": [[oid, r[1], r[2]] for oid, r in u.records.items()], "cloids": u.cloids,
+        "ledger": u.ledger, "records": list(u.records), "cloids": u.cloids,
     }
 
 
@@ -39,8 +39,7 @@ def dump(core: Core) -> dict:
     orders: dict[int, Order] = {}
     for u in core.users.values():
         orders.update(u.orders)
-        for oid, rec in u.records.items():
-            orders[oid] = rec[0]
+        orders.update(u.records)
     return {
         "version": VERSION, "seed": core.seed, "time": core.clock.now_ms(),
         "counters": {"next_oid": core.next_oid, "seq": core.seq, "tid_count": core.tid_count,
@@ -73,9 +72,10 @@ def load(state: dict, clock: SimClock, subscribers: list, universe: Universe) ->
     core.last_px = {k: Decimal(v) for k, v in state["last_px"].items()}
     orders: dict[int, Order] = {}
     for row in state["orders"]:
-        oid, user, asset, is_buy, px, sz, orig, ts, cloid, ro, tif, seq, live, hold = row
+        oid, user, asset, is_buy, px, sz, orig, ts, cloid, ro, tif, seq, live, hold, status, status_ts = row
         o = Order(oid, user, core.u.by_asset[asset], is_buy, px, sz, orig, ts, cloid, ro, tif, seq)
         o.hold = None if hold is None else Decimal(hold)
+        o.status, o.status_ts = status, status_ts
         o.live = False
         orders[oid] = o
     core.users = {}
@@ -91,8 +91,8 @@ def load(state: dict, clock: SimClock, subscribers: list, universe: Universe) ->
         u.budget_last_pass, u.deposited, u.system = row["budget_last_pass"], row["deposited"], row["system"]
         u.sched_cancel, u.sched_day, u.sched_count = row["sched"]
         u.fills, u.fundings, u.ledger = list(row["fills"]), list(row["fundings"]), list(row["ledger"])
-        for oid, status, ts in row["records"]:
-            u.records[oid] = [orders[oid], status, ts]
+        for oid in row["records"]:
+            u.records[oid] = orders[oid]
         u.cloids = dict(row["cloids"])
         for oid in row["open"]:
             u.orders[oid] = orders[oid]
