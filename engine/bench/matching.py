@@ -3,6 +3,7 @@
 `matching_orders_per_s`: single-order actions (Gtc quotes around the mid, Ioc takers crossing
 them, cancels) pushed through `Venue.exchange_as` — the full /exchange processing (shape checks,
 address budget, tick/lot/notional, margin, matching, fills, records) minus signature recovery.
+`matching_orders_per_cpu_s`: the same run per process CPU second (stable when the machine is shared).
 `matching_signed_orders_per_s`: the same flow as signed bodies through `Venue.exchange`
 (pre-signed outside the timing; recovery with the SDK's eth-account based functions).
 """
@@ -67,7 +68,7 @@ def _run(venue, flow, submit) -> float:
     return time.perf_counter() - t0
 
 
-@figure("matching", names=("matching_orders_per_s", "matching_signed_orders_per_s"))
+@figure("matching", names=("matching_orders_per_s", "matching_orders_per_cpu_s", "matching_signed_orders_per_s"))
 def bench_matching() -> list[Result]:
     import eth_account
     from hyperliquid.utils import signing
@@ -76,11 +77,14 @@ def bench_matching() -> list[Result]:
     users = [w.address.lower() for w in wallets]
     n = 40_000
     flow = _workload(n, users)
-    best = None
-    for _ in range(2):  # best of two: the machine is shared
+    best = best_cpu = None
+    for _ in range(3):  # best of three: the machine is shared
         venue = _venue(users)
+        c0 = time.process_time()
         dt = _run(venue, [(u, _copy(a)) for u, a in flow], venue.exchange_as)
+        cpu = time.process_time() - c0
         best = dt if best is None else min(best, dt)
+        best_cpu = cpu if best_cpu is None else min(best_cpu, cpu)
     fills = sum(len(u.fills) for u in venue.core.users.values()) // 2
 
     n_signed = 1_500
@@ -111,6 +115,9 @@ def bench_matching() -> list[Result]:
         Result("matching_orders_per_s", n / best,
                f"orders/s (in-process, no signature; 60% Gtc quotes, 30% Ioc takers, 10% cancels; {fills:,} fills)",
                None, None, ">= 50k orders/s"),
+        Result("matching_orders_per_cpu_s", n / best_cpu,
+               "orders per CPU-second (same run; insensitive to other processes on a shared machine)",
+               None, None, None),
         Result("matching_signed_orders_per_s", n_signed / signed_dt,
                "orders/s (Venue.exchange with SDK signature recovery; signing excluded)", None, None, None),
     ]
