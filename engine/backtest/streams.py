@@ -10,18 +10,19 @@ from engine.backtest.history import FundingRow
 
 def merge_events(books: dict[str, Iterator[BookEvent]], trades: dict[str, Iterator[TradeEvent]] | None = None,
                  funding: list[FundingRow] | None = None) -> Iterator[tuple[int, int, str, object]]:
-    """Time-ordered merge of the sources; funding rows only between the first and the last book event.
+    """Time-ordered merge of the sources as (t_ms, kind, leg, payload), kind 0 trade / 1 book / 2 funding.
 
-    Priority at equal times: trades (0) before books (1) before funding (2) — a trade printed at t is part of
-    what the snapshot at t shows as gone.
+    Funding rows are replayed only between the first and the last book snapshot (a settlement needs a mark
+    price, and a position cannot exist before the first book); trades are replayed to the end.
+    At equal times trades come before books (a trade printed at t is part of what the snapshot at t shows as
+    gone) and books before funding.
     """
-    def tagged(it: Iterator, prio: int, leg: str) -> Iterator[tuple[int, int, str, object]]:
+    def tagged(it: Iterator, kind: int, leg: str) -> Iterator[tuple[int, int, str, object]]:
         for e in it:  # a function, not a generator expression: `leg` must bind per stream
-            yield (e.t_ms, prio, leg, e)
+            yield (e.t_ms, kind, leg, e)
 
     streams = [tagged(it, 1, leg) for leg, it in books.items()]
     streams += [tagged(it, 0, leg) for leg, it in (trades or {}).items()]
-    n_book_streams = len(books)
     heads: list[tuple] = []
     for i, s in enumerate(streams):
         first = next(s, None)
@@ -29,21 +30,23 @@ def merge_events(books: dict[str, Iterator[BookEvent]], trades: dict[str, Iterat
             heapq.heappush(heads, (first[0], first[1], i, first))
     fund = list(funding or [])
     fi = 0
-    started = False
-    live_books = sum(1 for h in heads if h[2] < n_book_streams)
+    seen_book = False
+    live_books = sum(1 for h in heads if h[3][1] == 1)
     while heads:
         t = heads[0][0]
-        while fi < len(fund) and fund[fi].time_ms <= t:
-            if started:
+        while fi < len(fund) and fund[fi].time_ms < t and live_books:  # equal times: after the market events
+            if seen_book:
                 yield (fund[fi].time_ms, 2, "perp", fund[fi])
             fi += 1
         _, _, i, ev = heapq.heappop(heads)
-        started = True
+        seen_book = seen_book or ev[1] == 1
         yield ev
         nxt = next(streams[i], None)
         if nxt is not None:
             heapq.heappush(heads, (nxt[0], nxt[1], i, nxt))
-        elif i < n_book_streams:
+        elif ev[1] == 1:
             live_books -= 1
-            if live_books == 0:
-                return
+            if not live_books:  # settlements up to the last snapshot's time still count
+                while fi < len(fund) and fund[fi].time_ms <= ev[0]:
+                    yield (fund[fi].time_ms, 2, "perp", fund[fi])
+                    fi += 1

@@ -98,3 +98,25 @@ def test_cache_matches_source_and_follows_changes(tmp_path, shared_data):
     assert len(list(cached_books(src))) == len(direct)
     os.utime(src, ns=(1, 1))  # the source changed (mtime): a different key, never the stale file
     assert cache_path(src, None) != target
+
+
+def test_merge_orders_sources_and_bounds_funding():
+    from decimal import Decimal
+
+    from engine.backtest.data import BookEvent, TradeEvent
+    from engine.backtest.history import FundingRow
+    from engine.backtest.streams import merge_events
+
+    e = np.empty((0, 2))
+    perp = [BookEvent(t, "X", e, e) for t in (10, 20, 30)]
+    spot = [BookEvent(t, "Y", e, e) for t in (15, 20)]
+    trades = [TradeEvent(t, "X", 1.0, 1.0, "B") for t in (5, 20, 40)]
+    fund = [FundingRow(t, "X", Decimal("0.0001"), 1) for t in (1, 20, 25, 31)]
+    got = [(t, k, leg) for t, k, leg, _ in merge_events({"perp": iter(perp), "spot": iter(spot)},
+                                                          {"perp": iter(trades)}, fund)]
+    assert got == [(5, 0, "perp"), (10, 1, "perp"), (15, 1, "spot"), (20, 0, "perp"), (20, 1, "perp"),
+                   (20, 1, "spot"), (20, 2, "perp"), (25, 2, "perp"), (30, 1, "perp"), (40, 0, "perp")]
+    # a settlement at the last snapshot's time is still replayed
+    got = [(t, k) for t, k, _, _ in merge_events({"perp": iter(perp)}, None,
+                                                  [FundingRow(30, "X", Decimal("0.0001"), 1)])]
+    assert got == [(10, 1), (20, 1), (30, 1), (30, 2)]
