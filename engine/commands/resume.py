@@ -1,12 +1,18 @@
-"""`hlmm resume`: Clear the kill switch."""
+"""`hlmm resume`: Clear the kill switch so the engine quotes again."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-from engine.commands import not_built
-
 
 def register(app: typer.Typer) -> None:
-    @app.command("resume", help="Clear the kill switch.", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def resume_command() -> None:
-        not_built("resume", "issue 5")
+    @app.command("resume", help="Clear the kill switch so the engine quotes again.")
+    def resume_command(
+        why: str = typer.Option(..., "--why", help="Reason (recorded in the ledger)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c"),
+    ) -> None:
+        from engine.commands.kill import set_kill_switch
+
+        typer.echo(set_kill_switch(config, False, why, "hlmm resume"))

@@ -1,0 +1,96 @@
+"""Execute hedge decisions: restore |net delta| below the band with one Ioc on the cheaper leg.
+
+The decision is `engine.strategy.hedge.hedge_decision` (pure); this module adds what only execution knows:
+* clip the order to the risk order-notional cap (a large imbalance is worked off in several hedges);
+* reduce-only when the order shrinks the perp leg, so a hedge can never flip the perp by accident;
+* pre-trade risk (`engine.risk.evaluate`): if the cheaper leg is refused (e.g. position cap) the other leg
+  is tried;
+* one hedge in flight per market: a new one waits until the venue has reported the previous one's fills
+  (the caller passes `settled`).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from decimal import Decimal
+from typing import Callable
+
+from engine.execution.executor import Executor
+from engine.risk import KillSwitch, RiskContext, RiskLimits, evaluate
+from engine.strategy import rounding as R
+from engine.strategy.hedge import HedgeOrder, HedgeParams, LegMarket, hedge_decision
+
+log = logging.getLogger(__name__)
+
+
+def clip_hedge(order: HedgeOrder, sz_decimals: int, max_notional: float) -> HedgeOrder | None:
+    """Shrink to at most 98 % of the order-notional cap (price moves between here and risk); None if that
+    leaves less than the venue minimum."""
+    cap = Decimal(repr(max_notional * 0.98))
+    if order.px * order.sz <= cap:
+        return order
+    sz = R.round_size(cap / order.px, sz_decimals)
+    if sz <= 0 or order.px * sz < R.MIN_NOTIONAL:
+        return None
+    return replace(order, sz=sz)
+
+
+def is_reducing(order: HedgeOrder, perp_qty: float) -> bool:
+    """A perp hedge that only shrinks the current perp position (never flips it)."""
+    if order.leg != "perp":
+        return False
+    sz = float(order.sz)
+    return (not order.is_buy and perp_qty > 0 and sz <= perp_qty + 1e-12) or (
+        order.is_buy and perp_qty < 0 and sz <= -perp_qty + 1e-12)
+
+
+class Hedger:
+    def __init__(self, executor: Executor, params: HedgeParams, limits: RiskLimits, kill: KillSwitch) -> None:
+        self.executor = executor
+        self.params = params
+        self.limits = limits
+        self.kill = kill
+        self.hedges = 0
+        self.last: HedgeOrder | None = None
+
+    def decide(self, spot_qty: float, perp_qty: float, spot: LegMarket, perp: LegMarket,
+               ctx_for: Callable[[str], RiskContext]) -> tuple[HedgeOrder, bool] | None:
+        """(order, reduce_only) that passes risk, or None (inside band, too small, or refused on both legs)."""
+        order = hedge_decision(spot_qty, perp_qty, spot, perp, self.params)
+        if order is None:
+            return None
+        tried = set()
+        while order is not None and order.leg not in tried:
+            tried.add(order.leg)
+            leg = spot if order.leg == "spot" else perp
+            clipped = clip_hedge(order, leg.sz_decimals, self.limits.max_order_notional)
+            if clipped is not None:
+                reduce_only = is_reducing(clipped, perp_qty)
+                decision = evaluate([_WithRo(clipped, reduce_only)], ctx_for(clipped.coin), self.limits, self.kill)
+                if decision.accepted:
+                    return clipped, reduce_only
+                log.info("hedge on %s refused by risk: %s", order.leg,
+                         "; ".join(c.message for _, c in decision.rejected))
+            # force the other leg by making the refused one prohibitively expensive
+            if order.leg == "perp":
+                order = hedge_decision(spot_qty, perp_qty, spot, replace(perp, taker_fee=1.0), self.params)
+            else:
+                order = hedge_decision(spot_qty, perp_qty, replace(spot, taker_fee=1.0), perp, self.params)
+        return None
+
+    async def execute(self, order: HedgeOrder, reduce_only: bool) -> bool:
+        log.info("hedge %s %s %s @ %s (reduce_only=%s): %s", order.leg, "buy" if order.is_buy else "sell",
+                 order.sz, order.px, reduce_only, order.reason)
+        st = await self.executor.send_ioc(order.coin, order.is_buy, order.px, order.sz, reduce_only, "hedge")
+        self.hedges += 1
+        self.last = order
+        return st is not None and st.kind == "filled"
+
+
+class _WithRo:
+    """HedgeOrder as risk sees it, with the reduce-only flag execution decided."""
+    __slots__ = ("coin", "is_buy", "px", "sz", "tif", "reduce_only")
+
+    def __init__(self, o: HedgeOrder, reduce_only: bool) -> None:
+        self.coin, self.is_buy, self.px, self.sz, self.tif, self.reduce_only = (o.coin, o.is_buy, o.px, o.sz,
+                                                                                o.tif, reduce_only)

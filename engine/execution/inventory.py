@@ -1,0 +1,66 @@
+"""Inventory as the venue reports it: perp positions, spot balances, perp account value.
+
+Rebuilt from REST snapshots (clearinghouseState / spotClearinghouseState) at start, after every resync, after
+hedges and periodically — never from memory across restarts. Between snapshots, each fill moves the
+position to `startPosition ± sz` (an absolute value the venue computed, so a fill counted twice cannot
+double the position); a later REST snapshot overrides it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Mapping
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Inventory:
+    perp: dict[str, Decimal] = field(default_factory=dict)      # perp coin -> szi
+    spot: dict[str, Decimal] = field(default_factory=dict)      # token -> total balance
+    spot_hold: dict[str, Decimal] = field(default_factory=dict)
+    perp_account_value: Decimal = ZERO
+    snapshot_ms: int | None = None
+    last_tid: dict[str, int] = field(default_factory=dict)      # coin -> newest fill tid applied
+    spot_base: dict[str, str] = field(default_factory=dict)     # spot pair coin ("@1") -> base token
+    spot_quote: dict[str, str] = field(default_factory=dict)    # spot pair coin -> quote token
+
+    def on_snapshot(self, chs: Any, spot_balances: Mapping[str, Any], now_ms: int) -> None:
+        self.perp = {p.coin: p.szi for p in chs.positions}
+        self.perp_account_value = chs.account_value
+        self.spot = {name: b.total for name, b in spot_balances.items()}
+        self.spot_hold = {name: b.hold for name, b in spot_balances.items()}
+        self.snapshot_ms = now_ms
+
+    def on_fill(self, coin: str, side: str, sz: Decimal, px: Decimal, fee: Decimal, fee_token: str,
+                start_position: Decimal, tid: int) -> bool:
+        """Apply one of our fills; returns False for a fill already applied (older tid)."""
+        if tid <= self.last_tid.get(coin, -1):
+            return False
+        self.last_tid[coin] = tid
+        signed = sz if side == "B" else -sz
+        base = self.spot_base.get(coin)
+        if base is not None:
+            quote = self.spot_quote.get(coin, "USDC")
+            self.spot[base] = start_position + signed
+            self.spot[quote] = self.spot.get(quote, ZERO) - signed * px - (fee if fee_token == quote else ZERO)
+            if fee_token == base:
+                self.spot[base] -= fee
+        else:
+            self.perp[coin] = start_position + signed
+        return True
+
+    def qty(self, coin: str) -> Decimal:
+        """Signed position of a wire coin: perp szi, or the spot pair's base balance."""
+        base = self.spot_base.get(coin)
+        if base is not None:
+            return self.spot.get(base, ZERO)
+        return self.perp.get(coin, ZERO)
+
+    def free(self, token: str) -> Decimal:
+        return self.spot.get(token, ZERO) - self.spot_hold.get(token, ZERO)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"perp": {k: str(v) for k, v in self.perp.items()},
+                "spot": {k: str(v) for k, v in self.spot.items()},
+                "perp_account_value": str(self.perp_account_value)}
