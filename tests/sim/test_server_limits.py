@@ -7,7 +7,7 @@ import httpx
 import pytest
 from hyperliquid.utils.error import ClientError, ServerError
 
-from tests.sim.helpers import exchange, info, mid, round_px, statuses, wait_for
+from tests.sim.helpers import exchange, info, mid, round_px, statuses
 
 
 def test_malformed_body_is_422_plain_text(sim_server):
@@ -79,23 +79,6 @@ def test_bad_admin_input_names_the_field(sim_server):
     assert resp.status_code == 400 and "user" in resp.json()["error"]
     resp = httpx.post(sim_server.url + "/admin/clock", json={"advance_ms": -5})
     assert resp.status_code == 400 and "advance_ms" in resp.json()["error"]
-
-
-def test_clock_advance_fires_schedule_cancel(sim_server, fresh_account):
-    address, key = fresh_account
-    inf, ex = info(sim_server), exchange(sim_server, key)
-    m = mid(inf, "ETH")
-    oid = statuses(ex.order("ETH", True, 0.01, round_px(m * 0.95, "ETH"), {"limit": {"tif": "Gtc"}}))[0]["resting"]["oid"]
-    now = sim_server.admin("clock")["now"]
-    too_early = ex.schedule_cancel(now + 1_000)
-    assert too_early == {"status": "err",
-                         "response": "Scheduled cancel time too early, must be at least 5 seconds from now."}
-    assert ex.schedule_cancel(now + 60_000) == {"status": "ok", "response": {"type": "default"}}
-    assert inf.open_orders(address)[0]["oid"] == oid
-    after = sim_server.admin("clock", {"advance_ms": 61_000})["now"]
-    assert after >= now + 61_000
-    wait_for(lambda: inf.open_orders(address) == [], what="scheduled cancel to fire")
-    assert inf.query_order_by_oid(address, oid)["order"]["status"] == "scheduledCancel"
 
 
 def test_ws_drop_fault_closes_connections(sim_server):

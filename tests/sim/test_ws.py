@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from decimal import Decimal
 
 import pytest
 from eth_account import Account
@@ -80,34 +79,6 @@ def test_fills_and_order_updates_reach_user_subscriptions(sim_server, fresh_acco
     upd = wait_for(lambda: orders.where(lambda m: any(u["status"] == "filled" for u in m["data"])),
                    what="orderUpdates filled")
     assert upd[0]["data"][-1]["order"]["oid"] == filled["oid"]
-
-
-def test_funding_arrives_on_ws_and_in_user_funding(sim_server, fresh_account, ws_info):
-    address, key = fresh_account
-    m = mid(ws_info, "HYPE")
-    statuses(exchange(sim_server, key).order("HYPE", True, 10.0, round_px(m * 1.01, "HYPE"), {"limit": {"tif": "Ioc"}}))
-    fundings, events = Inbox(), Inbox()
-    ws_info.subscribe({"type": "userFundings", "user": address}, fundings)
-    ws_info.subscribe({"type": "userEvents", "user": address}, events)
-    snap = wait_for(lambda: fundings.where(lambda m: m["data"].get("isSnapshot")), what="userFundings snapshot")
-    assert snap[0]["data"]["fundings"] == []
-
-    now = sim_server.admin("clock")["now"]
-    sim_server.admin("clock", {"advance_ms": 3_600_000 - now % 3_600_000 + 1_000})  # past the next hour
-    live = wait_for(lambda: fundings.where(lambda m: not m["data"].get("isSnapshot")), what="userFundings event")
-    row = live[0]["data"]["fundings"][0]
-    assert row["coin"] == "HYPE" and Decimal(row["szi"]) == 10
-    rate, usdc = Decimal(row["fundingRate"]), Decimal(row["usdc"])
-    assert rate != 0 and (usdc < 0) == (rate > 0)  # positive rate: longs pay
-    wait_for(lambda: events.where(lambda m: "funding" in m["data"]), what="userEvents funding")
-
-    history = ws_info.user_funding_history(address, now - 1000)
-    assert history and history[0]["delta"]["type"] == "funding" and history[0]["delta"]["coin"] == "HYPE"
-    assert Decimal(history[0]["delta"]["usdc"]) == usdc
-    assert ws_info.funding_history("HYPE", now - 1000)[-1]["fundingRate"] == row["fundingRate"]
-    state = ws_info.user_state(address)
-    pos = [p["position"] for p in state["assetPositions"] if p["position"]["coin"] == "HYPE"][0]
-    assert Decimal(pos["cumFunding"]["sinceOpen"]) == -usdc
 
 
 def test_market_channels_via_sdk(sim_server, fresh_account, ws_info):
