@@ -3,7 +3,8 @@
 Frames are real Hyperliquid BTC l2Book pushes (20 levels a side) from the hftbacktest capture in the shared
 data folder when present, else the hour of official-archive BTC books there, else synthetic 20-level frames.
 Reference in the same run: stdlib `json.loads` + the same dict walk to floats (what a plain client does);
-also reported: bare `orjson.loads` to a dict (the floor of any decoder built on it).
+also reported: bare `orjson.loads` to a dict (the floor of any decoder built on it) and the two alternative
+level representations (strings kept; scaled ints) that decode.py chose floats over.
 """
 from __future__ import annotations
 
@@ -76,7 +77,25 @@ def _stdlib_decode(frame: bytes):
             [(float(l["px"]), float(l["sz"]), l["n"]) for l in lv[1]])
 
 
-@figure("feed", names=("ws_book_decode_us", "ws_book_orjson_loads_us"))
+def _strings_decode(frame: bytes):
+    """Alternative representation: keep px/sz strings (conversion deferred to every reader)."""
+    d = orjson.loads(frame)["data"]
+    lv = d["levels"]
+    return (d["coin"], d["time"], tuple([(l["px"], l["sz"], l["n"]) for l in lv[0]]),
+            tuple([(l["px"], l["sz"], l["n"]) for l in lv[1]]))
+
+
+def _scaled_decode(frame: bytes, px_scale: int = 10, sz_scale: int = 100_000):
+    """Alternative representation: integers scaled by the coin's decimals (BTC: 1 px decimal, 5 sz)."""
+    d = orjson.loads(frame)["data"]
+    lv = d["levels"]
+    return (d["coin"], d["time"],
+            tuple([(round(float(l["px"]) * px_scale), round(float(l["sz"]) * sz_scale), l["n"]) for l in lv[0]]),
+            tuple([(round(float(l["px"]) * px_scale), round(float(l["sz"]) * sz_scale), l["n"]) for l in lv[1]]))
+
+
+@figure("feed", names=("ws_book_decode_us", "ws_book_orjson_loads_us", "ws_book_decode_strings_us",
+                       "ws_book_decode_scaled_int_us"))
 def bench_feed() -> list[Result]:
     from engine.venue.decode import decode
     from engine.venue.types import L2Book
@@ -86,9 +105,14 @@ def bench_feed() -> list[Result]:
     ours = _per_frame_us(decode, frames)
     ref = _per_frame_us(_stdlib_decode, frames)
     floor = _per_frame_us(orjson.loads, frames)
+    strings = _per_frame_us(_strings_decode, frames)
+    scaled = _per_frame_us(_scaled_decode, frames)
     return [
         Result("ws_book_decode_us", _p50(ours), "us", f"json.loads + dict walk to floats; {source}", _p50(ref),
                "<= 30 us p50"),
         Result("ws_book_orjson_loads_us", _p50(floor), "us", "bare orjson.loads to dict (floor), same frames",
                None, None),
+        Result("ws_book_decode_strings_us", _p50(strings), "us", "alternative: px/sz kept as strings", None, None),
+        Result("ws_book_decode_scaled_int_us", _p50(scaled), "us", "alternative: px/sz as scaled ints", None,
+               None),
     ]
