@@ -31,6 +31,19 @@ def _masked(url: str) -> str:
     return mask_db_url(url)
 
 
+def _fail(command: str, target: str, exc: Exception) -> None:
+    """One clear line instead of a traceback; the URL is shown with its password masked, and the driver's
+    message is scrubbed of it too."""
+    from sqlalchemy.engine import make_url
+
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    password = make_url(target).password if "://" in target else None
+    if password:
+        reason = reason.replace(str(password), "****")
+    typer.echo(f"hlmm db {command}: {_masked(target)}: {reason}", err=True)
+    raise typer.Exit(code=2)
+
+
 def register(app: typer.Typer) -> None:
     db_app = typer.Typer(help="Ledger database: migrations.", no_args_is_help=True)
 
@@ -40,6 +53,8 @@ def register(app: typer.Typer) -> None:
         config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
         revision: str = typer.Option("head", "--revision", help="target revision"),
     ) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
         from engine.ledger.db import current_revision, make_engine
         from engine.ledger.db import upgrade as run_upgrade
 
@@ -54,6 +69,8 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:  # unsupported URL scheme, named by normalize_url
             typer.echo(f"hlmm db upgrade: {exc}", err=True)
             raise typer.Exit(code=2)
+        except SQLAlchemyError as exc:  # cannot connect, permission denied...
+            _fail("upgrade", target, exc)
         typer.echo(f"ledger {_masked(target)}: at revision {now}")
 
     @db_app.command("current", help="Print the ledger database's migration revision and the newest one shipped.")
@@ -61,6 +78,8 @@ def register(app: typer.Typer) -> None:
         url: Optional[str] = typer.Option(None, "--url", help=_URL_HELP),
         config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
     ) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
         from engine.ledger.db import current_revision, head_revision, make_engine
 
         target = _resolve_url(url, config)
@@ -71,6 +90,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(code=2)
         try:
             now = current_revision(engine)
+        except SQLAlchemyError as exc:
+            _fail("current", target, exc)
         finally:
             engine.dispose()
         head = head_revision()
