@@ -201,14 +201,17 @@ def test_random_actions_match_sdk(kind, keys, monkeypatch):
 def test_single_modify_matches_sdk_signature(keys):
     """`modify` (single) is not sent by the SDK; its signature is still the generic L1 one."""
     rng = random.Random(3)
-    for _ in range(200):
+    for _ in range(N):
         key = rng.choice(keys)
         mainnet = rng.random() < 0.5
         vault = "0x" + rng.randbytes(20).hex() if rng.random() < 0.5 else None
         exp = rng.randrange(10**12, 2 * 10**12) if rng.random() < 0.5 else None
         nonce = rng.randrange(10**12, 2 * 10**12)
-        action = wire.modify_action(rng.getrandbits(40), wire.order_wire(
-            rng.randint(0, 10200), rng.random() < 0.5, _num(rng), _num(rng), tif="Alo"))
+        oid = rng.getrandbits(40) if rng.random() < 0.5 else wire.cloid_from_int(rng.getrandbits(128))
+        action = wire.modify_action(oid, wire.order_wire(
+            rng.randint(0, 10200), rng.random() < 0.5, _num(rng), _num(rng), rng.random() < 0.3,
+            None, wire.cloid_from_int(rng.getrandbits(128)) if rng.random() < 0.5 else None,
+            tif=rng.choice(["Alo", "Ioc", "Gtc"])))
         assert Signer(key, is_mainnet=mainnet).sign_l1(action, nonce, vault, exp) == sdk_signing.sign_l1_action(
             eth_account.Account.from_key(key), action, vault, nonce, exp, mainnet)
 
