@@ -8,8 +8,10 @@ it joins the **back** of its price level (`queue_ahead` = the visible size at it
 0 if it makes a new level) and fills only once the volume ahead of it is gone:
 
 * a trade at our price reduces `queue_ahead` by its size; what is left of the trade fills us;
-* a trade *through* our price (a bid when a trade prints below it) or an opposite best at/through our price
-  in a snapshot fills everything left: the market reached our price with us still resting there;
+* a trade *through* our price (a bid when a trade prints below it) fills everything left: the market traded
+  past our price with us still resting there;
+* an opposite side at/through our price in a snapshot would have traded with us first (we would be the best
+  price on our side), so it fills us up to its visible size at/through our price — a lower bound;
 * a snapshot showing less size at our price than `queue_ahead` clamps `queue_ahead` down (there cannot be
   more ahead of us than there is at the level) — this never fills, it only moves us forward.
 
@@ -55,10 +57,11 @@ class BookView:
     Built once per snapshot and shared by every resting order; prices are floats parsed from the same decimal
     strings as our order prices, so equal decimals compare equal exactly.
     """
-    __slots__ = ("bid_sz", "ask_sz", "best_bid", "best_ask", "last_bid", "last_ask")
+    __slots__ = ("bids", "asks", "bid_sz", "ask_sz", "best_bid", "best_ask", "last_bid", "last_ask")
 
     def __init__(self, bids, asks):
         bl, al = bids.tolist() if hasattr(bids, "tolist") else list(bids), asks.tolist() if hasattr(asks, "tolist") else list(asks)
+        self.bids, self.asks = bl, al  # [[px, sz], ...] best first
         self.bid_sz = dict(bl)  # rows are [px, sz] pairs
         self.ask_sz = dict(al)
         self.best_bid = bl[0][0] if bl else None
@@ -83,6 +86,21 @@ class BookView:
 
     def opposite_best(self, side: int) -> float | None:
         return self.best_ask if side == BUY else self.best_bid
+
+    def crossing_qty(self, px: float, side: int) -> float:
+        """Opposite-side size at or through `px` (asks <= a bid price, bids >= an ask price), best first."""
+        total = 0.0
+        if side == BUY:
+            for p, sz in self.asks:
+                if p > px:
+                    break
+                total += sz
+        else:
+            for p, sz in self.bids:
+                if p < px:
+                    break
+                total += sz
+        return total
 
     def largest(self, side: int) -> float:
         d = self.bid_sz if side == BUY else self.ask_sz
@@ -151,16 +169,14 @@ class _QueueBase:
         if order.side == BUY:
             opp = book.best_ask
             if opp is not None and opp <= px:
-                order.queue_ahead = 0.0
-                return self._fill(order, order.qty)
+                return self._crossed(order, book)
             q = book.bid_sz.get(px)
             if q is None:
                 q = None if book.last_bid is not None and px < book.last_bid else 0.0
         else:
             opp = book.best_bid
             if opp is not None and opp >= px:
-                order.queue_ahead = 0.0
-                return self._fill(order, order.qty)
+                return self._crossed(order, book)
             q = book.ask_sz.get(px)
             if q is None:
                 q = None if book.last_ask is not None and px > book.last_ask else 0.0
@@ -175,6 +191,14 @@ class _QueueBase:
             order.queue_ahead = q
         order.traded_at_px = 0.0
         return filled
+
+    def _crossed(self, order: SimOrder, book: BookView) -> float:
+        """The opposite side shows size at/through our price: it would have traded with us first (we are the
+        best price on our side), so we fill up to that visible size — a lower bound of what crossed."""
+        order.queue_ahead = 0.0
+        order.level_qty = None
+        order.traded_at_px = 0.0
+        return self._fill(order, book.crossing_qty(order.px, order.side))
 
     def _depletion(self, order: SimOrder, book: BookView, prev: float, q: float, amount: float) -> float:
         return 0.0

@@ -181,3 +181,18 @@ def test_fee_model_defaults_and_errors():
         f.rate("options", True)
     with pytest.raises(ValueError, match="unknown queue model"):
         make_queue_model("fifo")
+
+
+@pytest.mark.parametrize("model", ["risk-averse", "probabilistic"])
+def test_a_crossing_book_fills_only_the_size_that_crossed(model):
+    """A snapshot whose asks reach our bid: those asks would have traded with us first, up to their size."""
+    q = make_queue_model(model, 0)
+    o = SimOrder(1, BUY, PX, 1.0)
+    q.on_live(o, BookView(np.array([[99.0, 5.0]]), np.array([[101.0, 1.0]])))
+    assert q.on_book(o, BookView(np.array([[99.0, 5.0]]), np.array([[PX, 0.3], [100.5, 2.0]]))) == pytest.approx(0.3)
+    assert q.on_book(o, BookView(np.array([[99.0, 5.0]]), np.array([[99.5, 0.2], [PX, 0.4], [101.0, 9.0]]))) \
+        == pytest.approx(0.6)
+    assert o.qty == pytest.approx(0.1) and o.filled == pytest.approx(0.9)
+    s = SimOrder(2, SELL, PX, 1.0)
+    q.on_live(s, BookView(np.array([[99.0, 1.0]]), np.array([[101.0, 5.0]])))
+    assert q.on_book(s, BookView(np.array([[100.5, 0.25], [PX, 5.0]]), np.array([[101.0, 5.0]]))) == pytest.approx(1.0)
