@@ -147,7 +147,7 @@ class LedgerWriter:
         t = _utc(row["time_ms"])
         status = row["status"]
         cloid = row.get("cloid")
-        if status in ("cancel", "cancel_failed"):
+        if status in ("cancel", "cancel_failed", "replaced", "modify_failed"):  # an order recorded earlier
             if cloid or row.get("oid") is not None:
                 repo.update_order_status(s, user=self.user, status="canceled" if status == "cancel" else status,
                                          time=t, cloid=cloid, oid=None if cloid else row.get("oid"))

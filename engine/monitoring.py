@@ -127,7 +127,7 @@ def setup_logging(level: str = "INFO", stream: Any = None) -> None:
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "websockets"):
+    for noisy in ("httpx", "httpcore", "websockets", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

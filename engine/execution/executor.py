@@ -158,6 +158,8 @@ class Executor:
                         self.tracker.add(m.live)  # refused whole: originals untouched
                     continue
                 for m, st in zip(items, result.statuses):
+                    self._record(None, m.live.cloid, m.live.oid, "replaced" if st.placed else "modify_failed",
+                                 m.live.coin, m.live.is_buy, m.live.px, m.live.sz)
                     if self._on_status(m.quote, m.cloid, st, retry):
                         continue
                     self.needs_refresh = True  # a failed modify may have left or removed the original
