@@ -32,6 +32,7 @@ class ReplayOptions:
     spot_coin: str | None = None
     sz_decimals: int | None = None
     cache: bool = True  # decoded-snapshot cache (engine/backtest/cache.py)
+    fees_bp: tuple[float, float, float, float] = (1.5, 4.5, 4.0, 7.0)  # perp maker/taker, spot maker/taker
 
 
 def _first_coin(path: pathlib.Path) -> str:
@@ -47,7 +48,7 @@ def build_config(opts: ReplayOptions) -> ReplayConfig:
     if sz is None:
         raise ValueError(f"unknown szDecimals for coin {coin!r}; pass --sz-decimals")
     cfg = ReplayConfig(coin=coin, sz_decimals=sz, spot_coin=spot_coin,
-                       spot_sz_decimals=SZ_DECIMALS.get(spot_coin or "", 2))
+                       spot_sz_decimals=SZ_DECIMALS.get(spot_coin or "", 2), fees=FeeModel(*opts.fees_bp))
     if opts.config is not None:
         from engine.config import load_config
         from engine.strategy.carry import CarryParams

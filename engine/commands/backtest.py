@@ -44,6 +44,8 @@ def register(app: typer.Typer) -> None:
         sz_decimals: Optional[int] = typer.Option(None, "--sz-decimals", help="Perp szDecimals for unknown coins."),
         latency_jitter: float = typer.Option(0.0, "--latency-jitter",
                                              help="Log-normal sigma of latency (0 = constant, seeded otherwise)."),
+        fees_bp: str = typer.Option("1.5,4.5,4,7", "--fees-bp",
+                                    help="perp maker, perp taker, spot maker, spot taker fees in bp."),
         cache: bool = typer.Option(True, "--cache/--no-cache",
                                    help="Keep decoded snapshots in $HLMM_CACHE_DIR (~/.cache/hlmm/books)."),
     ) -> None:
@@ -56,9 +58,17 @@ def register(app: typer.Typer) -> None:
         from engine.backtest.data import DataError
         from engine.backtest.runner import ReplayOptions, run_replay_cli
 
+        try:
+            fee_values = [float(x) for x in fees_bp.split(",")]
+        except ValueError:
+            fee_values = []
+        if len(fee_values) != 4:
+            raise typer.BadParameter(f"--fees-bp needs four numbers (perp maker, perp taker, spot maker, spot taker), "
+                                     f"got {fees_bp!r}")
         opts = ReplayOptions(l2=l2, trades=trades, funding=funding, spot_l2=spot_l2, config=config,
                              latency_ms=latency_ms, latency_jitter=latency_jitter, queue=queue, out=out,
-                             seed=seed, coin=coin, sz_decimals=sz_decimals, cache=cache)
+                             seed=seed, coin=coin, sz_decimals=sz_decimals, cache=cache,
+                             fees_bp=tuple(fee_values))
         try:
             result = run_replay_cli(opts, progress=not as_json)
         except (DataError, ValueError) as exc:

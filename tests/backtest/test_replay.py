@@ -185,3 +185,12 @@ def test_cli_two_leg_replay_from_recordings(tmp_path):
     assert attr["funding"] > 0 and attr["basis"] != 0
     assert sum(attr.values()) == pytest.approx(res["pnl_total_usd"], abs=1e-9)
     assert res["pnl_total_usd"] == pytest.approx(res["equity_change_usd"], abs=1e-6)
+
+
+def test_fee_schedule_is_configurable(shared_data, tight_config):
+    """A maker rebate (negative maker fee) turns the fee line into income: volume × 0.2 bp."""
+    res = run_cli("--l2", shared_data / ARCHIVE, "--config", tight_config, "--fees-bp", "-0.2,4.5,4,7")
+    assert res["fills"] > 0 and res["maker_ratio"] == 1.0
+    assert res["pnl_attribution"]["fees"] == pytest.approx(res["volume_usd"] * 0.2e-4, abs=1e-9)
+    bad = runner.invoke(app, ["backtest", "--l2", str(shared_data / ARCHIVE), "--fees-bp", "1,2,3"])
+    assert bad.exit_code == 2 and "--fees-bp needs four numbers" in bad.output
