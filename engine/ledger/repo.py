@@ -27,10 +27,6 @@ from engine.ledger.models import (LEGS, SIDES, TOTAL, Alert, Control, EquityMark
 from engine.ledger.types import canonical, require_aware, to_decimal
 from engine.ledger.venue_rows import leg_of, parse_fill, parse_funding, user_address
 
-# SQLite allows 32766 bound parameters per statement; 500 rows × ~20 columns stays well below.
-_CHUNK = 500
-
-
 # ------------------------------------------------------------------ helpers
 def _text(value: object, field: str, max_len: int, optional: bool = False) -> str | None:
     if value is None and optional:
@@ -65,12 +61,10 @@ def _insert(session: Session, table: Table):
 
 
 def _insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict], key: Sequence[str]) -> int:
-    inserted = 0
-    for i in range(0, len(rows), _CHUNK):
-        stmt = (_insert(session, table).values(rows[i:i + _CHUNK])
-                .on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id))
-        inserted += len(session.execute(stmt).all())
-    return inserted
+    # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues", sized for
+    # each driver's parameter limit) from one cached statement; a skipped duplicate returns no row.
+    stmt = (_insert(session, table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id))
+    return len(session.execute(stmt, rows).all())
 
 
 def _dedupe(rows: Iterable[dict], key: Sequence[str]) -> list[dict]:
