@@ -68,6 +68,9 @@ def build_config(opts: ReplayOptions) -> ReplayConfig:
                                     exit_funding=c.exit_threshold)
         cfg.funding_lookback_hours = c.funding_lookback_hours
         cfg.hedge = HedgeParams(band_usd=c.hedge_band_usd)
+        from engine.risk import RiskLimits
+
+        cfg.risk = RiskLimits.from_config(hc.risk)
     elif spot_coin:
         from engine.strategy.carry import CarryParams
 
