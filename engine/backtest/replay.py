@@ -36,6 +36,7 @@ from engine.backtest.streams import merge_events  # noqa: F401 - re-exported for
 from engine.backtest.metrics import Attribution, EquityCurve, max_drawdown, sharpe
 from engine.backtest.models import (BUY, SELL, BookView, ConstantLatency, FeeModel, LatencyModel, QueueModel, RiskAverseQueue,
                                     SimOrder)
+from engine.clock import SimulatedClock
 from engine.execution.diff import CloidFactory, LiveOrder, Tolerance, diff_orders
 from engine.market.state import CoinVol
 from engine.risk import KillSwitch, MarketView, RiskContext, RiskLimits, evaluate
@@ -108,7 +109,7 @@ class Replay:
         self.cash = 0.0
         self.attr = Attribution()
         self.curve = EquityCurve(cfg.sample_ms)
-        self.now = 0
+        self.clock = SimulatedClock(0)  # engine.clock's manual clock: moved only by replayed event times
         self.events = 0
         self.fills: list[dict] = []
         self.n_fills = self.n_maker = self.n_rejects = 0
@@ -124,6 +125,10 @@ class Replay:
         self.kill = KillSwitch()
         self.risk_rejects = 0
         self.paused_decisions = 0
+
+    @property
+    def now(self) -> int:
+        return self.clock.now_ms()
 
     # ------------------------------------------------------------ accounting
     @property
@@ -171,7 +176,8 @@ class Replay:
     def _drain(self, t: int) -> None:
         while self._pending and self._pending[0][0] <= t:
             due, _, kind, leg_name, payload = heapq.heappop(self._pending)
-            self.now = max(self.now, due)
+            if due > self.clock.now_ms():
+                self.clock.set(due)
             leg = self.legs[leg_name]
             if kind == "decide":
                 leg.decide_pending = False
@@ -335,7 +341,8 @@ class Replay:
         first_t = last_t = None
         for t, kind, leg_name, payload in events:
             self._drain(t)
-            self.now = max(self.now, t)
+            if t > self.clock.now_ms():
+                self.clock.set(t)
             if first_t is None:
                 first_t = t
             last_t = t
