@@ -270,27 +270,18 @@ def window_from_config(alerts_cfg: Any) -> dt.timedelta:
     return DEFAULT_WINDOW if raw is None else dt.timedelta(seconds=float(raw))
 
 
-def ledger_recorder(session_factory: Callable[[], Any]) -> Recorder:
-    """A recorder writing to the ledger's ``alerts`` table via ``engine.ledger.repo.record_alert``.
-
-    ``session_factory`` returns a context-managed SQLModel/SQLAlchemy session.
-    """
+def ledger_recorder(ledger_engine: Any) -> Recorder:
+    """A recorder writing each alert to the ledger's ``alerts`` table (``engine.ledger.repo.record_alert``),
+    one short transaction per alert. ``ledger_engine`` is a SQLAlchemy Engine from
+    ``engine.ledger.db.make_engine``."""
     from engine.ledger import repo  # the ledger is optional for alerts: imported only when asked for
+    from engine.ledger.db import session_scope
 
     def record(rec: AlertRecord) -> None:
-        with session_factory() as session:
-            repo.record_alert(
-                session,
-                time=rec.time,
-                severity=rec.severity.value,
-                title=rec.title,
-                body=rec.body,
-                dedup_key=rec.dedup_key,
-                sent=rec.sent,
-                suppressed=rec.suppressed,
-                suppressed_count=rec.suppressed_count,
-            )
-            session.commit()
+        with session_scope(ledger_engine) as session:
+            repo.record_alert(session, time=rec.time, severity=rec.severity.value, title=rec.title, body=rec.body,
+                              dedup_key=rec.dedup_key, sent=rec.sent, delivered=rec.delivered,
+                              suppressed=rec.suppressed, suppressed_count=rec.suppressed_count)
 
     return record
 

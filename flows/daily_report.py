@@ -59,7 +59,8 @@ def daily_report(report_dir: str = "var/reports", config_path: str | None = None
         now = rt.now()
         end_snap, raw = read_account(rt.reader, rt.user, now)
         stored = rt.store.latest_param(SNAPSHOT_KEY)
-        rt.store.record_equity_mark(rt.user, now, end_snap.equity, source="daily_report")
+        rt.store.record_equity_mark(rt.user, now, end_snap.equity, source="daily_report",
+                                    perp_account_value=raw["perp_account_value"])
         if stored is None:
             rt.store.set_param(SNAPSHOT_KEY, end_snap.as_json(), reason="baseline", source="daily_report")
             create_markdown_artifact(key="daily-report", markdown=f"# Daily report\n\nBaseline recorded at "

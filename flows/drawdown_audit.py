@@ -31,8 +31,9 @@ def drawdown_audit(lookback_hours: float = 24.0, max_drawdown_pct: float | None 
         if pct is None and usd is None:
             raise ValueError("risk.max_drawdown_pct / risk.max_drawdown_usd: set at least one drawdown limit")
         now = rt.now()
-        snap, _ = read_account(rt.reader, rt.user, now)
-        rt.store.record_equity_mark(rt.user, now, snap.equity, source="drawdown_audit")
+        snap, raw = read_account(rt.reader, rt.user, now)
+        rt.store.record_equity_mark(rt.user, now, snap.equity, source="drawdown_audit",
+                                    perp_account_value=raw["perp_account_value"])
         curve = rt.store.equity_curve(rt.user, now - dt.timedelta(hours=lookback_hours), now)
         if not curve or curve[-1][0] != now:
             curve.append((now, snap.equity))

@@ -94,7 +94,7 @@ def rebalance(target_carry_notional: float | None = None, spot_usdc_fraction: fl
             result["after"] = {k: str(after[k]) for k in ("spot_usdc", "spot_base", "perp_account_value", "perp_szi")}
             rt.store.set_control(CARRY_TARGET, {"coin": coin, "notional_usd": str(target),
                                                 "spot_usdc_fraction": str(spot_usdc_fraction)},
-                                 reason=f"rebalance {result['status']}", source="rebalance")
+                                 reason=f"rebalance {result['status']}", source="rebalance", scope=coin)
             if result["status"] == "failed":
                 create_markdown_artifact(key="rebalance", markdown="\n".join(md), description=f"rebalance {coin}")
                 raise RuntimeError(f"rebalance {coin} failed: {result['reason']}")

@@ -28,11 +28,11 @@ def vol_regime(coin: str | None = None, interval: str = "15m", bars: int = 96, a
         log.info("%s: %s", coin, decision.reason)
         version = rt.store.set_param(f"regime.{coin}", decision.as_params(), reason=decision.reason,
                                      source="vol_regime")
-        paused_by_us = (rt.store.active_controls().get(PAUSE) or {}).get("source") == "vol_regime"
+        paused_by_us = (rt.store.control(PAUSE, scope=coin) or {}).get("source") == "vol_regime"
         if decision.pause:
-            rt.store.set_control(PAUSE, True, reason=f"{coin}: {decision.reason}", source="vol_regime")
+            rt.store.set_control(PAUSE, True, reason=f"{coin}: {decision.reason}", source="vol_regime", scope=coin)
             rt.alerter.send("warning", f"{coin} quoting paused: extreme volatility", decision.reason,
                             dedup_key=f"vol-pause:{coin}")
         elif paused_by_us:  # only lift a pause this flow set; an operator's pause stays
-            rt.store.set_control(PAUSE, False, reason=f"{coin}: {decision.reason}", source="vol_regime")
+            rt.store.clear_control(PAUSE, reason=f"{coin}: {decision.reason}", source="vol_regime", scope=coin)
         return {"coin": coin, "version": version, **decision.as_params()}

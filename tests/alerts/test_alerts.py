@@ -214,3 +214,27 @@ def test_from_config_section(receiver):
     assert not alerter.send("critical", "t", "again", dedup_key=None).suppressed
     assert [m["message"] for m in _messages(receiver, "/cfg")] == ["from config", "again"]
     assert alerter.targets_for("info") == 0
+
+
+def test_every_alert_lands_in_the_ledger(receiver, tmp_path):
+    from sqlalchemy import select
+
+    from engine.alerts import ledger_recorder
+    from engine.ledger.db import make_engine, session_scope, upgrade
+    from engine.ledger.models import Alert
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    clock = ManualClock(T0)
+    alerter = Alerter([AlertTarget.build(f"json://127.0.0.1:{receiver.port}/l", ["critical"])], clock=clock,
+                      window=dt.timedelta(minutes=5), recorder=ledger_recorder(engine))
+    alerter.send("critical", "kill switch", "drawdown", dedup_key="dd")
+    clock.advance(minutes=1)
+    alerter.send("critical", "kill switch", "drawdown", dedup_key="dd")
+    with session_scope(engine) as s:
+        rows = list(s.execute(select(Alert).order_by(Alert.id)).scalars())
+    engine.dispose()
+    assert [(r.severity, r.sent, r.delivered, r.suppressed, r.suppressed_count) for r in rows] == \
+        [("critical", True, True, False, 0), ("critical", False, False, True, 1)]
+    assert rows[0].time == T0 and rows[1].time == T0 + dt.timedelta(minutes=1)
