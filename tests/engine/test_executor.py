@@ -1,0 +1,49 @@
+"""Executor against `hlmm sim`: an Alo order that would cross is rejected by the venue (BadAloPx) and
+re-priced one tick behind the bbo the reject reports; every order carries a cloid of our scheme."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine.execution.diff import CloidFactory, OrderPlan, Place
+from engine.execution.executor import CoinSpec, Executor, parse_alo_bbo
+from engine.execution.orders import OrderTracker
+from engine.execution.reconcile import is_ours, make_run_id
+from engine.monitoring import Timings
+from engine.strategy import rounding as R
+from engine.strategy.quotes import Quote
+from engine.venue.rest import VenueRest
+from tests.engine.helpers import open_orders
+
+
+def test_parse_alo_bbo():
+    assert parse_alo_bbo("Post only order would have immediately matched, bbo was 29.95@29.96. asset=3") == (
+        Decimal("29.95"), Decimal("29.96"))
+    assert parse_alo_bbo("something else") == (None, None)
+
+
+async def test_alo_reject_is_repriced_behind_the_bbo(sim_server, fresh_account):
+    address, key = fresh_account
+    rest = VenueRest(sim_server.url, private_key=key)
+    try:
+        book = await rest.l2_book("HYPE")
+        ask = Decimal(repr(book.asks[0][0]))
+        tracker = OrderTracker()
+        cloids = CloidFactory(make_run_id())
+        rows = []
+        ex = Executor(rest, tracker, {"HYPE": CoinSpec("HYPE", 3, 2, False)}, Timings(), cloids.next, lambda: 0,
+                      on_order=rows.append)
+        sz = R.round_size(Decimal(20) / ask, 2)
+        crossing = Quote("HYPE", "perp", True, 0, ask, sz)  # a post-only bid at the best ask must be refused
+        await ex.execute(OrderPlan(places=(Place(crossing, cloids.next()),)))
+        assert ex.stats.alo_rejects == 1 and ex.stats.alo_repriced == 1, ex.stats
+        live = tracker.live()
+        reported_ask = parse_alo_bbo(rows[0]["reason"])[1]  # the venue's bbo at the reject
+        assert len(live) == 1 and live[0].px == R.next_price_below(reported_ask, 2, False)
+        venue = [o for o in open_orders(sim_server.url, address.lower())]
+        assert [o["oid"] for o in venue] == [live[0].oid]
+        assert is_ours(venue[0]["cloid"]) and venue[0]["cloid"] == live[0].cloid
+        assert [r["status"] for r in rows] == ["rejected", "resting"]
+        await ex.cancel_all(live)
+        assert open_orders(sim_server.url, address.lower()) == [] and len(tracker) == 0
+    finally:
+        await rest.aclose()
