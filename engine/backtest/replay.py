@@ -24,73 +24,23 @@ from __future__ import annotations
 
 import heapq
 import time
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable, Iterable
 
-import numpy as np
-
 from engine.backtest.carry import trailing_mean_hourly
 from engine.backtest.history import FundingRow
+from engine.backtest.legs import LegBook, ReplayConfig  # noqa: F401 - ReplayConfig re-exported for callers
 from engine.backtest.streams import merge_events  # noqa: F401 - re-exported for callers
 from engine.backtest.metrics import Attribution, EquityCurve, max_drawdown, sharpe
-from engine.backtest.models import (BUY, SELL, BookView, ConstantLatency, FeeModel, LatencyModel, QueueModel, RiskAverseQueue,
+from engine.backtest.models import (BUY, SELL, BookView, ConstantLatency, LatencyModel, QueueModel, RiskAverseQueue,
                                     SimOrder)
 from engine.clock import SimulatedClock
 from engine.execution.diff import CloidFactory, LiveOrder, Tolerance, diff_orders
-from engine.market.state import CoinVol
-from engine.risk import KillSwitch, MarketView, RiskContext, RiskLimits, evaluate
-from engine.strategy.carry import CarryParams as StrategyCarryParams
+from engine.risk import KillSwitch, MarketView, RiskContext, evaluate
 from engine.strategy.carry import CarryTarget, carry_target
-from engine.strategy.hedge import HedgeParams, LegMarket, hedge_decision
-from engine.strategy.quotes import LegState, QuoteParams, quotes
+from engine.strategy.hedge import LegMarket, hedge_decision
+from engine.strategy.quotes import LegState, quotes
 from engine.strategy.rounding import round_size
-
-
-@dataclass
-class ReplayConfig:
-    coin: str = "BTC"
-    sz_decimals: int = 5
-    spot_coin: str | None = None
-    spot_sz_decimals: int = 2
-    quote: QuoteParams = field(default_factory=QuoteParams)
-    requote_tolerance_bps: float = 2.0
-    size_tolerance_frac: float = 0.1
-    risk: RiskLimits = field(default_factory=RiskLimits)
-    # skip re-running quotes() while the mid has moved less than this since the last run and nothing else
-    # (inventory, vol, carry) changed and no working order is at/through the opposite best; 0 = run every time,
-    # None = the requote tolerance (orders within it of the new quotes would be kept anyway)
-    requote_gate_bps: float | None = None
-    min_requote_interval_ms: int = 250
-    vol_interval_ms: int = 60_000
-    hedge: HedgeParams | None = field(default_factory=HedgeParams)
-    carry: StrategyCarryParams | None = None
-    funding_lookback_hours: int = 168
-    fees: FeeModel = field(default_factory=FeeModel)
-    sample_ms: int = 1000
-    record_fills: bool = True
-
-
-class _Leg:
-    __slots__ = ("name", "coin", "sz_decimals", "is_spot", "bids", "asks", "view", "mid", "position", "vol", "live",
-                 "working", "decision_key", "gate_mid", "book_ms", "last_action_ms", "decide_pending", "maker_fee", "taker_fee")
-
-    def __init__(self, name: str, coin: str, sz_decimals: int, vol_interval_ms: int, fees: FeeModel):
-        self.name, self.coin, self.sz_decimals, self.is_spot = name, coin, sz_decimals, name == "spot"
-        self.bids = self.asks = np.empty((0, 2))
-        self.view = BookView(self.bids, self.asks)
-        self.mid = 0.0
-        self.position = 0.0
-        self.vol = CoinVol(interval_ms=vol_interval_ms)
-        self.live: dict[int, SimOrder] = {}
-        self.working: dict[int, SimOrder] = {}  # oid -> order we consider ours (in flight or live), not cancelled
-        self.book_ms: int | None = None
-        self.decision_key: tuple | None = None
-        self.gate_mid = 0.0
-        self.last_action_ms = -10**15
-        self.decide_pending = False
-        self.maker_fee = fees.rate(name, True)
-        self.taker_fee = fees.rate(name, False)
 
 
 class Replay:
@@ -99,9 +49,9 @@ class Replay:
         self.cfg = cfg
         self.queue = queue or RiskAverseQueue()
         self.latency = latency or ConstantLatency()
-        self.legs: dict[str, _Leg] = {"perp": _Leg("perp", cfg.coin, cfg.sz_decimals, cfg.vol_interval_ms, cfg.fees)}
+        self.legs: dict[str, LegBook] = {"perp": LegBook("perp", cfg.coin, cfg.sz_decimals, cfg.vol_interval_ms, cfg.fees)}
         if cfg.spot_coin:
-            self.legs["spot"] = _Leg("spot", cfg.spot_coin, cfg.spot_sz_decimals, cfg.vol_interval_ms, cfg.fees)
+            self.legs["spot"] = LegBook("spot", cfg.spot_coin, cfg.spot_sz_decimals, cfg.vol_interval_ms, cfg.fees)
         self.funding = funding or []
         self._funding_means = (trailing_mean_hourly(self.funding, cfg.funding_lookback_hours)
                                if self.funding else [])
@@ -138,7 +88,7 @@ class Replay:
     def equity(self) -> float:
         return self.cash + sum(l.position * l.mid for l in self.legs.values())
 
-    def _fill(self, leg: _Leg, is_buy: bool, px: float, qty: float, maker: bool, oid: int | None) -> None:
+    def _fill(self, leg: LegBook, is_buy: bool, px: float, qty: float, maker: bool, oid: int | None) -> None:
         signed = qty if is_buy else -qty
         notional = px * qty
         fee = notional * (leg.maker_fee if maker else leg.taker_fee)
@@ -154,7 +104,7 @@ class Replay:
             self.fills.append({"t": self.now, "leg": leg.name, "side": "B" if is_buy else "A", "px": px, "sz": qty,
                                "maker": maker, "fee": fee, "oid": oid, "mid": leg.mid})
 
-    def _mark(self, leg: _Leg, new_mid: float) -> None:
+    def _mark(self, leg: LegBook, new_mid: float) -> None:
         """Move a leg's mark and attribute the value change of the held positions (inventory / basis)."""
         old = leg.mid
         if old and new_mid != old:
@@ -189,7 +139,7 @@ class Replay:
             elif kind == "taker":
                 self._taker(leg, *payload)
 
-    def _activate(self, leg: _Leg, order: SimOrder) -> None:
+    def _activate(self, leg: LegBook, order: SimOrder) -> None:
         if order.oid not in leg.working:
             return  # cancelled while in flight: never reaches the book
         opp = leg.view.opposite_best(order.side)
@@ -202,7 +152,7 @@ class Replay:
         self.queue.on_live(order, leg.view)
         leg.live[order.oid] = order
 
-    def _taker(self, leg: _Leg, is_buy: bool, qty: float, limit_px: float, reason: str) -> None:
+    def _taker(self, leg: LegBook, is_buy: bool, qty: float, limit_px: float, reason: str) -> None:
         """IOC: walk the current snapshot's levels up to the limit; the rest is cancelled."""
         levels = leg.asks if is_buy else leg.bids
         left = qty
@@ -216,7 +166,7 @@ class Replay:
             done = qty - left
             self.carry_qty += done if leg.is_spot else 0.0
 
-    def _order_fills(self, leg: _Leg, fn: Callable[..., float], *args) -> bool:
+    def _order_fills(self, leg: LegBook, fn: Callable[..., float], *args) -> bool:
         """Offer one market event to every live order of a leg (`fn` is the queue model's on_book/on_trade)."""
         any_fill = False
         for oid, order in list(leg.live.items()):
@@ -230,7 +180,7 @@ class Replay:
         return any_fill
 
     # ------------------------------------------------------------ strategy
-    def _decide(self, leg: _Leg) -> None:
+    def _decide(self, leg: LegBook) -> None:
         if not len(leg.bids) or not len(leg.asks):
             return
         bb, ba = float(leg.bids[0, 0]), float(leg.asks[0, 0])
@@ -276,12 +226,12 @@ class Replay:
             self._push(due, "place", leg.name, order)
 
     @staticmethod
-    def _remaining(leg: _Leg, order: SimOrder):
+    def _remaining(leg: LegBook, order: SimOrder):
         if order.filled == 0:
             return order.meta["sz"]
         return round_size(Decimal(repr(order.qty)), leg.sz_decimals)
 
-    def _schedule_decision(self, leg: _Leg) -> None:
+    def _schedule_decision(self, leg: LegBook) -> None:
         if not leg.decide_pending:
             delay = self.latency.market_data_ms()
             if delay == 0:  # same instant: what the heap round trip would do, without it

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from decimal import Decimal
 
 import pytest
 from typer.testing import CliRunner
