@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 BUSY_TIMEOUT_S = 10.0
 MIGRATIONS = pathlib.Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK_ID = 0x686C6D6D  # "hlmm": pg_advisory_xact_lock key serializing concurrent upgrades
 
 
 def normalize_url(url: str) -> str:
@@ -94,6 +95,13 @@ def init_db(engine: Engine, revision: str = "head") -> None:
 
     cfg = alembic_config()
     with engine.begin() as connection:
+        # Several processes (engine, flows, `hlmm kill`) upgrade at start-up; without a lock two of them on a
+        # fresh database both see "no version" and the second dies on "table orders already exists". Take
+        # the database's writer lock for the whole migration: the loser waits, then finds the schema at head.
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")   # SQLite DDL is transactional: all or nothing
+        elif connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)" % _MIGRATION_LOCK_ID)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 

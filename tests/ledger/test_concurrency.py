@@ -10,6 +10,7 @@ import sys
 from sqlalchemy import func, select
 
 from engine.ledger import repo
+from engine.ledger.db import head_revision
 from engine.ledger.models import Fill, FundingPayment
 from tests.ledger import writer_proc
 
@@ -53,3 +54,27 @@ def test_two_writer_processes_share_one_ledger(ledger_engine, ledger_session):
     history = repo.param_history(ledger_session, "concurrency.k")
     assert [p.version for p in history] == versions
     assert {p.written_by for p in history} == {"writer-0", "writer-1"}
+
+
+def test_simultaneous_upgrades_of_a_fresh_database_all_succeed(ledger_url):
+    """Engine, flows and `hlmm kill` each upgrade at start-up; on a fresh database they must not trip over each
+    other ("table orders already exists")."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.ledger.upgrade_proc", ledger_url], cwd=REPO, env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    try:
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready", p.stderr.read()
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outputs = [p.communicate(timeout=60) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err
+        assert out.strip() == head_revision()
