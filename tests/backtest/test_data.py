@@ -120,3 +120,23 @@ def test_merge_orders_sources_and_bounds_funding():
     got = [(t, k) for t, k, _, _ in merge_events({"perp": iter(perp)}, None,
                                                   [FundingRow(30, "X", Decimal("0.0001"), 1)])]
     assert got == [(10, 1), (20, 1), (30, 1), (30, 2)]
+
+
+def test_funding_formats_agree_where_sources_overlap(shared_data):
+    """Three collectors, three file layouts (ISO CSV, normalised csv.gz, raw API JSON): the loaders must give the
+    same (time, rate) where SOURCE.md says the series are bit-identical."""
+    from engine.backtest.history import load_funding
+
+    a = {r.time_ms: r.rate for r in load_funding(
+        shared_data / "hl-funding-btc-eth-2023-2026/funding_history_btc_eth.csv", "ETH")}
+    z = {r.time_ms: r for r in load_funding(
+        shared_data / "funding-multivenue-zushen-2025-2026/funding_hyperliquid.csv.gz", "ETH")}
+    common = set(a) & set(z)
+    assert len(common) == 4145  # SOURCE.md: 4,145/4,145 ETH rows
+    assert all(a[t] == z[t].rate and z[t].interval_hours == 1 for t in common)
+    sol_json = {r.time_ms: r.rate for r in load_funding(
+        shared_data / "hl-sol-funding-basisfeasibility/sol_funding_history.json")}
+    sol_z = {r.time_ms: r.rate for r in load_funding(
+        shared_data / "funding-multivenue-zushen-2025-2026/funding_hyperliquid.csv.gz", "SOL")}
+    common = set(sol_json) & set(sol_z)
+    assert len(common) == 4230 and all(sol_json[t] == sol_z[t] for t in common)
