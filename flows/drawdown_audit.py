@@ -22,11 +22,10 @@ def drawdown_audit(lookback_hours: float = 24.0, max_drawdown_pct: float | None 
     log = get_run_logger()
     with build_runtime(config_path) as rt:
         risk = rt.cfg.risk
-        # percent (0..100) like risk.max_drawdown_pct; the logic wants a fraction
-        if max_drawdown_pct is not None and not (0 < max_drawdown_pct < 100):
-            raise ValueError(f"max_drawdown_pct: percent in (0, 100), got {max_drawdown_pct}")
-        raw_pct = max_drawdown_pct if max_drawdown_pct is not None else risk.max_drawdown_pct
-        pct = raw_pct / 100 if raw_pct is not None else None
+        # a fraction of peak equity (0.05 = 5 %), like risk.max_drawdown_pct
+        if max_drawdown_pct is not None and not (0 < max_drawdown_pct < 1):
+            raise ValueError(f"max_drawdown_pct: a fraction in (0, 1), got {max_drawdown_pct}")
+        pct = max_drawdown_pct if max_drawdown_pct is not None else risk.max_drawdown_pct
         usd = max_drawdown_usd if max_drawdown_usd is not None else risk.max_drawdown_usd
         if pct is None and usd is None:
             raise ValueError("risk.max_drawdown_pct / risk.max_drawdown_usd: set at least one drawdown limit")
