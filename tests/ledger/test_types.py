@@ -132,3 +132,29 @@ def test_naive_datetimes_are_refused(ledger_engine, ledger_session):
         ledger_session.flush()
     ledger_session.rollback()
     assert _reread(ledger_engine, EquityMark) == []
+
+
+def test_times_do_not_depend_on_the_database_session_timezone(ledger_engine, ledger_session):
+    """PostgreSQL hands timestamptz back in the session's TimeZone; the ledger must still return UTC, and a write
+    from a session in another zone must store the same instant."""
+    if ledger_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no session time zone")
+    from sqlalchemy import create_engine
+
+    url = ledger_engine.url.render_as_string(hide_password=False)
+    kolkata = create_engine(url, connect_args={"options": "-c TimeZone=Asia/Kolkata"})
+    try:
+        with Session(kolkata) as s:
+            assert s.execute(text("SHOW TimeZone")).scalar_one() == "Asia/Kolkata"
+            repo.record_equity_mark(s, time=T, spot_value=1, perp_account_value=0, source="kolkata")
+            s.commit()
+        repo.record_equity_mark(ledger_session, time=T + dt.timedelta(hours=1), spot_value=2, perp_account_value=0)
+        ledger_session.commit()
+        with Session(kolkata) as s:
+            times = [m.time for m in s.execute(select(EquityMark).order_by(EquityMark.id)).scalars()]
+            local_text = s.execute(text("SELECT time::text FROM equity_marks ORDER BY id")).scalars().all()
+    finally:
+        kolkata.dispose()
+    assert times == [T, T + dt.timedelta(hours=1)]
+    assert all(t.utcoffset() == dt.timedelta(0) for t in times)
+    assert local_text[0].endswith("+05:30")           # the server really did answer in Kolkata time

@@ -1,5 +1,15 @@
 """Alembic environment for the ledger. Run through `engine.ledger.db.upgrade(url)` / `hlmm db upgrade`, which
-pass either a live connection (`config.attributes["connection"]`) or `sqlalchemy.url`."""
+pass either a live connection (`config.attributes["connection"]`) or `sqlalchemy.url`.
+
+A new migration after changing engine/ledger/models.py (there is no alembic.ini; the config is built in code):
+
+    .venv/bin/python -c "from alembic import command; from engine.ledger.db import alembic_config; \
+        command.revision(alembic_config('sqlite:///PATH/TO/db-at-head.db'), autogenerate=True, \
+        message='what changed', rev_id='0002')"
+
+then review the file by hand (explicit constraint names; types from engine.ledger.types) and extend
+tests/ledger/test_migrations.py, whose models-vs-migrations comparison fails until the two agree.
+"""
 from __future__ import annotations
 
 from alembic import context
