@@ -91,9 +91,14 @@ def venue_env(tmp_path, sim_server, fresh_account, alert_receiver, prefect_serve
 
 
 @pytest.fixture()
-def flow_env(venue_env) -> FlowEnv:
-    """venue_env plus an initialised SQLite ledger."""
+def flow_env(venue_env, ledger_url, tmp_path) -> FlowEnv:
+    """venue_env plus a migrated ledger; runs once on SQLite and once on PostgreSQL (the db room's
+    `ledger_url` fixture)."""
     from flows.store import Store
 
-    Store.init(venue_env.ledger_url)
+    Store.init(ledger_url)
+    venue_env.ledger_url = ledger_url
+    venue_env.config_path = write_config(
+        tmp_path, venue_env.sim.url, venue_env.address, venue_env.key_env, ledger_url,
+        f"json://127.0.0.1:{venue_env.receiver.port}{venue_env.alert_path}")
     return venue_env
