@@ -109,6 +109,8 @@ def run_replay_cli(opts: ReplayOptions, progress: bool = True) -> dict:
             result = replay.run(events, progress=lambda n: bar.update(task, completed=n))
     else:
         result = replay.run(events)
+    if not result["events"] or replay.legs["perp"].book_ms is None:
+        raise ValueError(f"{opts.l2}: no l2Book snapshots for coin {replay.cfg.coin!r}")
     result["queue_model"] = opts.queue
     result["latency_ms"] = opts.latency_ms
     result["seed"] = opts.seed

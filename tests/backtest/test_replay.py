@@ -193,3 +193,8 @@ def test_fee_schedule_is_configurable(shared_data, tight_config):
     assert res["pnl_attribution"]["fees"] == pytest.approx(res["volume_usd"] * 0.2e-4, abs=1e-9)
     bad = runner.invoke(app, ["backtest", "--l2", str(shared_data / ARCHIVE), "--fees-bp", "1,2,3"])
     assert bad.exit_code == 2 and "--fees-bp needs four numbers" in bad.output
+
+
+def test_wrong_coin_is_an_error_not_an_empty_result(shared_data):
+    res = runner.invoke(app, ["backtest", "--l2", str(shared_data / ARCHIVE), "--coin", "ETH", "--json"])
+    assert res.exit_code == 1 and "no l2Book snapshots for coin 'ETH'" in res.output
