@@ -169,14 +169,17 @@ class Replay:
     def _order_fills(self, leg: LegBook, fn: Callable[..., float], *args) -> bool:
         """Offer one market event to every live order of a leg (`fn` is the queue model's on_book/on_trade)."""
         any_fill = False
-        for oid, order in list(leg.live.items()):
+        done: list[int] = []
+        for oid, order in leg.live.items():  # no copy: fully filled orders are removed after the loop
             q = fn(order, *args)
             if q > 0:
                 any_fill = True
                 self._fill(leg, order.side == BUY, order.px, q, True, oid)
                 if order.qty <= 1e-12:
-                    del leg.live[oid]
-                    leg.working.pop(oid, None)
+                    done.append(oid)
+        for oid in done:
+            del leg.live[oid]
+            leg.working.pop(oid, None)
         return any_fill
 
     # ------------------------------------------------------------ strategy
