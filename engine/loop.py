@@ -69,6 +69,8 @@ class Engine:
         self.tolerance = Tolerance(cfg.strategy.requote_tolerance_bps, 0.1)
         self.base_params = QuoteParams.from_config(cfg.strategy)
         self.params: dict[str, QuoteParams] = {}
+        self._desired: dict[str, tuple] = {}  # coin -> (inputs key, quotes, book) of the last evaluation
+        self._clean: dict[str, tuple] = {}  # coin -> (accepted quotes, live version) of a no-op diff
         self.min_interval_ms = cfg.strategy.min_requote_interval_ms
         self.deadman_horizon_ms = deadman_horizon_ms
         self.metrics_port = metrics_port
@@ -368,10 +370,18 @@ class Engine:
             if leg.is_spot and book is not None and book.mid:
                 sell_cap = float(inv.spot.get(leg.base, 0))
                 buy_cap = float(inv.spot.get(leg.quote, 0)) / book.mid
+            # a leg's quotes depend only on these inputs: when a push moved the other leg, reuse them
+            fresh = book is not None and book.is_fresh(now, self.limits.max_data_age_ms)
+            key = (id(book), fresh, net, m.vol.bars, m.carry.strength, id(params), buy_cap, sell_cap)
+            cached = self._desired.get(leg.coin)
+            if cached is not None and cached[0] == key:
+                desired.extend(cached[1])
+                continue
             st = leg_state(leg.coin, leg.name, leg.sz_decimals, book, now, self.limits.max_data_age_ms, net,
                            m.vol, m.carry.strength, buy_cap, sell_cap)
-            if st is not None:
-                desired.extend(quotes(st, params))
+            leg_quotes = quotes(st, params) if st is not None else []
+            self._desired[leg.coin] = (key, leg_quotes, book)  # the book is kept so its id stays unique
+            desired.extend(leg_quotes)
         positions = {leg.coin: float(inv.qty(leg.coin)) for leg in m.legs}
         others = len(self.tracker) - self.tracker.count(m.coins)
         budget = self.rest.budget.remaining() if self.rest.budget is not None else None
@@ -381,7 +391,25 @@ class Engine:
         if "*" in self.controls.paused or m.coin in self.controls.paused or any(
                 c in self.controls.paused for c in m.coins):
             accepted = ()
-        plan = diff_orders(accepted, self.tracker.live(m.coins), self.tolerance, self.cloids)
+        # a coin whose accepted quotes and live orders are both unchanged since a diff that found nothing to
+        # do would get the same empty answer again (diff is deterministic): leave it out
+        by_coin: dict[str, list] = {c: [] for c in m.coins}
+        for q in accepted:
+            by_coin[q.coin].append(q)
+        todo = []
+        for coin, qs in by_coin.items():
+            key = (tuple(qs), self.tracker.coin_version.get(coin, 0))
+            if self._clean.get(coin) != key:
+                todo.append(coin)
+        plan = diff_orders([q for c in todo for q in by_coin[c]], self.tracker.live(todo), self.tolerance,
+                           self.cloids)
+        touched = {x.quote.coin for x in plan.places} | {x.live.coin for x in plan.modifies} | {
+            x.live.coin for x in plan.cancels}
+        for coin in todo:
+            if coin in touched:
+                self._clean.pop(coin, None)
+            else:
+                self._clean[coin] = (tuple(by_coin[coin]), self.tracker.coin_version.get(coin, 0))
         return decision, plan
 
     async def requote(self, m: MarketRuntime) -> None:

@@ -22,6 +22,7 @@ class OrderTracker:
         self._by_oid: dict[int, LiveOrder] = {}
         self._closed: OrderedDict[int, None] = OrderedDict()
         self.version = 0  # bumps on every change: the loop uses it to know an order vanished (requote)
+        self.coin_version: dict[str, int] = {}  # per coin, so an unchanged leg can skip the diff
 
     # ------------------------------------------------------------ queries
     def live(self, coins: Iterable[str] | None = None) -> list[LiveOrder]:
@@ -50,19 +51,23 @@ class OrderTracker:
         while len(self._closed) > CLOSED_MEMORY:
             self._closed.popitem(last=False)
 
+    def _bump(self, coin: str) -> None:
+        self.version += 1
+        self.coin_version[coin] = self.coin_version.get(coin, 0) + 1
+
     def add(self, order: LiveOrder) -> bool:
         """A resting order confirmed by a reply; ignored when a push already reported it closed."""
         if order.oid in self._closed:
             return False
         self._by_oid[order.oid] = order
-        self.version += 1
+        self._bump(order.coin)
         return True
 
     def remove(self, oid: int) -> LiveOrder | None:
         self._mark_closed(oid)
         order = self._by_oid.pop(oid, None)
         if order is not None:
-            self.version += 1
+            self._bump(order.coin)
         return order
 
     def on_update(self, oid: int, coin: str, is_buy: bool, px: Decimal, sz: Decimal, cloid: str | None,
@@ -72,7 +77,7 @@ class OrderTracker:
             if oid in self._closed:
                 return
             self._by_oid[oid] = LiveOrder(oid, coin, is_buy, px, sz, cloid)
-            self.version += 1
+            self._bump(coin)
         else:
             self.remove(oid)
 
@@ -85,7 +90,7 @@ class OrderTracker:
             self.remove(oid)
         else:
             self._by_oid[oid] = LiveOrder(order.oid, order.coin, order.is_buy, order.px, left, order.cloid)
-            self.version += 1
+            self._bump(order.coin)
 
     def replace_all(self, orders: Iterable[LiveOrder]) -> None:
         """The venue's openOrders: the whole truth for the coins it covers."""
@@ -94,5 +99,6 @@ class OrderTracker:
             self._mark_closed(oid)
         for oid in new:
             self._closed.pop(oid, None)  # the venue says it is open: trust that over our memory
+        for coin in {o.coin for o in self._by_oid.values()} | {o.coin for o in new.values()}:
+            self._bump(coin)
         self._by_oid = new
-        self.version += 1
