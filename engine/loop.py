@@ -27,23 +27,22 @@ from engine.execution.inventory import Inventory
 from engine.execution.markets import INTERVAL_MS, MarketRuntime, StartupError, resolve_markets
 from engine.execution.orders import OrderTracker
 from engine.execution.reconcile import is_ours, live_order, make_run_id, reconcile_orders
-from engine.ledger_writer import KILL_SWITCH, Controls, LedgerWriter
+from engine.execution.sync import VenueSync
+from engine.execution.upkeep import Upkeep
+from engine.ledger_writer import Controls, LedgerWriter
 from engine.market.book import BookStore, L2Book
-from engine.market.candles import Candle
 from engine.market.state import leg_state
 from engine.monitoring import Timings, TimedSigner
 from engine.risk import KillSwitch, MarketView, RiskContext, RiskLimits, evaluate
-from engine.strategy.carry import CarryParams, carry_target
 from engine.strategy.hedge import HedgeParams, LegMarket
 from engine.strategy.quotes import QuoteParams, quotes
 from engine.strategy.rounding import round_price, round_size
 
 log = logging.getLogger(__name__)
-HOUSEKEEPING_S = 0.25
 TAKER_FEE = {"perp": 0.00045, "spot": 0.0007}  # base tier (protocol §7); the hedger compares legs with them
 
 
-class Engine:
+class Engine(Upkeep, VenueSync):
     def __init__(self, cfg: Any, private_key: str, *, clock: Clock | None = None, deadman_horizon_ms: int = 15_000,
                  metrics_port: int | None = None, equity_mark_every_ms: int = 10_000,
                  account_refresh_ms: int = 5_000, orders_refresh_ms: int = 30_000) -> None:
@@ -95,6 +94,11 @@ class Engine:
         self._account_due = False
         self._funding_due = False
         self.started = asyncio.Event()
+        self.alerter: Any = None
+        if cfg.alerts.targets:
+            from engine.alerts import Alerter
+
+            self.alerter = Alerter.from_config(cfg.alerts, self.clock, source="engine")
         self.stats = {"requotes": 0, "plans_sent": 0, "resyncs": 0, "book_events": 0, "fill_events": 0,
                       "paused_evals": 0, "kill_cancels": 0}
 
@@ -186,59 +190,6 @@ class Engine:
         for kind in ("orderUpdates", "userFills", "userFundings"):
             self.feed.subscribe({"type": kind, "user": self.user})
         self.feed.start()
-
-    async def _warm_vol(self, m: MarketRuntime) -> None:
-        interval = self.cfg.strategy.atr_timeframe
-        span = INTERVAL_MS[interval] * (self.cfg.strategy.atr_window * 3 + 2)
-        now = self.venue_now_ms()
-        try:
-            bars = await self.rest.candle_snapshot(m.vol_coin, interval, now - span, now)
-        except Exception as exc:
-            log.warning("candle warm-up for %s failed (quoting starts on the base spread): %s", m.coin, exc)
-            return
-        closed = [Candle(b.t, INTERVAL_MS[interval], b.o, b.h, b.l, b.c, b.v, b.n) for b in bars if b.T < now]
-        m.vol.warm_up(closed)
-
-    async def _refresh_funding(self) -> None:
-        """Trailing mean hourly funding per perp (fundingHistory over the lookback; the current predicted
-        rate when the venue has no history yet) → carry target."""
-        lookback_ms = self.cfg.carry.funding_lookback_hours * 3_600_000
-        now = self.venue_now_ms()
-        ctxs = {}
-        try:
-            _, perp_ctxs = await self.rest.meta_and_asset_ctxs()
-            ctxs = {c.coin: c for c in perp_ctxs}
-        except Exception as exc:
-            log.warning("metaAndAssetCtxs failed: %s", exc)
-        for m in self.markets:
-            perp = m.leg("perp")
-            if perp is None:
-                continue
-            try:
-                rows = await self.rest.funding_history(perp.coin, now - lookback_ms, None, max_pages=5)
-            except Exception as exc:
-                log.warning("fundingHistory %s failed: %s", perp.coin, exc)
-                rows = []
-            rates = [r.funding_rate for r in rows]
-            if not rates and perp.coin in ctxs:
-                rates = [ctxs[perp.coin].funding]
-            m.funding_mean = sum(rates) / len(rates) if rates else None
-            self._update_carry(m)
-
-    def _update_carry(self, m: MarketRuntime) -> None:
-        spot, perp = m.leg("spot"), m.leg("perp")
-        if spot is None or perp is None:
-            return
-        mid = self.books.mid(perp.coin, self.clock.now_ms(), self.limits.max_data_age_ms)
-        if mid is None:
-            return
-        notional = self.cfg.carry.target_notional_usd
-        if self.controls.carry_notional and m.coin in self.controls.carry_notional:
-            notional = self.controls.carry_notional[m.coin]
-        params = CarryParams.from_config(self.cfg.carry, target_notional=notional)
-        if params.exit_funding >= params.entry_funding:  # config allows equal thresholds; carry needs a gap
-            params = CarryParams(notional, params.entry_funding, params.entry_funding - 1e-9)
-        m.carry = carry_target(m.funding_mean, params, m.carry, mid, min(spot.sz_decimals, perp.sz_decimals))
 
     # ------------------------------------------------------------------ feed events (sync, hot path)
     def on_feed_event(self, ev: Any) -> None:
@@ -477,145 +428,6 @@ class Engine:
             m.hedge_busy = False
         self._mark(m)
 
-    # ------------------------------------------------------------------ venue re-reads
-    async def _refresh_account(self) -> None:
-        chs = await self.rest.clearinghouse_state()
-        spot = await self.rest.spot_clearinghouse_state()
-        self.inventory.on_snapshot(chs, spot, self.clock.now_ms())
-        self._account_due = False
-
-    async def _refresh_orders(self) -> None:
-        orders = await self.rest.open_orders()
-        self.tracker.replace_all(live_order(o) for o in orders if o.coin in self.by_coin and is_ours(o.cloid))
-        self.executor.needs_refresh = False
-
-    async def _backfill_fills(self) -> None:
-        fills = await self.rest.user_fills()
-        self.ledger.fills([f.raw for f in fills])
-        start = self.venue_now_ms() - 7 * 86_400_000
-        funding = await self.rest.user_funding(start)
-        self.ledger.funding([r.raw for r in funding])
-
-    async def _resync(self, reason: str) -> None:
-        """Feed (re)connected: events may have been missed. Re-read everything, then quote."""
-        if not self.started.is_set() and reason == "connect":
-            return  # start() has just read all of it
-        try:
-            async with self._lock:
-                await self._refresh_orders()
-                await self._refresh_account()
-                await self._backfill_fills()
-        except Exception:
-            log.exception("resync after %s failed; next housekeeping retries", reason)
-            self._account_due = True
-            self.executor.needs_refresh = True
-        for m in self.markets:
-            self._mark(m)
-
-    # ------------------------------------------------------------------ housekeeping
-    async def _poll_ledger(self, force: bool = False) -> None:
-        loop = asyncio.get_running_loop()
-        coins = [m.coin for m in self.markets]
-        controls = await loop.run_in_executor(None, self.ledger.read_controls)
-        params = await loop.run_in_executor(None, self.ledger.read_params, coins)
-        now = self.clock.now_ms()
-        if controls.kill and not self.kill.engaged:
-            self.kill.engage(controls.kill[0] or "ledger", controls.kill[1] or "kill switch control", now)
-            log.error("KILL SWITCH engaged by %s: %s", *controls.kill)
-            for m in self.markets:
-                self._mark(m)
-        elif not controls.kill and self.kill.engaged:
-            self.kill.clear("ledger", "kill switch control cleared (hlmm resume)", now)
-            log.warning("kill switch cleared: quoting resumes")
-            for m in self.markets:
-                self._mark(m)
-        if controls.paused != self.controls.paused:
-            for m in self.markets:
-                self._mark(m)
-        self.controls = controls
-        new_params = {}
-        for coin, p in params.items():
-            mult = p.get("spread_multiplier")
-            if isinstance(mult, (int, float)) and mult > 0:
-                new_params[coin] = QuoteParams.from_config(self.cfg.strategy, regime_multiplier=float(mult))
-        if new_params.keys() != self.params.keys() or any(
-                new_params[k].regime_multiplier != self.params[k].regime_multiplier for k in new_params):
-            for m in self.markets:
-                self._mark(m)
-        self.params = new_params
-
-    def _equity(self) -> tuple[float, float]:
-        """(spot value at mids, perp account value)."""
-        inv = self.inventory
-        spot_value = 0.0
-        for token, qty in inv.spot.items():
-            if token in ("USDC",):
-                spot_value += float(qty)
-                continue
-            pair = next((leg for m in self.markets for leg in m.legs if leg.is_spot and leg.base == token), None)
-            mid = self.books.mid(pair.coin, self.clock.now_ms(), 10 ** 12) if pair else None
-            if mid:
-                spot_value += float(qty) * mid
-        return spot_value, float(inv.perp_account_value)
-
-    def _check_drawdown(self, equity: float) -> None:
-        self._peak_equity = equity if self._peak_equity is None else max(self._peak_equity, equity)
-        dd = self._peak_equity - equity
-        risk = self.cfg.risk
-        why = None
-        if risk.max_drawdown_usd is not None and dd > risk.max_drawdown_usd:
-            why = f"drawdown {dd:.2f} USD > max_drawdown_usd {risk.max_drawdown_usd}"
-        elif risk.max_drawdown_pct is not None and self._peak_equity > 0 and dd / self._peak_equity > risk.max_drawdown_pct:
-            why = f"drawdown {dd / self._peak_equity:.2%} > max_drawdown_pct {risk.max_drawdown_pct:.2%}"
-        if why and not self.kill.engaged:
-            self.kill.engage("engine", why, self.clock.now_ms())
-            self.ledger.control(KILL_SWITCH, True, "engine", why)
-            log.error("KILL SWITCH engaged: %s", why)
-            for m in self.markets:
-                self._mark(m)
-
-    async def _housekeeping(self) -> None:
-        last_poll = last_mark = last_account = last_orders = last_budget = 0
-        while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._stop.wait(), HOUSEKEEPING_S)
-                break
-            except asyncio.TimeoutError:
-                pass
-            now = self.clock.now_ms()
-            try:
-                for m in self.markets:  # a silent feed still gets evaluated (and paused when stale)
-                    if now - m.last_eval_ms >= 1_000:
-                        self._mark(m)
-                if now - last_poll >= 1_000:
-                    last_poll = now
-                    await self._poll_ledger()
-                await self.deadman.tick()
-                if self._account_due or now - last_account >= self.account_refresh_ms:
-                    last_account = now
-                    await self._refresh_account()
-                if now - last_orders >= self.orders_refresh_ms or self.executor.needs_refresh:
-                    last_orders = now
-                    async with self._lock:
-                        await self._refresh_orders()
-                if now - last_budget >= 60_000:
-                    last_budget = now
-                    await self.rest.user_rate_limit()
-                if self._funding_due:
-                    self._funding_due = False
-                    await self._refresh_funding()
-                    await self._backfill_fills()
-                if now - last_mark >= self.equity_mark_every_ms:
-                    last_mark = now
-                    spot_value, perp_value = self._equity()
-                    net = sum(float(self.inventory.qty(c)) for m in self.markets for c in m.coins)
-                    self.ledger.equity_mark({"time_ms": now, "spot_value": Decimal(repr(round(spot_value, 6))),
-                                             "perp_account_value": self.inventory.perp_account_value,
-                                             "net_delta": Decimal(repr(round(net, 8)))})
-                    self._check_drawdown(spot_value + perp_value)
-            except Exception:
-                log.exception("housekeeping step failed")
-
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> None:
         """Start, run until `stop()`, then shut down cleanly (cancel all, disarm, flush)."""
@@ -659,17 +471,3 @@ class Engine:
             self.ledger.flush()
             self.ledger.close()
         await self.rest.aclose()
-
-    # ------------------------------------------------------------------ monitoring
-    def snapshot(self) -> dict[str, Any]:
-        bucket = self.rest.bucket
-        budget = self.rest.budget
-        caches = {}
-        gauges = {"open_orders": len(self.tracker), "kill_switch": 1 if self.kill.engaged else 0,
-                  "ip_weight_level": bucket.level, "address_budget_remaining": budget.remaining() if budget else None,
-                  "deadman_fires_today": self.deadman.state.fires if self.deadman else None,
-                  **{f"exec_{k}": v for k, v in (self.executor.stats.as_dict() if self.executor else {}).items()},
-                  **{f"engine_{k}": v for k, v in self.stats.items()}}
-        positions = {c: self.inventory.qty(c) for m in self.markets for c in m.coins}
-        return {"timings": self.timings.summary(), "caches": caches, "gauges": gauges, "positions": positions,
-                "markets": {m.coin: m.status for m in self.markets}}

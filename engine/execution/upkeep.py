@@ -1,0 +1,206 @@
+"""The engine's slower duties, mixed into `engine.loop.Engine`: market warm-up and funding/carry refresh,
+ledger polling (params and controls at most once a second, in a worker thread), equity marks and the
+drawdown kill switch, the dead man's switch, periodic venue re-reads, alerts and the monitoring snapshot.
+
+Kept apart from loop.py so the hot path (feed handlers, requote) reads on its own; everything here runs in
+the housekeeping task or at start, never between a book update and the order it causes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from typing import Any
+
+from engine.execution.markets import INTERVAL_MS, MarketRuntime
+from engine.ledger_writer import KILL_SWITCH
+from engine.market.candles import Candle
+from engine.strategy.carry import CarryParams, carry_target
+from engine.strategy.quotes import QuoteParams
+
+log = logging.getLogger("engine.loop")
+HOUSEKEEPING_S = 0.25
+
+
+class Upkeep:
+    """Mixin: expects the attributes `engine.loop.Engine.__init__` sets."""
+
+    async def _warm_vol(self, m: MarketRuntime) -> None:
+        interval = self.cfg.strategy.atr_timeframe
+        span = INTERVAL_MS[interval] * (self.cfg.strategy.atr_window * 3 + 2)
+        now = self.venue_now_ms()
+        try:
+            bars = await self.rest.candle_snapshot(m.vol_coin, interval, now - span, now)
+        except Exception as exc:
+            log.warning("candle warm-up for %s failed (quoting starts on the base spread): %s", m.coin, exc)
+            return
+        closed = [Candle(b.t, INTERVAL_MS[interval], b.o, b.h, b.l, b.c, b.v, b.n) for b in bars if b.T < now]
+        m.vol.warm_up(closed)
+
+    async def _refresh_funding(self) -> None:
+        """Trailing mean hourly funding per perp (fundingHistory over the lookback; the current predicted
+        rate when the venue has no history yet) → carry target."""
+        lookback_ms = self.cfg.carry.funding_lookback_hours * 3_600_000
+        now = self.venue_now_ms()
+        ctxs = {}
+        try:
+            _, perp_ctxs = await self.rest.meta_and_asset_ctxs()
+            ctxs = {c.coin: c for c in perp_ctxs}
+        except Exception as exc:
+            log.warning("metaAndAssetCtxs failed: %s", exc)
+        for m in self.markets:
+            perp = m.leg("perp")
+            if perp is None:
+                continue
+            try:
+                rows = await self.rest.funding_history(perp.coin, now - lookback_ms, None, max_pages=5)
+            except Exception as exc:
+                log.warning("fundingHistory %s failed: %s", perp.coin, exc)
+                rows = []
+            rates = [r.funding_rate for r in rows]
+            if not rates and perp.coin in ctxs:
+                rates = [ctxs[perp.coin].funding]
+            m.funding_mean = sum(rates) / len(rates) if rates else None
+            self._update_carry(m)
+
+    def _update_carry(self, m: MarketRuntime) -> None:
+        spot, perp = m.leg("spot"), m.leg("perp")
+        if spot is None or perp is None:
+            return
+        mid = self.books.mid(perp.coin, self.clock.now_ms(), self.limits.max_data_age_ms)
+        if mid is None:
+            return
+        notional = self.cfg.carry.target_notional_usd
+        if self.controls.carry_notional and m.coin in self.controls.carry_notional:
+            notional = self.controls.carry_notional[m.coin]
+        params = CarryParams.from_config(self.cfg.carry, target_notional=notional)
+        if params.exit_funding >= params.entry_funding:  # config allows equal thresholds; carry needs a gap
+            params = CarryParams(notional, params.entry_funding, params.entry_funding - 1e-9)
+        m.carry = carry_target(m.funding_mean, params, m.carry, mid, min(spot.sz_decimals, perp.sz_decimals))
+
+    def _alert(self, severity: str, title: str, body: str) -> None:
+        """Apprise delivery blocks: it runs in a worker thread, never on the loop."""
+        if self.alerter is not None:
+            fut = asyncio.get_running_loop().run_in_executor(None, self.alerter.send, severity, title, body, title)
+            fut.add_done_callback(lambda f: f.exception() and log.warning("alert failed: %s", f.exception()))
+
+    async def _poll_ledger(self, force: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        coins = [m.coin for m in self.markets]
+        controls = await loop.run_in_executor(None, self.ledger.read_controls)
+        params = await loop.run_in_executor(None, self.ledger.read_params, coins)
+        now = self.clock.now_ms()
+        if controls.kill and not self.kill.engaged:
+            self.kill.engage(controls.kill[0] or "ledger", controls.kill[1] or "kill switch control", now)
+            log.error("KILL SWITCH engaged by %s: %s", *controls.kill)
+            self._alert("critical", "kill switch engaged", f"by {controls.kill[0]}: {controls.kill[1]}")
+            for m in self.markets:
+                self._mark(m)
+        elif not controls.kill and self.kill.engaged:
+            self.kill.clear("ledger", "kill switch control cleared (hlmm resume)", now)
+            log.warning("kill switch cleared: quoting resumes")
+            for m in self.markets:
+                self._mark(m)
+        if controls.paused != self.controls.paused:
+            for m in self.markets:
+                self._mark(m)
+        self.controls = controls
+        new_params = {}
+        for coin, p in params.items():
+            mult = p.get("spread_multiplier")
+            if isinstance(mult, (int, float)) and mult > 0:
+                new_params[coin] = QuoteParams.from_config(self.cfg.strategy, regime_multiplier=float(mult))
+        if new_params.keys() != self.params.keys() or any(
+                new_params[k].regime_multiplier != self.params[k].regime_multiplier for k in new_params):
+            for m in self.markets:
+                self._mark(m)
+        self.params = new_params
+
+    def _equity(self) -> tuple[float, float]:
+        """(spot value at mids, perp account value)."""
+        inv = self.inventory
+        spot_value = 0.0
+        for token, qty in inv.spot.items():
+            if token in ("USDC",):
+                spot_value += float(qty)
+                continue
+            pair = next((leg for m in self.markets for leg in m.legs if leg.is_spot and leg.base == token), None)
+            mid = self.books.mid(pair.coin, self.clock.now_ms(), 10 ** 12) if pair else None
+            if mid:
+                spot_value += float(qty) * mid
+        return spot_value, float(inv.perp_account_value)
+
+    def _check_drawdown(self, equity: float) -> None:
+        self._peak_equity = equity if self._peak_equity is None else max(self._peak_equity, equity)
+        dd = self._peak_equity - equity
+        risk = self.cfg.risk
+        why = None
+        if risk.max_drawdown_usd is not None and dd > risk.max_drawdown_usd:
+            why = f"drawdown {dd:.2f} USD > max_drawdown_usd {risk.max_drawdown_usd}"
+        elif risk.max_drawdown_pct is not None and self._peak_equity > 0 and dd / self._peak_equity > risk.max_drawdown_pct:
+            why = f"drawdown {dd / self._peak_equity:.2%} > max_drawdown_pct {risk.max_drawdown_pct:.2%}"
+        if why and not self.kill.engaged:
+            self.kill.engage("engine", why, self.clock.now_ms())
+            self.ledger.control(KILL_SWITCH, True, "engine", why)
+            log.error("KILL SWITCH engaged: %s", why)
+            self._alert("critical", "kill switch engaged", f"by engine: {why}")
+            for m in self.markets:
+                self._mark(m)
+
+    async def _housekeeping(self) -> None:
+        last_poll = last_mark = last_account = last_orders = last_budget = 0
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), HOUSEKEEPING_S)
+                break
+            except asyncio.TimeoutError:
+                pass
+            now = self.clock.now_ms()
+            try:
+                for m in self.markets:  # a silent feed still gets evaluated (and paused when stale)
+                    if now - m.last_eval_ms >= 1_000:
+                        self._mark(m)
+                if now - last_poll >= 1_000:
+                    last_poll = now
+                    await self._poll_ledger()
+                disabled = self.deadman.state.disabled_reason
+                await self.deadman.tick()
+                if self.deadman.state.disabled_reason and not disabled:
+                    self._alert("warning", "dead man's switch not armed", self.deadman.state.disabled_reason)
+                if self._account_due or now - last_account >= self.account_refresh_ms:
+                    last_account = now
+                    await self._refresh_account()
+                if now - last_orders >= self.orders_refresh_ms or self.executor.needs_refresh:
+                    last_orders = now
+                    async with self._lock:
+                        await self._refresh_orders()
+                if now - last_budget >= 60_000:
+                    last_budget = now
+                    await self.rest.user_rate_limit()
+                if self._funding_due:
+                    self._funding_due = False
+                    await self._refresh_funding()
+                    await self._backfill_fills()
+                if now - last_mark >= self.equity_mark_every_ms:
+                    last_mark = now
+                    spot_value, perp_value = self._equity()
+                    net = sum(float(self.inventory.qty(c)) for m in self.markets for c in m.coins)
+                    self.ledger.equity_mark({"time_ms": now, "spot_value": Decimal(repr(round(spot_value, 6))),
+                                             "perp_account_value": self.inventory.perp_account_value,
+                                             "net_delta": Decimal(repr(round(net, 8)))})
+                    self._check_drawdown(spot_value + perp_value)
+            except Exception:
+                log.exception("housekeeping step failed")
+
+    def snapshot(self) -> dict[str, Any]:
+        bucket = self.rest.bucket
+        budget = self.rest.budget
+        caches = {}
+        gauges = {"open_orders": len(self.tracker), "kill_switch": 1 if self.kill.engaged else 0,
+                  "ip_weight_level": bucket.level, "address_budget_remaining": budget.remaining() if budget else None,
+                  "deadman_fires_today": self.deadman.state.fires if self.deadman else None,
+                  **{f"exec_{k}": v for k, v in (self.executor.stats.as_dict() if self.executor else {}).items()},
+                  **{f"engine_{k}": v for k, v in self.stats.items()}}
+        positions = {c: self.inventory.qty(c) for m in self.markets for c in m.coins}
+        return {"timings": self.timings.summary(), "caches": caches, "gauges": gauges, "positions": positions,
+                "markets": {m.coin: m.status for m in self.markets}}
