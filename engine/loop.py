@@ -88,6 +88,8 @@ class Engine(Upkeep, VenueSync):
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()  # one writer of venue orders at a time (requote, resync, shutdown)
         self._tasks: list[asyncio.Task] = []
+        self._bg: set[asyncio.Task] = set()
+        self.quote_cache = {"hits": 0, "misses": 0}  # per-leg quote reuse (see decide)
         self._venue_offset_ms = 0
         self._peak_equity: float | None = None
         self._handler_us = 0.0
@@ -206,7 +208,9 @@ class Engine(Upkeep, VenueSync):
                 self._on_fundings(ev)
             elif kind == "Resync":
                 self.stats["resyncs"] += 1
-                asyncio.get_running_loop().create_task(self._resync(ev.reason))
+                task = asyncio.get_running_loop().create_task(self._resync(ev.reason))
+                self._bg.add(task)  # keep a reference until done (the loop only holds weak ones)
+                task.add_done_callback(self._bg.discard)
         finally:
             self._handler_us = (time.perf_counter_ns() - t0) / 1_000
 
@@ -252,8 +256,9 @@ class Engine(Upkeep, VenueSync):
     def _on_fills(self, ev: Any) -> None:
         if self.ledger is not None:
             self.ledger.fills([f.raw for f in ev.fills])
+        self._account_due = True  # positions are re-read from the venue (a snapshot may hold fills we missed)
         if ev.is_snapshot:
-            return  # history: positions come from the REST snapshot taken at (re)connect
+            return  # history: positions come from that REST read
         for f in ev.fills:
             self.stats["fill_events"] += 1
             self.inventory.on_fill(f.coin, f.side, f.sz, f.px, f.fee, f.fee_token, f.start_position, f.tid)
@@ -326,8 +331,10 @@ class Engine(Upkeep, VenueSync):
             key = (id(book), fresh, net, m.vol.bars, m.carry.strength, id(params), buy_cap, sell_cap)
             cached = self._desired.get(leg.coin)
             if cached is not None and cached[0] == key:
+                self.quote_cache["hits"] += 1
                 desired.extend(cached[1])
                 continue
+            self.quote_cache["misses"] += 1
             st = leg_state(leg.coin, leg.name, leg.sz_decimals, book, now, self.limits.max_data_age_ms, net,
                            m.vol, m.carry.strength, buy_cap, sell_cap)
             leg_quotes = quotes(st, params) if st is not None else []

@@ -31,10 +31,14 @@ def load_engine_config(config: Optional[Path], paper: bool):
 def register(app: typer.Typer) -> None:
     @app.command("run", help="Run the quoting engine against the configured venue.")
     def run_command(
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default ./hlmm.toml or $HLMM_CONFIG)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                              help="TOML config (default ./hlmm.toml or $HLMM_CONFIG)."),
         paper: bool = typer.Option(False, "--paper", help="Paper trading: force venue.network = local (hlmm sim)."),
-        metrics_port: Optional[int] = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT (off by default)."),
-        deadman_s: float = typer.Option(15.0, "--deadman-s", min=6.0, help="Dead man's switch horizon in seconds (>= 6; the venue needs 5 s lead)."),
+        metrics_port: Optional[int] = typer.Option(
+            None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT (off by default)."),
+        deadman_s: float = typer.Option(
+            15.0, "--deadman-s", min=6.0,
+            help="Dead man's switch horizon in seconds (>= 6; the venue needs 5 s lead)."),
         log_level: str = typer.Option("INFO", "--log-level"),
     ) -> None:
         import asyncio

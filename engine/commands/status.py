@@ -101,7 +101,8 @@ def _print_human(st: dict[str, Any]) -> None:
     con = Console()
     kill = st.get("kill_switch") or {}
     con.print(f"[bold]hlmm status[/bold]  user {st['user']}  venue {st['venue']}")
-    con.print(f"kill switch: {'[red]ENGAGED[/red] by ' + str(kill.get('who')) + ': ' + str(kill.get('why')) if kill.get('engaged') else 'off'}")
+    engaged = f"[red]ENGAGED[/red] by {kill.get('who')}: {kill.get('why')}" if kill.get("engaged") else "off"
+    con.print(f"kill switch: {engaged}")
     con.print(f"equity {st['equity_usd']} USD  PnL today {st.get('pnl_today')}  realized today {st['realized_today']}"
               f"  funding today {st['funding_today']}  fills today {st['fills_today']}")
     b = st["budget"]

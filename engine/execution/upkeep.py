@@ -137,7 +137,8 @@ class Upkeep:
         why = None
         if risk.max_drawdown_usd is not None and dd > risk.max_drawdown_usd:
             why = f"drawdown {dd:.2f} USD > max_drawdown_usd {risk.max_drawdown_usd}"
-        elif risk.max_drawdown_pct is not None and self._peak_equity > 0 and dd / self._peak_equity > risk.max_drawdown_pct:
+        elif (risk.max_drawdown_pct is not None and self._peak_equity > 0
+              and dd / self._peak_equity > risk.max_drawdown_pct):
             why = f"drawdown {dd / self._peak_equity:.2%} > max_drawdown_pct {risk.max_drawdown_pct:.2%}"
         if why and not self.kill.engaged:
             self.kill.engage("engine", why, self.clock.now_ms())
@@ -195,12 +196,15 @@ class Upkeep:
     def snapshot(self) -> dict[str, Any]:
         bucket = self.rest.bucket
         budget = self.rest.budget
-        caches = {}
+        caches = {"leg_quotes": dict(self.quote_cache)}
+        venue = {f"rest_{k}": v for k, v in self.rest.stats.items()}
+        if self.feed is not None:
+            venue.update({f"feed_{k}": v for k, v in self.feed.stats.items()})
         gauges = {"open_orders": len(self.tracker), "kill_switch": 1 if self.kill.engaged else 0,
                   "ip_weight_level": bucket.level, "address_budget_remaining": budget.remaining() if budget else None,
                   "deadman_fires_today": self.deadman.state.fires if self.deadman else None,
                   **{f"exec_{k}": v for k, v in (self.executor.stats.as_dict() if self.executor else {}).items()},
-                  **{f"engine_{k}": v for k, v in self.stats.items()}}
+                  **{f"engine_{k}": v for k, v in self.stats.items()}, **venue}
         positions = {c: self.inventory.qty(c) for m in self.markets for c in m.coins}
         return {"timings": self.timings.summary(), "caches": caches, "gauges": gauges, "positions": positions,
                 "markets": {m.coin: m.status for m in self.markets}}

@@ -105,9 +105,16 @@ def hlmm(*args: str, env_extra: dict | None = None, timeout: float = 60) -> subp
     return subprocess.run([str(HLMM), *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
 
 
+def size_through(sim_url: str, coin: str, px: float, is_bid: bool) -> float:
+    """Total book size at prices at least as good as `px` on one side: an Ioc of that size at `px` is sure to
+    reach an order resting at `px` (better prices fill first, then the whole level)."""
+    levels = venue(sim_url, {"type": "l2Book", "coin": coin})["levels"][0 if is_bid else 1]
+    return sum(float(l["sz"]) for l in levels if (float(l["px"]) >= px if is_bid else float(l["px"]) <= px))
+
+
 def ours(orders: list[dict]) -> list[dict]:
     return [o for o in orders if (o.get("cloid") or "").startswith("0x686c")]
 
 
 __all__ = ["write_config", "venue", "open_orders", "perp_szi", "spot_total", "until", "wait_sync",
-           "start_engine_process", "hlmm", "ours", "KEY_ENV", "sys"]
+           "start_engine_process", "hlmm", "ours", "size_through", "KEY_ENV", "sys"]

@@ -31,7 +31,8 @@ def test_sigkill_deadman_cancels_and_restart_reconciles(tmp_path, sim_server, fr
     log = tmp_path / "engine.log"
     a = start_engine_process(config, key, log, "--deadman-s", "8")
     try:
-        first = wait_sync(lambda: _quoting(sim_server.url, user, 12), 30, what="12 quotes (3 levels x 2 sides x 2 legs)")
+        first = wait_sync(lambda: _quoting(sim_server.url, user, 12), 30,
+                          what="12 quotes (3 levels x 2 sides x 2 legs)")
         a.send_signal(signal.SIGKILL)
         a.wait(10)
         # the dead process left its quotes; a foreign order (no cloid) appears on a quoted coin
@@ -75,7 +76,10 @@ def test_sigkill_deadman_cancels_and_restart_reconciles(tmp_path, sim_server, fr
         for p in (a,):
             if p.poll() is None:
                 p.kill()
-    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    assert key[2:].lower() not in text.lower()  # the key never reaches the logs
+    assert '"msg": "engine started' in text  # structured (JSON) log lines
 
 
 def test_invalid_config_refuses_to_start(tmp_path, sim_server, fresh_account):

@@ -11,7 +11,8 @@ from decimal import Decimal
 import httpx
 
 from tests.engine.conftest import running_engine
-from tests.engine.helpers import open_orders, ours, perp_szi, spot_total, until, venue, write_config
+from tests.engine.helpers import (open_orders, ours, perp_szi, size_through, spot_total, until, venue,
+                                  write_config)
 
 TIGHT = """
 [strategy]
@@ -25,7 +26,8 @@ min_requote_interval_ms = 100
 def _tight_config(tmp_path, sim_server, address):
     path = write_config(tmp_path, sim_server.url, address)
     # inside the synthetic market's ~1 bp half-spread: our quotes are the touch, so takers reach them
-    path.write_text(path.read_text().replace("[strategy]\nmin_requote_interval_ms = 100\n", TIGHT))
+    path.write_text(path.read_text().replace("[strategy]\nmin_requote_interval_ms = 100\n", TIGHT)
+                    + "\n[carry]\nperp_leverage = 3\n")
     return path
 
 
@@ -80,12 +82,15 @@ async def test_quotes_fills_hedges_funding_and_ledger_matches_venue(tmp_path, si
             return coins == {"HYPE", "@1"} and abs(net) * 30 < 100
         await until(quoting_and_hedged, 15, what="quotes on both legs and a hedged book")
         assert perp_szi(sim_server.url, user) < -900  # the hedge went to the perp (cheaper taker leg)
+        chs = venue(sim_server.url, {"type": "clearinghouseState", "user": user})
+        assert [p["position"]["leverage"]["value"] for p in chs["assetPositions"]] == [3]  # set at start
 
         # an independent SDK account hits our perp bid
         taker = await asyncio.to_thread(_sdk_taker, sim_server)
         bid = max((o for o in ours(open_orders(sim_server.url, user)) if o["coin"] == "HYPE" and o["side"] == "B"),
                   key=lambda o: float(o["limitPx"]))
-        res = await asyncio.to_thread(taker.order, "HYPE", False, float(bid["sz"]), float(bid["limitPx"]),
+        sweep = size_through(sim_server.url, "HYPE", float(bid["limitPx"]), True)
+        res = await asyncio.to_thread(taker.order, "HYPE", False, sweep, float(bid["limitPx"]),
                                       {"limit": {"tif": "Ioc"}})
         assert res["status"] == "ok", res
 

@@ -1,0 +1,100 @@
+"""Pure pieces of execution: hedge clipping and reduce-only, the order tracker's race handling, cloid
+ownership, dead man's switch fire counting (with a stand-in REST that records what would be sent)."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from engine.execution.deadman import DAY_MS, DeadMan
+from engine.execution.diff import CloidFactory, LiveOrder
+from engine.execution.hedger import clip_hedge, is_reducing
+from engine.execution.orders import OrderTracker
+from engine.execution.reconcile import is_ours, make_run_id
+from engine.monitoring import scrub
+from engine.strategy.hedge import HedgeOrder
+from engine.venue.errors import classify
+from engine.venue.results import ActionResult
+
+
+def _hedge(leg="perp", is_buy=True, sz="10", px="30"):
+    return HedgeOrder("HYPE", leg, is_buy, Decimal(sz), Decimal(px), 0.0005, "test")
+
+
+def test_clip_hedge_to_order_notional_cap():
+    assert clip_hedge(_hedge(sz="10"), 2, 1000.0).sz == Decimal("10")
+    clipped = clip_hedge(_hedge(sz="1000"), 2, 1000.0)
+    assert clipped.sz == Decimal("32.66") and clipped.px * clipped.sz <= Decimal(980)
+    assert clip_hedge(_hedge(sz="1000"), 2, 5.0) is None  # below the venue's $10 minimum
+
+
+@pytest.mark.parametrize("is_buy,perp,sz,expected", [
+    (True, -20.0, "10", True), (True, -5.0, "10", False), (False, 20.0, "20", True), (False, -1.0, "1", False),
+    (True, 0.0, "1", False)])
+def test_reduce_only_only_when_the_perp_shrinks(is_buy, perp, sz, expected):
+    assert is_reducing(_hedge(is_buy=is_buy, sz=sz), perp) is expected
+    assert is_reducing(_hedge(leg="spot", is_buy=is_buy, sz=sz), perp) is False
+
+
+def test_tracker_ignores_late_resting_reply_for_closed_order():
+    t = OrderTracker()
+    o = LiveOrder(7, "HYPE", True, Decimal("29.9"), Decimal("3"), "0x" + "0" * 32)
+    t.on_update(7, "HYPE", True, o.px, o.sz, o.cloid, "filled")  # push first
+    assert t.add(o) is False and len(t) == 0  # reply later: no ghost order
+    t.add(LiveOrder(8, "HYPE", False, Decimal("30.1"), Decimal("3")))
+    t.on_fill(8, Decimal("1"))
+    assert t.get(8).sz == Decimal("2")
+    t.on_fill(8, Decimal("2"))
+    assert t.get(8) is None
+    t.replace_all([LiveOrder(7, "HYPE", True, o.px, o.sz)])  # the venue says 7 is open: trust it
+    assert t.get(7) is not None
+
+
+def test_cloid_scheme_is_recognised_across_runs():
+    a, b = CloidFactory(make_run_id(1)), CloidFactory(make_run_id(2))
+    assert is_ours(a.next()) and is_ours(b.next())
+    assert not is_ours(CloidFactory(0x12345678).next()) and not is_ours(None) and not is_ours("0x12")
+
+
+def test_scrub_hides_private_keys_not_addresses():
+    key = "0x" + "ab" * 32
+    addr = "0x" + "cd" * 20
+    out = scrub(f"key={key} user={addr}")
+    assert key not in out and addr in out
+
+
+class _Rest:
+    def __init__(self):
+        self.sent = []
+        self.reply = None
+
+    async def schedule_cancel(self, t):
+        self.sent.append(t)
+        if self.reply:
+            return ActionResult("scheduleCancel", 1, False, error=classify(self.reply))
+        return ActionResult("scheduleCancel", 1, True)
+
+
+async def test_deadman_rearms_counts_fires_and_respects_the_budget():
+    now = [DAY_MS * 100 + 1_000]
+    rest = _Rest()
+    dm = DeadMan(rest, lambda: now[0], horizon_ms=15_000)
+    assert await dm.tick() and rest.sent == [now[0] + 15_000]
+    now[0] += 1_000
+    assert not await dm.tick()  # not due yet
+    now[0] += 5_000  # refresh interval (horizon/3) passed
+    assert await dm.tick() and dm.state.fires == 0
+    for i in range(10):  # venue time jumps past the armed time every round: each one is a fire
+        now[0] += 60_000
+        await dm.tick()
+    assert dm.state.fires == 10 and dm.state.disabled_reason
+    n = len(rest.sent)
+    now[0] += 60_000
+    assert not await dm.tick() and len(rest.sent) == n  # budget spent: nothing sent
+    now[0] = DAY_MS * 101 + 1_000  # next UTC day
+    assert await dm.tick() and dm.state.fires == 0 and dm.state.disabled_reason is None
+    rest.reply = "Too many scheduled cancel triggers today (max 10)."
+    now[0] += 6_000
+    assert not await dm.tick() and dm.state.fires == 10
+    with pytest.raises(ValueError):
+        DeadMan(rest, lambda: 0, horizon_ms=5_000)
