@@ -166,9 +166,9 @@ class Engine(Upkeep, VenueSync):
 
             self.metrics = MetricsServer(self.snapshot, self.metrics_port)
             log.info("metrics on 127.0.0.1:%d", self.metrics.start())
+        await self.deadman.tick()  # armed before the first quote can rest
         self._tasks = [asyncio.create_task(self._requote_loop(), name="hlmm-requote"),
                        asyncio.create_task(self._housekeeping(), name="hlmm-housekeeping")]
-        await self.deadman.tick()
         self.started.set()
         log.info("engine started: user %s, markets %s, kill switch %s", self.user,
                  [m.coins for m in self.markets], "ENGAGED" if self.kill.engaged else "off")
@@ -225,7 +225,7 @@ class Engine(Upkeep, VenueSync):
         self.stats["book_events"] += 1
         if b.coin == m.vol_coin and book.mid is not None:
             m.vol.on_price(b.time, book.mid)
-        self._mark(m, book.received_ms)
+        self._mark(m)
 
     def inject_book(self, coin: str, bids: list[tuple[float, float]], asks: list[tuple[float, float]],
                     venue_ms: int | None = None) -> None:
@@ -235,7 +235,7 @@ class Engine(Upkeep, VenueSync):
         t = self.venue_now_ms() if venue_ms is None else venue_ms
         self.on_feed_event(WireBook(coin, t, tuple((p, s, 1) for p, s in bids), tuple((p, s, 1) for p, s in asks)))
 
-    def _mark(self, m: MarketRuntime, t_ms: int | None = None) -> None:
+    def _mark(self, m: MarketRuntime) -> None:
         m.dirty = True
         self._wake.set()
 
@@ -266,7 +266,6 @@ class Engine(Upkeep, VenueSync):
             m = self.by_coin.get(f.coin)
             if m is not None:
                 self._mark(m)
-        self._account_due = True
 
     def _on_fundings(self, ev: Any) -> None:
         if self.ledger is not None and ev.fundings:
