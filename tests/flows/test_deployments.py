@@ -3,6 +3,7 @@ deployment on a real server; a process worker runs a manual `prefect deployment 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import pathlib
 
 import pytest
@@ -96,3 +97,56 @@ def test_prefect_deploy_all_and_a_worker_runs_manual_rebalance(prefect_server, v
             worker.kill()
             worker.wait()
         log.close()
+
+
+def _delete_deployments(prefect_server) -> None:
+    from prefect.client.orchestration import get_client
+
+    async def delete():
+        async with get_client() as c:
+            for d in await c.read_deployments():
+                await c.delete_deployment(d.id)
+
+    asyncio.run(delete())
+
+
+@pytest.mark.slow
+def test_serve_process_runs_triggered_flows(prefect_server, venue_env):
+    """`python -m deployments.serve` (the embedded `make up` path) registers every deployment and executes a
+    run triggered by hand: drawdown_audit writes its equity mark into the ledger."""
+    import subprocess
+    import sys
+    import time
+
+    from flows.store import Store
+
+    Store.init(venue_env.ledger_url)  # SQLite (the flow tests cover PostgreSQL)
+    _delete_deployments(prefect_server)  # a clean slate: the deploy test registers the same names on a pool
+    env = {**prefect_server.env, venue_env.key_env: venue_env.key, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    log_path = prefect_server.home / "serve.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "deployments.serve", "--no-schedules", "--config",
+                                 venue_env.config_path], cwd=str(REPO), env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:  # serve registers its deployments first
+            names = set(_deployments(prefect_server))
+            if {d.full_name for d in DEPLOYMENTS} <= names:
+                break
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"serve registered only {names}"
+            time.sleep(0.5)
+        r = prefect_server.cli("deployment", "run", "drawdown_audit/every-5m", "--watch", "--watch-interval", "1",
+                               "--watch-timeout", "120", timeout=150)
+        assert r.returncode == 0 and "Completed" in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:] + \
+            log_path.read_text()[-3000:]
+        marks = venue_env.store().equity_curve(venue_env.address, dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc),
+                                              dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc))
+        assert len(marks) == 1 and marks[0][1] > 1_000_000
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
