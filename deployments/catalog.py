@@ -23,6 +23,7 @@ class Deployment:
     demo_interval_s: int | None
     parameters: dict[str, Any]
     description: str
+    demo_parameters: dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides under --demo
 
     @property
     def entrypoint(self) -> str:
@@ -43,7 +44,8 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment("funding_accounting", "hourly", "5 * * * *", None, 120, {"lookback_hours": 24},
                "Funding payments → ledger; realized vs expected, carry APR"),
     Deployment("vol_regime", "every-15m", None, 900, 60, {"interval": "15m", "bars": 96},
-               "Volatility regime → spread multiplier params, pause in extreme"),
+               "Volatility regime → spread multiplier params, pause in extreme",
+               demo_parameters={"interval": "1m", "bars": 60}),  # a fresh local venue has no 15m history
     Deployment("drawdown_audit", "every-5m", None, 300, 30, {"lookback_hours": 24.0},
                "Drawdown vs limit → kill switch"),
     Deployment("ledger_audit", "hourly", "15 * * * *", None, 120, {"lookback_hours": 24, "repair": True},

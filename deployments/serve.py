@@ -19,7 +19,7 @@ from deployments.catalog import DEPLOYMENTS, load_flow
 def build(demo: bool = False, schedules: bool = True, config_path: str | None = None) -> list:
     out = []
     for d in DEPLOYMENTS:
-        params = dict(d.parameters)
+        params = {**d.parameters, **(d.demo_parameters if demo else {})}
         if config_path:
             params["config_path"] = config_path
         kwargs: dict = {"name": d.name, "parameters": params, "description": d.description,

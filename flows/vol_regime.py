@@ -24,6 +24,12 @@ def vol_regime(coin: str | None = None, interval: str = "15m", bars: int = 96, a
         coin = carry_coin(rt.cfg, coin)
         end = ms(rt.now())
         rows = read_candles(rt.reader, coin, interval, end - bars * INTERVAL_MS[interval], end)
+        if len(rows) < atr_period + 1:
+            # a young venue (or a data gap): keep the current regime rather than guess from a few bars
+            msg = (f"{coin}: only {len(rows)} {interval} candles, ATR({atr_period}) needs {atr_period + 1}; "
+                   "regime unchanged")
+            log.warning(msg)
+            return {"coin": coin, "status": "insufficient_data", "reason": msg, "candles": len(rows)}
         decision = regime_from_candles(rows, INTERVAL_MS[interval], atr_period)
         log.info("%s: %s", coin, decision.reason)
         version = rt.store.set_param(f"regime.{coin}", decision.as_params(), reason=decision.reason,
@@ -35,4 +41,4 @@ def vol_regime(coin: str | None = None, interval: str = "15m", bars: int = 96, a
                             dedup_key=f"vol-pause:{coin}")
         elif paused_by_us:  # only lift a pause this flow set; an operator's pause stays
             rt.store.clear_control(PAUSE, reason=f"{coin}: {decision.reason}", source="vol_regime", scope=coin)
-        return {"coin": coin, "version": version, **decision.as_params()}
+        return {"coin": coin, "status": "ok", "version": version, **decision.as_params()}

@@ -44,6 +44,8 @@ def test_serve_builds_every_deployment_with_schedules():
     assert demo["drawdown_audit/every-5m"].schedules[0].schedule.interval.total_seconds() == 30
     assert not demo["rebalance/daily"].schedules  # the demo never trades on a timer
     assert demo["vol_regime/every-15m"].parameters["config_path"] == "/x/hlmm.toml"
+    assert demo["vol_regime/every-15m"].parameters["interval"] == "1m"
+    assert prod["vol_regime/every-15m"].parameters["interval"] == "15m"
 
 
 def _deployments(prefect_server) -> dict:
