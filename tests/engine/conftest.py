@@ -41,3 +41,30 @@ async def running_engine(config_path, key, **kwargs):
     finally:
         engine.stop()
         await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture(scope="session")
+def engine_sim(tmp_path_factory):
+    """A private `hlmm sim` for tests that move the venue clock (funding hour, dead man's switch expiry):
+    advancing the shared session venue would put its clock ahead of the wall-time nonces other rooms'
+    tests rely on."""
+    from tests.fixtures.sim import start_sim
+
+    sim = start_sim(seed=11, log_dir=tmp_path_factory.mktemp("engine-sim"))
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+def engine_account(engine_sim) -> tuple[str, str]:
+    """A new account on `engine_sim`, funded like `fresh_account`."""
+    import secrets
+
+    from eth_account import Account
+
+    key = "0x" + secrets.token_hex(32)
+    address = Account.from_key(key).address
+    engine_sim.fund(address)
+    return address, key

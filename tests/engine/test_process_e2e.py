@@ -24,8 +24,9 @@ def _sdk_order_without_cloid(sim_server, key, px):
     return ex.order("HYPE", True, 1.0, px, {"limit": {"tif": "Alo"}})
 
 
-def test_sigkill_deadman_cancels_and_restart_reconciles(tmp_path, sim_server, fresh_account):
-    address, key = fresh_account
+def test_sigkill_deadman_cancels_and_restart_reconciles(tmp_path, engine_sim, engine_account):
+    sim_server = engine_sim  # private venue: this test moves its clock past the dead man's horizon
+    address, key = engine_account
     user = address.lower()
     config = write_config(tmp_path, sim_server.url, address)
     log = tmp_path / "engine.log"

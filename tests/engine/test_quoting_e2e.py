@@ -67,9 +67,9 @@ def _ledger_rows(url: str, user: str):
     return sorted(fills), sorted(funding)
 
 
-async def test_quotes_fills_hedges_funding_and_ledger_matches_venue(tmp_path, sim_server, fresh_account,
-                                                                    monkeypatch):
-    address, key = fresh_account
+async def test_quotes_fills_hedges_funding_and_ledger_matches_venue(tmp_path, engine_sim, engine_account):
+    sim_server = engine_sim  # private venue: this test moves its clock by an hour
+    address, key = engine_account
     user = address.lower()
     config = _tight_config(tmp_path, sim_server, address)
     ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
