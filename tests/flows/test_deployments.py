@@ -152,3 +152,42 @@ def test_serve_process_runs_triggered_flows(prefect_server, venue_env):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_prefect_server_on_postgresql_takes_every_deployment(tmp_path):
+    """The documented production server: `prefect server start` with PREFECT_API_DATABASE_CONNECTION_URL on
+    PostgreSQL (asyncpg), then the work pool and `prefect deploy --all` against it."""
+    import subprocess
+    import sys
+
+    from tests.fixtures.db import fresh_ledger_url
+    from tests.fixtures.prefect import start_prefect_server, stop_server
+
+    with fresh_ledger_url("postgres", tmp_path) as url:      # a fresh, empty PostgreSQL database
+        db_url = url.replace("postgresql+psycopg://", "postgresql+asyncpg://").replace("postgresql://",
+                                                                                      "postgresql+asyncpg://")
+        assert db_url.startswith("postgresql+asyncpg://")
+        proc, server = start_prefect_server(tmp_path, db_url=db_url, timeout_s=120)
+        try:
+            assert server.cli("work-pool", "create", WORK_POOL, "--type", "process").returncode == 0
+            r = subprocess.run([str(pathlib.Path(sys.executable).with_name("prefect")), "--no-prompt", "deploy",
+                                "--all"], cwd=str(REPO), env={**server.env, "PWD": str(REPO)},
+                               capture_output=True, text=True, timeout=180)
+            assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+                registered = _deployments(server)
+            assert {d.full_name for d in DEPLOYMENTS} == set(registered)
+        finally:
+            stop_server(proc)
+        # the server really used PostgreSQL: its tables are in the fresh database
+        from sqlalchemy import create_engine, inspect
+
+        eng = create_engine(url)
+        try:
+            assert "deployment" in inspect(eng).get_table_names()
+        finally:
+            eng.dispose()
