@@ -75,3 +75,15 @@ async def test_stale_feed_and_crossed_or_zero_books_pause_quoting(engine_config,
         for coin in ("HYPE", "@1"):
             engine.feed.subscribe({"type": "l2Book", "coin": coin})
         await until(lambda: _coins(sim_server.url, user) == {"HYPE", "@1"}, 10, what="quotes back with live data")
+
+
+async def test_several_markets_in_one_process(engine_config, sim_server):
+    config, address, key = engine_config
+    user = address.lower()
+    config.write_text(config.read_text().replace(
+        '[[markets]]\ncoin = "HYPE"\nspot_pair = "HYPE/USDC"\n',
+        '[[markets]]\ncoin = "HYPE"\nspot_pair = "HYPE/USDC"\n\n[[markets]]\ncoin = "SOL"\nspot = false\n'))
+    async with running_engine(config, key) as engine:
+        assert [m.coins for m in engine.markets] == [["HYPE", "@1"], ["SOL"]]
+        await until(lambda: _coins(sim_server.url, user) == {"HYPE", "@1", "SOL"}, 15, what="three books quoted")
+    assert ours(open_orders(sim_server.url, user)) == []
