@@ -6,7 +6,8 @@ Safety:
 - usdClassTransfer needs the MAIN wallet's key. With an agent key the flow holds *before* any action when the
   plan needs a transfer (so nothing is left half-done), explains why in the artifact and alerts;
 - signed actions are never retried: after each one the flow re-reads balances;
-- ``dry_run`` plans and reports without sending anything.
+- ``dry_run`` plans and reports without sending anything;
+- an engaged kill switch holds the rebalance (it trades) until the operator resumes.
 It records the target as a ``carry_target`` control row (what the engine's carry manager steers to).
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from flows.tasks import read_carry_state
 from flows.venue import VenueActionError
 
 CARRY_TARGET = "carry_target"
+KILL_SWITCH = "kill_switch"
 
 
 def _state_table(title: str, s: dict) -> str:
@@ -53,8 +55,16 @@ def rebalance(target_carry_notional: float | None = None, spot_usdc_fraction: fl
         result: dict = {"coin": coin, "status": "planned", "steps": plan.steps(), "skipped": list(plan.skipped),
                         "executed": []}
 
+        kill = None if dry_run else rt.store.control(KILL_SWITCH)
         if dry_run:
             result["status"] = "dry_run"
+        elif kill is not None and kill["value"]:
+            why = (f"the kill switch is engaged (by {kill['source']}: {kill['reason']}); a rebalance trades, so it "
+                   "waits until `hlmm resume` clears it. Nothing was sent.")
+            md += ["", "## HELD", why]
+            result.update(status="held", reason=why)
+            rt.alerter.send("warning", f"rebalance {coin} held: kill switch", why, dedup_key="rebalance-held-kill")
+            log.warning(why)
         elif plan.transfer is not None and not rt.actions.is_main_wallet:
             why = ("the plan needs a usdClassTransfer of "
                    f"{to_wire(plan.transfer.amount)} USDC, which only the main wallet can sign; the configured key "

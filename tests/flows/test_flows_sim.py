@@ -263,3 +263,15 @@ def test_daily_report_parts_sum_to_equity_change(flow_env, tmp_path):
         assert pathlib.Path(chart).read_bytes().startswith(b"\x89PNG")
     summary = [a for a in flow_env.alerts() if "daily report" in a["title"]][-1]
     assert summary["attachments"][0]["filename"] == "equity.png"
+
+
+def test_rebalance_holds_while_the_kill_switch_is_engaged(flow_env):
+    from flows.rebalance import rebalance
+
+    _, inf = _sdk(flow_env)
+    flow_env.store().set_control("kill_switch", True, reason="operator test", source="hlmm kill")
+    before = (_spot(inf, flow_env.address), _perp(inf, flow_env.address))
+    res = rebalance(target_carry_notional=3000.0, spot_usdc_fraction=0.3, dry_run=False,
+                    config_path=flow_env.config_path)
+    assert res["status"] == "held" and "kill switch" in res["reason"] and res["executed"] == []
+    assert (_spot(inf, flow_env.address), _perp(inf, flow_env.address)) == before
