@@ -1,9 +1,11 @@
 """Ledger I/O off the hot path: one writer thread fed by a queue, and reads run in a worker thread.
 
 The asyncio loop only does `queue.put_nowait` (microseconds). The writer thread drains the queue in
-batches and writes each batch in one transaction through `engine.ledger.repo` (idempotent upserts for fills
-and funding, so re-sending after a resync or a restart never duplicates). A failed write is logged and
-retried with the next batch; the venue remains the source of truth (the ledger audit flow repairs gaps).
+batches: fills and funding of a batch go in one transaction through `engine.ledger.repo` (idempotent upserts,
+so re-sending after a resync or a restart never duplicates); orders, marks and controls each in their own,
+so one bad row cannot take the fills down with it. A failed write is logged and counted, not retried: the
+venue remains the source of truth, fills and funding are re-ingested at the next resync/backfill and the
+ledger audit flow repairs gaps.
 
 Reads (`read_controls`, `read_params`) are plain blocking functions the loop calls through
 `loop.run_in_executor`, at most once a second.
@@ -116,15 +118,23 @@ class LedgerWriter:
         from engine.ledger.db import session_scope
 
         self.stats["batches"] += 1
-        try:
-            with session_scope(self.engine) as s:
-                fills = [r for kind, rows in work if kind == "fills" for r in rows]
-                funding = [r for kind, rows in work if kind == "funding" for r in rows]
-                if fills:
-                    self.stats["fills"] += repo.upsert_fills(s, self.user, fills)
-                if funding:
-                    self.stats["funding"] += repo.upsert_funding(s, self.user, funding)
-                for kind, row in work:
+        fills = [r for kind, rows in work if kind == "fills" for r in rows]
+        funding = [r for kind, rows in work if kind == "funding" for r in rows]
+        if fills or funding:
+            try:
+                with session_scope(self.engine) as s:
+                    if fills:
+                        self.stats["fills"] += repo.upsert_fills(s, self.user, fills)
+                    if funding:
+                        self.stats["funding"] += repo.upsert_funding(s, self.user, funding)
+            except Exception:
+                self.stats["errors"] += 1
+                log.exception("ledger write of %d fills / %d funding rows failed", len(fills), len(funding))
+        for kind, row in work:
+            if kind in ("fills", "funding"):
+                continue
+            try:
+                with session_scope(self.engine) as s:
                     if kind == "order":
                         self._write_order(s, repo, row)
                     elif kind == "mark":
@@ -139,9 +149,9 @@ class LedgerWriter:
                             repo.set_control(s, ckind, value, who=who, why=why, time=_utc())
                         else:
                             repo.clear_control(s, ckind, who=who, why=why, time=_utc())
-        except Exception:
-            self.stats["errors"] += 1
-            log.exception("ledger write of %d items failed", len(work))
+            except Exception:
+                self.stats["errors"] += 1
+                log.exception("ledger write of one %s failed", kind)
 
     def _write_order(self, s: Any, repo: Any, row: dict) -> None:
         t = _utc(row["time_ms"])
@@ -205,6 +215,6 @@ class LedgerWriter:
         now = _utc()
         start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         with session_scope(self.engine) as s:
-            marks = repo.equity_curve(s, start, now + dt.timedelta(seconds=1))
+            marks = repo.equity_curve(s, start, now + dt.timedelta(seconds=1), user=self.user)
             eq = [float(m.equity) for m in marks]
             return (max(eq) if eq else None, eq[0] if eq else None)

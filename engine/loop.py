@@ -140,6 +140,8 @@ class Engine(Upkeep, VenueSync):
         self.hedger = Hedger(self.executor, HedgeParams(band_usd=cfg.carry.hedge_band_usd), self.limits, self.kill)
         self.deadman = DeadMan(self.rest, self.venue_now_ms, self.deadman_horizon_ms)
         await self._poll_ledger(force=True)  # a persisted kill switch is in force before the first quote
+        # the drawdown reference survives a restart: today's peak equity mark of this account
+        self._peak_equity, _ = await asyncio.get_running_loop().run_in_executor(None, self.ledger.peak_equity_today)
         for m in self.markets:  # leverage first: the venue refuses changes later with a position open
             perp = m.leg("perp")
             if perp is not None:
