@@ -82,12 +82,13 @@ def rebalance(target_carry_notional: float | None = None, spot_usdc_fraction: fl
                     rt.actions.usd_class_transfer(plan.transfer.amount, plan.transfer.to_perp)
                     result["executed"].append(plan.transfer.describe())
                 for t in plan.trades:
-                    r = rt.actions.ioc(t.coin, t.is_buy, t.size, t.limit_px)
-                    line = (f"{t.describe()} → filled {to_wire(r['filled'])}"
+                    r = rt.actions.ioc(rt.reader.asset_of(t.coin), t.is_buy, t.size, t.limit_px)
+                    filled = "unknown (reply lost; see After)" if r["filled"] is None else to_wire(r["filled"])
+                    line = (f"{t.describe()} → filled {filled}"
                             + (f" @ {to_wire(r['avg_px'])}" if r["avg_px"] is not None else "")
                             + (f" ({r['error']})" if r["error"] else ""))
                     result["executed"].append(line)
-                    if r["filled"] < t.size:
+                    if r["filled"] is None or r["filled"] < t.size:
                         result["status"] = "partial"
                         rt.alerter.send("warning", f"rebalance {coin}: {t.leg} leg short",
                                         line, dedup_key=f"rebalance-leg:{coin}:{t.leg}")

@@ -1,11 +1,10 @@
 """The flows' view of the venue: a small synchronous reader plus the two actions the flows take
 (Ioc leg trades and usdClassTransfer).
 
-Reads are plain POST /info calls (Hyperliquid's API, identical on mainnet, testnet and `hlmm sim`). Actions
-are signed with the official SDK's signing helpers — the flows act rarely (a rebalance a day), so they do not
-need the engine's fast signer. Every reply is checked and a refusal raises ``VenueActionError`` with the
-venue's own message; nothing is retried blindly (a transfer or an order is never sent twice on a timeout:
-callers re-read balances instead).
+Reads are plain synchronous POST /info calls (Hyperliquid's API, identical on mainnet, testnet and `hlmm sim`);
+flows are short batch jobs. Actions go through the engine's venue client (signer bit-exact with the SDK,
+cloid-based settlement of ambiguous replies). A refusal raises ``VenueActionError`` with the venue's own
+message; nothing is retried blindly (callers re-read balances instead).
 """
 from __future__ import annotations
 
@@ -154,6 +153,16 @@ class VenueReader:
                 return SpotPair(u["name"], base, int(b["szDecimals"]), 10000 + int(u["index"]))
         raise VenueError(f"spotMeta: no {base}/USDC pair")
 
+    def asset_of(self, coin: str) -> int:
+        """Asset id of a perp name ("HYPE": its meta index) or a spot coin ("@1", "PURR/USDC": 10000 + index)."""
+        for i, a in enumerate(self.meta()["universe"]):
+            if a["name"] == coin:
+                return i
+        for u in self.spot_meta()["universe"]:
+            if u["name"] == coin:
+                return 10000 + int(u["index"])
+        raise VenueError(f"meta/spotMeta: no asset named {coin}")
+
     def perp_sz_decimals(self, coin: str) -> int:
         for a in self.meta()["universe"]:
             if a["name"] == coin:
@@ -162,58 +171,70 @@ class VenueReader:
 
 
 class VenueActions:
-    """Signed actions for the flows. ``key`` is the signing key (main wallet or agent); ``account`` the
-    account acted for. An agent key can trade; only the main wallet's key can move USDC."""
+    """Signed actions for the flows, sent through the engine's venue client (``engine.venue.rest.VenueRest``):
+    every action goes out exactly once; an ambiguous reply (timeout, 5xx) is settled by burning its nonce and
+    re-reading the venue, never by re-sending. ``key`` is the signing key (main wallet or agent); ``account``
+    the account acted for. An agent key can trade; only the main wallet's key can move USDC."""
 
     def __init__(self, base_url: str, account: str, key: str, timeout: float = 10.0) -> None:
-        from eth_account import Account
+        from engine.venue.limits import NonceManager
+        from engine.venue.signing import Signer
 
         self.base_url = base_url.rstrip("/")
         self.account = account
-        self._wallet = Account.from_key(key)
+        self._signer = Signer.for_url(key, self.base_url)
+        self._nonces = NonceManager()  # one per flow run: strictly increasing across its actions
         self._timeout = timeout
-        self._exchange = None
 
     @property
     def signer(self) -> str:
-        return self._wallet.address
+        return self._signer.address
 
     @property
     def is_main_wallet(self) -> bool:
         return self.signer.lower() == self.account.lower()
 
-    def _sdk(self):
-        if self._exchange is None:
-            from hyperliquid.exchange import Exchange
+    def _run(self, call):
+        import asyncio
 
-            self._exchange = Exchange(self._wallet, self.base_url, account_address=self.account, timeout=self._timeout)
-        return self._exchange
+        from engine.venue.rest import VenueRest
 
-    def usd_class_transfer(self, amount: Decimal, to_perp: bool) -> dict:
+        async def go():
+            async with VenueRest(self.base_url, signer=self._signer, account_address=self.account,
+                                 nonces=self._nonces, timeout_s=self._timeout) as rest:
+                return await call(rest)
+
+        return asyncio.run(go())
+
+    def usd_class_transfer(self, amount: Decimal, to_perp: bool):
         if not self.is_main_wallet:
             raise VenueActionError("usdClassTransfer needs the main wallet's key; the configured key is an agent")
         if amount <= 0:
             raise ValueError(f"amount: must be > 0, got {amount}")
-        # the SDK signs str(amount): pass a float whose str() is the exact cents value
-        reply = self._sdk().usd_class_transfer(float(amount), to_perp)
-        if not isinstance(reply, dict) or reply.get("status") != "ok":
-            raise VenueActionError(f"usdClassTransfer refused: {reply}")
-        return reply
+        result = self._run(lambda rest: rest.usd_class_transfer(format(amount, "f"), to_perp))
+        if not result.ok:
+            why = result.error.message if result.error else f"unsettled ({result.resolution})"
+            raise VenueActionError(f"usdClassTransfer refused: {why}")
+        return result
 
-    def ioc(self, coin: str, is_buy: bool, size: Decimal, limit_px: Decimal) -> dict:
-        """One Ioc order; returns ``{"filled": Decimal, "avg_px": Decimal|None, "oid": int|None}``."""
-        reply = self._sdk().order(coin, is_buy, float(size), float(limit_px), {"limit": {"tif": "Ioc"}})
-        if not isinstance(reply, dict) or reply.get("status") != "ok":
-            raise VenueActionError(f"order {coin} refused: {reply}")
-        (status,) = reply["response"]["data"]["statuses"]
-        if "filled" in status:
-            f = status["filled"]
-            return {"filled": dec(f["totalSz"], "filled.totalSz"), "avg_px": dec(f["avgPx"], "filled.avgPx"),
-                    "oid": f.get("oid"), "error": None}
-        if "error" in status:
-            return {"filled": Decimal(0), "avg_px": None, "oid": None, "error": status["error"]}
-        return {"filled": Decimal(0), "avg_px": None, "oid": status.get("resting", {}).get("oid"),
-                "error": f"unexpected status {status}"}
+    def ioc(self, asset: int, is_buy: bool, size: Decimal, limit_px: Decimal) -> dict:
+        """One Ioc order; returns ``{"filled": Decimal|None, "avg_px": Decimal|None, "oid", "error"}``
+        (filled None: the reply was lost and the venue only told us the order ran — re-read positions)."""
+        from engine.venue import wire
+
+        order = wire.order_wire(asset, is_buy, limit_px, size, tif="Ioc")
+        result = self._run(lambda rest: rest.place_orders([order]))
+        if not result.ok and not result.statuses:
+            raise VenueActionError(f"order asset={asset} refused: "
+                                   f"{result.error.message if result.error else result.resolution}")
+        (st,) = result.statuses
+        if st.kind == "filled":
+            return {"filled": st.total_sz, "avg_px": st.avg_px, "oid": st.oid, "error": None}
+        if st.resolution is not None:
+            return {"filled": None, "avg_px": None, "oid": st.oid,
+                    "error": None if st.placed else f"not placed ({st.resolution.value})"}
+        return {"filled": Decimal(0), "avg_px": None, "oid": st.oid,
+                "error": st.error.message if st.error else f"unexpected status {st.kind}"}
 
 
 def now_ms() -> int:
