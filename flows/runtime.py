@@ -77,7 +77,8 @@ def build_runtime(config_path: str | None = None) -> Runtime:
     if not user:
         raise ValueError("venue.account_address: the flows need the account to audit; set it in the config "
                          "(or HLMM_VENUE__ACCOUNT_ADDRESS)")
-    return Runtime(cfg=cfg, reader=VenueReader(cfg.venue.base_url), user=user)
+    return Runtime(cfg=cfg, reader=VenueReader(cfg.venue.base_url, ip_weight_per_min=cfg.limits.ip_weight_per_min),
+                   user=user)
 
 
 def carry_coin(cfg: Any, coin: str | None = None) -> str:

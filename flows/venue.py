@@ -37,15 +37,27 @@ class SpotPair:
 
 
 class VenueReader:
-    """Synchronous /info client (flows are short batch jobs; one client per flow run)."""
+    """Synchronous /info reads for the flows, through the engine's venue client (``VenueRest.info``: IP-weight
+    bucket, retries with backoff on 5xx/429/transport errors). Flows are sync batch jobs, so the reader owns a
+    private event loop; one reader per flow run."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, ip_weight_per_min: int | None = None) -> None:
+        import asyncio
+
+        from engine.venue.limits import IpWeightBucket
+        from engine.venue.rest import VenueRest
+
         self.base_url = base_url.rstrip("/")
-        self._client = client or httpx.Client(timeout=timeout)
+        self._loop = asyncio.new_event_loop()
+        bucket = IpWeightBucket(capacity=ip_weight_per_min) if ip_weight_per_min else None
+        self._rest = VenueRest(self.base_url, bucket=bucket, timeout_s=timeout)
+        self._timeout = timeout
         self.weight_used = 0  # IP weight spent by this reader (for the daily report's budget line)
 
     def close(self) -> None:
-        self._client.close()
+        if not self._loop.is_closed():
+            self._loop.run_until_complete(self._rest.aclose())
+            self._loop.close()
 
     def __enter__(self) -> "VenueReader":
         return self
@@ -53,19 +65,20 @@ class VenueReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def info(self, body: dict[str, Any], weight: int = 20) -> Any:
+    def info(self, body: dict[str, Any]) -> Any:
+        from engine.venue.limits import info_weight
+        from engine.venue.rest import VenueError as RestError
+
         try:
-            resp = self._client.post(f"{self.base_url}/info", json=body)
-        except httpx.HTTPError as exc:
-            raise VenueError(f"info {body.get('type')}: {type(exc).__name__}: {exc}") from exc
-        self.weight_used += weight
-        if resp.status_code != 200:
-            raise VenueError(f"info {body.get('type')}: HTTP {resp.status_code}: {resp.text[:200]}")
-        return resp.json()
+            payload = self._loop.run_until_complete(self._rest.info(body))
+        except RestError as exc:
+            raise VenueError(f"info {body.get('type')}: {exc}") from exc
+        self.weight_used += info_weight(body.get("type", "?"))
+        return payload
 
     def local_clock_ms(self) -> int:
         """The local venue's simulated clock (`hlmm sim` admin endpoint; loopback only)."""
-        resp = self._client.get(f"{self.base_url}/admin/clock")
+        resp = httpx.get(f"{self.base_url}/admin/clock", timeout=self._timeout)
         resp.raise_for_status()
         return int(resp.json()["now"])
 
@@ -77,17 +90,17 @@ class VenueReader:
         return self.info({"type": "spotMeta"})
 
     def all_mids(self) -> dict[str, Decimal]:
-        return {k: dec(v, f"allMids.{k}") for k, v in self.info({"type": "allMids", "dex": ""}, 2).items()}
+        return {k: dec(v, f"allMids.{k}") for k, v in self.info({"type": "allMids", "dex": ""}).items()}
 
     def perp_marks(self) -> dict[str, Decimal]:
         meta, ctxs = self.info({"type": "metaAndAssetCtxs"})
         return {a["name"]: dec(c["markPx"], f"assetCtxs.{a['name']}.markPx") for a, c in zip(meta["universe"], ctxs)}
 
     def clearinghouse_state(self, user: str) -> dict:
-        return self.info({"type": "clearinghouseState", "user": user, "dex": ""}, 2)
+        return self.info({"type": "clearinghouseState", "user": user, "dex": ""})
 
     def spot_clearinghouse_state(self, user: str) -> dict:
-        return self.info({"type": "spotClearinghouseState", "user": user}, 2)
+        return self.info({"type": "spotClearinghouseState", "user": user})
 
     def user_fills(self, user: str) -> list[dict]:
         return self.info({"type": "userFills", "user": user})
@@ -120,7 +133,7 @@ class VenueReader:
                           "req": {"coin": coin, "interval": interval, "startTime": start_ms, "endTime": end_ms}})
 
     def user_role(self, user: str) -> dict:
-        return self.info({"type": "userRole", "user": user}, 60)
+        return self.info({"type": "userRole", "user": user})
 
     def user_rate_limit(self, user: str) -> dict:
         return self.info({"type": "userRateLimit", "user": user})
