@@ -70,6 +70,7 @@ class Engine(Upkeep, VenueSync):
         self.params: dict[str, QuoteParams] = {}
         self._desired: dict[str, tuple] = {}  # coin -> (inputs key, quotes, book) of the last evaluation
         self._clean: dict[str, tuple] = {}  # coin -> (accepted quotes, live version) of a no-op diff
+        self._planned: dict[str, tuple] = {}  # coin -> accepted quotes of the plan being executed
         self.min_interval_ms = cfg.strategy.min_requote_interval_ms
         self.deadman_horizon_ms = deadman_horizon_ms
         self.metrics_port = metrics_port
@@ -364,6 +365,7 @@ class Engine(Upkeep, VenueSync):
                            self.cloids)
         touched = {x.quote.coin for x in plan.places} | {x.live.coin for x in plan.modifies} | {
             x.live.coin for x in plan.cancels}
+        self._planned = {c: tuple(by_coin[c]) for c in touched}
         for coin in todo:
             if coin in touched:
                 self._clean.pop(coin, None)
@@ -393,6 +395,16 @@ class Engine(Upkeep, VenueSync):
         t1 = time.perf_counter_ns()
         await self.executor.execute(plan)
         self.timings.add("execute", (time.perf_counter_ns() - t1) / 1_000)
+        if self.executor.last_as_planned:
+            self.mark_executed()
+
+    def mark_executed(self) -> None:
+        """The last plan was carried out exactly (every order rests as planned, every cancel went through):
+        the live orders of the coins it touched now equal their accepted quotes, so the next evaluation can
+        skip diffing them until their quotes or orders change again."""
+        for coin, accepted in self._planned.items():
+            self._clean[coin] = (accepted, self.tracker.coin_version.get(coin, 0))
+        self._planned = {}
 
     # ------------------------------------------------------------------ hedging and carry
     def _leg_market(self, leg: Any) -> LegMarket | None:

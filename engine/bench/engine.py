@@ -99,6 +99,7 @@ def _tick_to_action(key: str) -> tuple[list[float], list[float]]:
         for q in [mod.quote for mod in plan.modifies] + [p.quote for p in plan.places]:
             oid += 1
             eng.tracker.add(LiveOrder(oid, q.coin, q.is_buy, q.px, q.sz, None))
+        eng.mark_executed()  # what requote() does after an execution that went as planned
     wallet = Account.from_key(key)
     ref = []
     if last_modify is not None:

@@ -90,6 +90,8 @@ class Executor:
         self.tif = tif
         self.stats = ExecStats()
         self.needs_refresh = False
+        self.deviations = 0  # replies that differ from "everything rested / was cancelled as planned"
+        self.last_as_planned = False
 
     # ------------------------------------------------------------ bookkeeping
     def _record(self, q: Quote | None, cloid: str | None, oid: int | None, status: str, coin: str | None = None,
@@ -103,6 +105,8 @@ class Executor:
 
     def _count(self, result: ActionResult) -> None:
         self.stats.actions += 1
+        if not result.ok or result.resolution is not None:
+            self.deviations += 1
         if result.resolution is not None:
             self.stats.ambiguous += 1
             self.needs_refresh = True
@@ -124,6 +128,7 @@ class Executor:
         """Carry out `plan`; returns the number of orders/cancels sent."""
         if plan.is_empty:
             return 0
+        deviations = self.deviations
         actions = plan_actions(plan, self.asset_of, self.tif)  # raises before anything is sent
         cancels, modifies, places = list(plan.cancels), list(plan.modifies), list(plan.places)
         retry: list[tuple[Quote, str]] = []
@@ -139,6 +144,8 @@ class Executor:
                 self._count(result)
                 sent += n
                 for c, st in zip(items, result.statuses):
+                    if not st.placed:
+                        self.deviations += 1
                     self._record(None, c.live.cloid, c.live.oid, "cancel" if st.placed else "cancel_failed",
                                  c.live.coin, c.live.is_buy, c.live.px, c.live.sz)
                 if not result.ok and result.resolution is None:
@@ -174,6 +181,7 @@ class Executor:
                     self._on_status(p.quote, p.cloid, st, retry)
         if retry:
             sent += await self._reprice(retry)
+        self.last_as_planned = self.deviations == deviations and not retry
         return sent
 
     def _on_status(self, q: Quote, cloid: str, st: OrderResult, retry: list[tuple[Quote, str]] | None) -> bool:
@@ -183,8 +191,10 @@ class Executor:
             self._record(q, cloid, st.oid, "resting")
             return True
         if st.kind == "filled":
+            self.deviations += 1  # not resting: the live set differs from the plan
             self._record(q, cloid, st.oid, "filled")
             return True
+        self.deviations += 1
         if st.resolution is not None:
             self.needs_refresh = True
             self._record(q, cloid, st.oid, f"resolved:{st.resolution.value}")
