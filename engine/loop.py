@@ -70,6 +70,7 @@ class Engine(Upkeep, VenueSync):
         self.params: dict[str, QuoteParams] = {}
         self._desired: dict[str, tuple] = {}  # coin -> (inputs key, quotes, book) of the last evaluation
         self._clean: dict[str, tuple] = {}  # coin -> (accepted quotes, live version) of a no-op diff
+        self._bad_params: set[tuple[str, str]] = set()
         self._planned: dict[str, tuple] = {}  # coin -> accepted quotes of the plan being executed
         self.min_interval_ms = cfg.strategy.min_requote_interval_ms
         self.deadman_horizon_ms = deadman_horizon_ms
@@ -140,7 +141,7 @@ class Engine(Upkeep, VenueSync):
                                  on_order=self.ledger.order)
         self.hedger = Hedger(self.executor, HedgeParams(band_usd=cfg.carry.hedge_band_usd), self.limits, self.kill)
         self.deadman = DeadMan(self.rest, self.venue_now_ms, self.deadman_horizon_ms)
-        await self._poll_ledger(force=True)  # a persisted kill switch is in force before the first quote
+        await self._poll_ledger()  # a persisted kill switch is in force before the first quote
         # the drawdown reference survives a restart: today's peak equity mark of this account
         self._peak_equity, _ = await asyncio.get_running_loop().run_in_executor(None, self.ledger.peak_equity_today)
         for m in self.markets:  # leverage first: the venue refuses changes later with a position open

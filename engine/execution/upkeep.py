@@ -84,7 +84,7 @@ class Upkeep:
             fut = asyncio.get_running_loop().run_in_executor(None, self.alerter.send, severity, title, body, title)
             fut.add_done_callback(lambda f: f.exception() and log.warning("alert failed: %s", f.exception()))
 
-    async def _poll_ledger(self, force: bool = False) -> None:
+    async def _poll_ledger(self) -> None:
         loop = asyncio.get_running_loop()
         coins = [m.coin for m in self.markets]
         controls = await loop.run_in_executor(None, self.ledger.read_controls)
@@ -104,14 +104,23 @@ class Upkeep:
         if controls.paused != self.controls.paused:
             for m in self.markets:
                 self._mark(m)
+        carry_changed = controls.carry_notional != self.controls.carry_notional
         self.controls = controls
+        if carry_changed:  # the rebalance flow moved the carry target: size it now, not at the next hour
+            for m in self.markets:
+                self._update_carry(m)
+                self._mark(m)
         new_params = {}
         for coin, p in params.items():
             mult = p.get("spread_multiplier")
-            if isinstance(mult, (int, float)) and mult > 0:
-                new_params[coin] = QuoteParams.from_config(self.cfg.strategy, regime_multiplier=float(mult))
-        if new_params.keys() != self.params.keys() or any(
-                new_params[k].regime_multiplier != self.params[k].regime_multiplier for k in new_params):
+            if isinstance(mult, (int, float)) and not isinstance(mult, bool) and mult > 0:
+                old = self.params.get(coin)  # keep the same object while unchanged (quote cache key)
+                new_params[coin] = old if old is not None and old.regime_multiplier == float(mult) else \
+                    QuoteParams.from_config(self.cfg.strategy, regime_multiplier=float(mult))
+            elif (coin, repr(mult)) not in self._bad_params:  # once per bad value, not every second
+                self._bad_params.add((coin, repr(mult)))
+                log.warning("params regime.%s: spread_multiplier %r ignored (needs a number > 0)", coin, mult)
+        if new_params.keys() != self.params.keys() or any(new_params[k] is not self.params[k] for k in new_params):
             for m in self.markets:
                 self._mark(m)
         self.params = new_params
