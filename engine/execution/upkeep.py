@@ -73,9 +73,10 @@ class Upkeep:
         notional = self.cfg.carry.target_notional_usd
         if self.controls.carry_notional and m.coin in self.controls.carry_notional:
             notional = self.controls.carry_notional[m.coin]
-        params = CarryParams.from_config(self.cfg.carry, target_notional=notional)
-        if params.exit_funding >= params.entry_funding:  # config allows equal thresholds; carry needs a gap
-            params = CarryParams(notional, params.entry_funding, params.entry_funding - 1e-9)
+        entry, exit_ = self.cfg.carry.entry_threshold, self.cfg.carry.exit_threshold
+        if exit_ >= entry:  # the config allows equal thresholds; the hysteresis needs a gap
+            exit_ = entry - 1e-9
+        params = CarryParams.from_config(self.cfg.carry, target_notional=notional, exit_funding=exit_)
         m.carry = carry_target(m.funding_mean, params, m.carry, mid, min(spot.sz_decimals, perp.sz_decimals))
 
     def _alert(self, severity: str, title: str, body: str) -> None:
