@@ -46,6 +46,9 @@ def _truthy(value: Any) -> bool:
 
 class LedgerWriter:
     def __init__(self, url: str, user: str, batch_max: int = 500) -> None:
+        # imported here, on the caller's thread: the writer and reader threads importing SQLAlchemy's
+        # dialect modules for the first time at once can trip over a half-initialised module
+        from engine.ledger import repo  # noqa: F401
         from engine.ledger.db import make_engine
 
         self.url = url

@@ -96,12 +96,13 @@ class Executor:
     # ------------------------------------------------------------ bookkeeping
     def _record(self, q: Quote | None, cloid: str | None, oid: int | None, status: str, coin: str | None = None,
                 is_buy: bool | None = None, px: Decimal | None = None, sz: Decimal | None = None,
-                tif: str | None = None, reason: str | None = None) -> None:
+                tif: str | None = None, reason: str | None = None, reduce_only: bool = False) -> None:
         if self.on_order is None:
             return
         self.on_order({"time_ms": self.now_ms(), "cloid": cloid, "oid": oid, "coin": q.coin if q else coin,
                        "side": ("B" if (q.is_buy if q else is_buy) else "A"), "px": q.px if q else px,
-                       "sz": q.sz if q else sz, "tif": tif or self.tif, "status": status, "reason": reason})
+                       "sz": q.sz if q else sz, "tif": tif or self.tif, "status": status, "reason": reason,
+                       "reduce_only": reduce_only})
 
     def _count(self, result: ActionResult) -> None:
         self.stats.actions += 1
@@ -260,7 +261,7 @@ class Executor:
         status = "error" if st is None else st.kind
         if st is not None and st.error is not None:
             status = f"rejected:{st.error.outcome.value}"
-        self._record(None, cloid, st.oid if st else None, status, coin, is_buy, px, sz, "Ioc", reason)
+        self._record(None, cloid, st.oid if st else None, status, coin, is_buy, px, sz, "Ioc", reason, reduce_only)
         return st
 
     async def cancel_all(self, orders: list[LiveOrder]) -> None:

@@ -9,6 +9,10 @@ import secrets
 from decimal import Decimal
 
 import httpx
+from sqlalchemy import text
+
+from engine.ledger import repo
+from engine.ledger.db import make_engine, session_scope
 
 from tests.engine.conftest import running_engine
 from tests.engine.helpers import (open_orders, ours, perp_szi, size_through, spot_total, until, venue,
@@ -51,10 +55,16 @@ def _dec_funding(r: dict) -> tuple:
     return (r["time"], d["coin"], Decimal(d["usdc"]), Decimal(d["szi"]), Decimal(d["fundingRate"]))
 
 
-def _ledger_rows(url: str, user: str):
-    from engine.ledger import repo
-    from engine.ledger.db import make_engine, session_scope
+def _ledger_query(url: str, sql: str):
+    eng = make_engine(url)
+    try:
+        with eng.connect() as c:
+            return c.execute(text(sql)).all()
+    finally:
+        eng.dispose()
 
+
+def _ledger_rows(url: str, user: str):
     eng = make_engine(url)
     start = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
     end = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
@@ -104,6 +114,21 @@ async def test_quotes_fills_hedges_funding_and_ledger_matches_venue(tmp_path, en
             net = spot_total(sim_server.url, user) + perp_szi(sim_server.url, user)
             return abs(net) * mid <= band
         await until(within_band, 15, what="net delta back inside the hedge band")
+
+        # now our perp ask is hit: we are shorter, the hedger buys perp back — reduce-only, it shrinks the short
+        ask = min((o for o in ours(open_orders(sim_server.url, user)) if o["coin"] == "HYPE" and o["side"] == "A"),
+                  key=lambda o: float(o["limitPx"]))
+        sweep = size_through(sim_server.url, "HYPE", float(ask["limitPx"]), False)
+        res = await asyncio.to_thread(taker.order, "HYPE", True, sweep, float(ask["limitPx"]),
+                                      {"limit": {"tif": "Ioc"}})
+        assert res["status"] == "ok", res
+
+        def reduce_only_hedge():
+            engine.ledger.flush()
+            return _ledger_query(ledger_url, "select count(*) from orders where tif = 'Ioc' and side = 'B' "
+                                             "and reduce_only and coin = 'HYPE'")[0][0]
+        await until(reduce_only_hedge, 15, what="a reduce-only perp buy hedge in the ledger")
+        await until(within_band, 15, what="net delta back inside the band after the buy-back")
 
         # funding: the venue clock passes an hour; the perp short receives/pays funding
         await asyncio.to_thread(sim_server.admin, "clock", {"advance_ms": 3_600_000})

@@ -6,6 +6,9 @@ import asyncio
 import collections
 import secrets
 
+from sqlalchemy import text
+
+from engine.ledger.db import session_scope
 from tests.engine.conftest import running_engine
 from tests.engine.helpers import open_orders, ours, perp_szi, size_through, until, venue
 from tests.engine.test_quoting_e2e import _tight_config
@@ -58,8 +61,6 @@ async def test_reconnect_resyncs_without_duplicates(engine_config, sim_server, t
 
         def in_ledger():
             engine.ledger.flush()
-            from engine.ledger.db import session_scope
-            from sqlalchemy import text
             with session_scope(engine.ledger.engine) as s:
                 tids = {r[0] for r in s.execute(text("select tid from fills"))}
             return all(f["tid"] in tids for f in ours_filled)
