@@ -17,7 +17,9 @@ from engine.orchestrate import Supervisor, hlmm_argv, http_ok
 
 PAPER_USDC_PERP = Decimal("100000")
 PAPER_USDC_SPOT = Decimal("50000")
-PAPER_HYPE_SPOT = Decimal("500")
+# about the default carry size (carry.target_notional_usd 1000 at ~30 USDC): the engine hedges it with a
+# perp short instead of dumping a large spot balance on its first tick
+PAPER_HYPE_SPOT = Decimal("35")
 
 
 @dataclasses.dataclass(frozen=True)
