@@ -40,8 +40,10 @@ def register(app: typer.Typer) -> None:
                           [str(Path(_venv_bin()) / "prefect"), "server", "start", "--host", "127.0.0.1",
                            "--port", str(prefect_port)],
                           env=prefect_env, ready=http_ok(f"{api}/health"), ready_timeout_s=120)
+                # ready once the served deployments are registered, so the UI shows them from the first page
                 sup.start("flows", [_python(), "-m", "deployments.serve", "--demo", "--config",
-                                    str(setup.config_path)], env=prefect_env)
+                                    str(setup.config_path)], env=prefect_env,
+                          ready=http_ok(f"{api}/deployments/name/daily_report/daily"), ready_timeout_s=120)
             typer.echo(f"venue      {setup.sim_url}   (paper account {setup.address})")
             if not no_prefect:
                 typer.echo(f"Prefect UI http://127.0.0.1:{prefect_port}   (flows served on demo schedules; "
