@@ -22,7 +22,7 @@ from engine.clock import Clock, WallClock
 from engine.execution.deadman import DeadMan
 from engine.execution.diff import CloidFactory, Tolerance, diff_orders
 from engine.execution.executor import CoinSpec, Executor
-from engine.execution.hedger import Hedger
+from engine.execution.hedger import Hedger, clip_hedge
 from engine.execution.inventory import Inventory
 from engine.execution.markets import INTERVAL_MS, MarketRuntime, StartupError, resolve_markets
 from engine.execution.orders import OrderTracker
@@ -34,11 +34,12 @@ from engine.market.book import BookStore, L2Book
 from engine.market.state import leg_state
 from engine.monitoring import Timings, TimedSigner
 from engine.risk import KillSwitch, MarketView, RiskContext, RiskLimits, evaluate
-from engine.strategy.hedge import HedgeParams, LegMarket
+from engine.strategy.hedge import HedgeOrder, HedgeParams, LegMarket
 from engine.strategy.quotes import QuoteParams, quotes
 from engine.strategy.rounding import round_price, round_size
 
 log = logging.getLogger(__name__)
+HEDGE_RETRY_MS = 2_000
 TAKER_FEE = {"perp": 0.00045, "spot": 0.0007}  # base tier (protocol §7); the hedger compares legs with them
 
 
@@ -415,38 +416,46 @@ class Engine(Upkeep, VenueSync):
         return LegMarket(leg.coin, leg.name, leg.sz_decimals, book.best_bid, book.best_ask, TAKER_FEE[leg.name])
 
     async def _hedge(self, m: MarketRuntime) -> None:
+        """Carry top-up (buy spot up to the carry target), then the delta hedge; both Ioc, both through risk.
+        After an attempt that did not fill, the market waits HEDGE_RETRY_MS before trying again, so an
+        unfillable hedge cannot burn the address budget at the requote rate."""
         spot_leg, perp_leg = m.leg("spot"), m.leg("perp")
         if spot_leg is None or perp_leg is None or self.kill.engaged or m.hedge_busy:
+            return
+        now = self.clock.now_ms()
+        if now < m.hedge_after_ms:
             return
         spot, perp = self._leg_market(spot_leg), self._leg_market(perp_leg)
         if spot is None or perp is None:
             return
-        now = self.clock.now_ms()
         spot_qty, perp_qty = float(self.inventory.qty(spot.coin)), float(self.inventory.qty(perp.coin))
-        if m.carry.active and Decimal(repr(spot_qty)) < m.carry.spot_qty:  # carry: top the spot leg up
-            deficit = round_size(m.carry.spot_qty - Decimal(repr(spot_qty)), spot.sz_decimals)
-            px = round_price(spot.best_ask * 1.002, spot.sz_decimals, True, "up")
-            if px is not None and deficit * px >= 10 and deficit * px <= Decimal(repr(self.limits.max_order_notional)):
-                m.hedge_busy = True
-                try:
-                    await self.executor.send_ioc(spot.coin, True, px, deficit, False, "carry")
-                    await self._refresh_account()
-                finally:
-                    m.hedge_busy = False
-                spot_qty = float(self.inventory.qty(spot.coin))
 
         def ctx_for(coin: str) -> RiskContext:
             return RiskContext(now, self._views(m, now), {spot.coin: spot_qty, perp.coin: perp_qty})
 
-        choice = self.hedger.decide(spot_qty, perp_qty, spot, perp, ctx_for)
-        if choice is None:
-            return
+        order: HedgeOrder | None = None
+        reduce_only = False
+        if m.carry.active and Decimal(repr(spot_qty)) < m.carry.spot_qty:  # carry: top the spot leg up
+            deficit = round_size(m.carry.spot_qty - Decimal(repr(spot_qty)), spot.sz_decimals)
+            px = round_price(spot.best_ask * 1.002, spot.sz_decimals, True, "up")
+            if px is not None and deficit > 0:
+                top_up = clip_hedge(HedgeOrder(spot.coin, "spot", True, deficit, px, spot.cost_frac,
+                                               f"carry target {m.carry.spot_qty}: {m.carry.reason}"),
+                                    spot.sz_decimals, self.limits.max_order_notional)
+                if top_up is not None and evaluate([top_up], ctx_for(spot.coin), self.limits, self.kill).accepted:
+                    order = top_up
+        if order is None:
+            choice = self.hedger.decide(spot_qty, perp_qty, spot, perp, ctx_for)
+            if choice is None:
+                return
+            order, reduce_only = choice
         m.hedge_busy = True
         try:
-            await self.hedger.execute(*choice)
+            filled = await self.hedger.execute(order, reduce_only)
             await self._refresh_account()  # the venue's position, not our arithmetic, feeds the next decision
         finally:
             m.hedge_busy = False
+        m.hedge_after_ms = self.clock.now_ms() + (0 if filled else HEDGE_RETRY_MS)
         self._mark(m)
 
     # ------------------------------------------------------------------ lifecycle

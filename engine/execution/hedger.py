@@ -81,7 +81,7 @@ class Hedger:
     async def execute(self, order: HedgeOrder, reduce_only: bool) -> bool:
         log.info("hedge %s %s %s @ %s (reduce_only=%s): %s", order.leg, "buy" if order.is_buy else "sell",
                  order.sz, order.px, reduce_only, order.reason)
-        st = await self.executor.send_ioc(order.coin, order.is_buy, order.px, order.sz, reduce_only, "hedge")
+        st = await self.executor.send_ioc(order.coin, order.is_buy, order.px, order.sz, reduce_only, order.reason)
         self.hedges += 1
         self.last = order
         return st is not None and st.kind == "filled"

@@ -42,6 +42,7 @@ class MarketRuntime:
     last_send_ms: int = -10 ** 15
     last_eval_ms: int = -10 ** 15
     hedge_busy: bool = False
+    hedge_after_ms: int = 0  # no hedge attempt before this (after one that did not fill)
     status: str = "starting"
 
     @property
