@@ -59,7 +59,8 @@ class Engine(Upkeep, VenueSync):
                               budget=AddressBudget(), exchange_timeout_s=5.0)
         self.rest.signer = TimedSigner(self.rest.signer, self.timings)
         self.user = self.rest.user.lower()
-        self.cloids = CloidFactory(make_run_id())
+        # counter starts at the start time in µs: unique across restarts even if two runs draw the same run id
+        self.cloids = CloidFactory(make_run_id(), start=self.clock.now_ms() * 1_000)
         self.tracker = OrderTracker()
         self.inventory = Inventory()
         self.books = BookStore()
