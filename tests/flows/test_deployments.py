@@ -113,12 +113,16 @@ def _delete_deployments(prefect_server) -> None:
 
 
 @pytest.mark.slow
-def test_serve_process_runs_triggered_flows(prefect_server, venue_env):
-    """`python -m deployments.serve` (the embedded `make up` path) registers every deployment and executes a
-    run triggered by hand: drawdown_audit writes its equity mark into the ledger."""
+def test_serve_demo_schedules_run_flows(prefect_server, venue_env):
+    """`python -m deployments.serve --demo` (what `hlmm up` runs): it registers every deployment, the server's
+    scheduler creates runs from the demo schedules, and the serve process executes them — drawdown_audit's
+    equity marks reach the ledger without anyone triggering anything."""
     import subprocess
     import sys
     import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
 
     from flows.store import Store
 
@@ -126,29 +130,35 @@ def test_serve_process_runs_triggered_flows(prefect_server, venue_env):
     _delete_deployments(prefect_server)  # a clean slate: the deploy test registers the same names on a pool
     env = {**prefect_server.env, venue_env.key_env: venue_env.key, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     log_path = prefect_server.home / "serve.log"
+
+    async def drawdown_runs():
+        async with get_client() as c:
+            return await c.read_flow_runs(deployment_filter=DeploymentFilter(
+                name=DeploymentFilterName(any_=["every-5m"])), flow_run_filter=FlowRunFilter())
+
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "deployments.serve", "--no-schedules", "--config",
+        proc = subprocess.Popen([sys.executable, "-m", "deployments.serve", "--demo", "--config",
                                  venue_env.config_path], cwd=str(REPO), env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 90
-        while True:  # serve registers its deployments first
-            names = set(_deployments(prefect_server))
-            if {d.full_name for d in DEPLOYMENTS} <= names:
+        deadline = time.monotonic() + 150
+        while True:
+            runs = asyncio.run(drawdown_runs())
+            if any(r.state and r.state.is_completed() for r in runs):
                 break
+            assert not any(r.state and r.state.is_failed() for r in runs), log_path.read_text()[-3000:]
             assert proc.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, f"serve registered only {names}"
-            time.sleep(0.5)
-        r = prefect_server.cli("deployment", "run", "drawdown_audit/every-5m", "--watch", "--watch-interval", "1",
-                               "--watch-timeout", "120", timeout=150)
-        assert r.returncode == 0 and "Completed" in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:] + \
-            log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no scheduled drawdown_audit run completed:\n" + \
+                log_path.read_text()[-3000:] + prefect_server.log_path.read_text()[-3000:]
+            time.sleep(1)
+        assert {d.full_name for d in DEPLOYMENTS} <= set(_deployments(prefect_server))
+        assert all(r.auto_scheduled or r.state.is_scheduled() for r in runs if r.state and r.state.is_completed())
         marks = venue_env.store().equity_curve(venue_env.address, dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc),
-                                              dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc))
-        assert len(marks) == 1 and marks[0][1] > 1_000_000
+                                               dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc))
+        assert marks and marks[0][1] > 1_000_000
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
