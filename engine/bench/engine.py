@@ -10,7 +10,8 @@
   budget, fed 10 book updates/s for 20 s (shorter than the issue's 60 s so the bench stays under a minute),
   measured on this process (CPU time of all threads / wall time; resident set size at the end).
 * `paper_actions_per_min` / `paper_rate_limit_rejections`: exchange actions the engine sent during that
-  run, and how many were refused for IP or address budget (goal 0).
+  run, and how many were refused for IP or address budget (goal 0). The run lasts 20 s by default;
+  `HLMM_BENCH_PAPER_S=600` makes it the issue's 10-minute paper run (RSS/CPU are then over 600 s too).
 """
 from __future__ import annotations
 
@@ -26,8 +27,22 @@ from pathlib import Path
 from engine.bench import Result, figure
 
 N_TICKS = 3_000
-RUN_S = 20.0
+RUN_S = 20.0  # default paper-run length; HLMM_BENCH_PAPER_S overrides it (e.g. 600 for the issue's 10 minutes)
 UPDATES_PER_S = 10
+
+
+def _paper_seconds(env: dict | None = None) -> float:
+    """Paper-run length in seconds: HLMM_BENCH_PAPER_S if set (a number > 0), else RUN_S."""
+    raw = (os.environ if env is None else env).get("HLMM_BENCH_PAPER_S")
+    if raw is None or raw == "":
+        return RUN_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"HLMM_BENCH_PAPER_S must be a number of seconds > 0, got {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"HLMM_BENCH_PAPER_S must be a number of seconds > 0, got {raw!r}")
+    return value
 
 
 def _pct(xs: list[float], p: float) -> float:
@@ -143,7 +158,7 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-async def _paper_run(url: str, address: str, key: str, ledger: str) -> dict:
+async def _paper_run(url: str, address: str, key: str, ledger: str, run_s: float = RUN_S) -> dict:
     from engine.config import default_config
     from engine.config.sections import MarketConfig
     from engine.loop import Engine
@@ -159,7 +174,7 @@ async def _paper_run(url: str, address: str, key: str, ledger: str) -> dict:
     actions0 = eng.executor.stats.actions
     period = 1 / UPDATES_PER_S
     n = 0
-    while time.perf_counter() - wall0 < RUN_S:
+    while time.perf_counter() - wall0 < run_s:
         coin = "HYPE" if n % 2 == 0 else "@1"
         book = eng.books.book(coin)
         if book is not None:  # re-deliver the newest venue book as a fresh update (10/s on top of the feed)
@@ -180,6 +195,7 @@ def bench_engine() -> list[Result]:
     from eth_account import Account
 
     key = "0x" + secrets.token_hex(32)
+    run_s = _paper_seconds()
     samples, ref = _tick_to_action(key)
     ref_p50 = _pct(ref, 0.5) if ref else None
     results = [
@@ -192,7 +208,7 @@ def bench_engine() -> list[Result]:
     proc, url = _start_sim(address)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            run = asyncio.run(_paper_run(url, address, key, f"sqlite:///{os.path.join(tmp, 'ledger.db')}"))
+            run = asyncio.run(_paper_run(url, address, key, f"sqlite:///{os.path.join(tmp, 'ledger.db')}", run_s))
     finally:
         proc.terminate()
         try:
@@ -201,12 +217,13 @@ def bench_engine() -> list[Result]:
             proc.kill()
     results += [
         Result("engine_rss_mb", run["rss_mb"], "MB", None, None,
-               f"<= 150 MB; {RUN_S:.0f} s at {UPDATES_PER_S} book updates/s (issue asks 60 s; shortened for the "
-               "bench budget), includes the bench process"),
+               f"<= 150 MB; {run_s:.0f} s at {UPDATES_PER_S} book updates/s (issue asks 60 s; the default is "
+               "shorter for the bench budget, HLMM_BENCH_PAPER_S sets it), includes the bench process"),
         Result("engine_cpu_pct", run["cpu_pct"], "%", None, None,
-               f"<= 5 % of a core at {UPDATES_PER_S} updates/s over {RUN_S:.0f} s ({run['books']} book events)"),
+               f"<= 5 % of a core at {UPDATES_PER_S} updates/s over {run_s:.0f} s ({run['books']} book events)"),
         Result("paper_actions_per_min", run["actions"] / run["wall"] * 60, "actions/min", None, None,
-               f"{RUN_S:.0f} s paper run vs hlmm sim at the real 1200/min IP budget (issue: 10 min)"),
+               f"{run_s:.0f} s paper run vs hlmm sim at the real 1200/min IP budget (issue: 10 min; "
+               "HLMM_BENCH_PAPER_S=600 runs that)"),
         Result("paper_rate_limit_rejections", float(run["rate_limited"]), "count", None, None, "0"),
     ]
     return results

@@ -98,3 +98,15 @@ async def test_deadman_rearms_counts_fires_and_respects_the_budget():
     assert not await dm.tick() and dm.state.fires == 10
     with pytest.raises(ValueError):
         DeadMan(rest, lambda: 0, horizon_ms=5_000)
+
+
+def test_bench_paper_seconds_from_env():
+    import pytest
+
+    from engine.bench.engine import RUN_S, _paper_seconds
+
+    assert _paper_seconds({}) == RUN_S
+    assert _paper_seconds({"HLMM_BENCH_PAPER_S": "600"}) == 600.0
+    for bad in ("0", "-5", "ten"):
+        with pytest.raises(ValueError, match="HLMM_BENCH_PAPER_S"):
+            _paper_seconds({"HLMM_BENCH_PAPER_S": bad})
