@@ -11,7 +11,25 @@ from prefect.artifacts import create_table_artifact
 from flows.logic.funding import HOUR_MS, account_funding
 from flows.logic.numbers import dec
 from flows.runtime import build_runtime
-from flows.tasks import ms, read_candles, read_funding_history, read_user_funding
+from flows.tasks import ms, read_candles, read_fills, read_funding_history, read_user_funding
+
+
+def _position_path(rt, start: int, end: int):
+    """Our perp position at any hour in the window: today's position minus the perp fills after that hour
+    (from the venue), so an hour where we held a position but got no payment is caught."""
+    current: dict[str, Decimal] = {}
+    for ap in rt.reader.clearinghouse_state(rt.user).get("assetPositions", []):
+        p = ap["position"]
+        current[p["coin"]] = dec(p["szi"], f"position.{p['coin']}.szi")
+    fills = [f for f in read_fills(rt.reader, rt.user, start, end) if not str(f["coin"]).startswith("@")
+             and "/" not in str(f["coin"])]
+
+    def at(coin: str, hour_ms: int) -> Decimal:
+        later = sum((dec(f["sz"], "sz") * (1 if f["side"] == "B" else -1) for f in fills
+                     if f["coin"] == coin and int(f["time"]) > hour_ms), Decimal(0))
+        return current.get(coin, Decimal(0)) - later
+
+    return at
 
 
 @flow(name="funding_accounting", description="userFunding → ledger; realized vs expected funding, carry APR, flags")
@@ -37,9 +55,10 @@ def funding_accounting(lookback_hours: int = 24, coins: list[str] | None = None,
                 rows = []
             # funding at hour h is charged on the price around h: the close of the candle ending at h
             closes[c] = {int(r["t"]) + HOUR_MS: dec(r["c"], f"candles.{c}.c") for r in rows}
+        position_at = _position_path(rt, start, end)
         report = account_funding(paid, {c: history[c] for c in wanted},
                                  price_at=lambda coin, h: closes.get(coin, {}).get(h),
-                                 window_hours=lookback_hours)
+                                 position_at=position_at, window_hours=lookback_hours)
         table = [{"coin": c.coin, "realized_usdc": f"{c.realized:.6f}", "expected_usdc": f"{c.expected:.6f}",
                   "payments": c.payments, "hours": c.hours, "mean_notional": f"{c.mean_notional:.2f}",
                   "realized_apr": "n/a" if c.realized_apr is None else f"{c.realized_apr:.2%}",

@@ -12,19 +12,28 @@ from tests.alerts.receiver import Receiver
 
 
 @pytest.fixture(scope="session")
-def sim_server(tmp_path_factory):
-    """The flow tests' own `hlmm sim` (same subprocess as the shared fixture, started by its helper): the flows
-    advance the venue clock by hours for funding, which must not shift time under other rooms' tests, and a
-    flow run spends more IP weight than the shared venue's 1200/min leaves room for."""
-    from tests.fixtures.sim import account_from_label, start_sim
+def flows_sim(tmp_path_factory):
+    """The flow tests' own `hlmm sim` (a real subprocess, started with the sim room's `start_sim`): the flows
+    advance the venue clock by hours for funding, which must not move time under other rooms' tests on the
+    shared `sim_server`, and a flow run spends more IP weight than the shared venue's budget leaves room for."""
+    from tests.fixtures.sim import start_sim
 
-    accounts = [account_from_label(f"flows-{i}") for i in range(2)]
-    sim = start_sim("--ip-weight-per-min", "1000000", seed=11, accounts=accounts,
-                    log_dir=tmp_path_factory.mktemp("flows-sim"))
+    sim = start_sim("--ip-weight-per-min", "1000000", seed=11, log_dir=tmp_path_factory.mktemp("flows-sim"))
     try:
         yield sim
     finally:
         sim.stop()
+
+
+@pytest.fixture()
+def flows_account(flows_sim) -> tuple[str, str]:
+    """A new random account on the flows' venue, funded like the sim room's accounts."""
+    from eth_account import Account
+
+    key = "0x" + secrets.token_hex(32)
+    address = Account.from_key(key).address
+    flows_sim.fund(address)
+    return address, key
 
 
 @pytest.fixture(scope="session")
@@ -78,16 +87,16 @@ targets = [{{url = "{alert_url}", severities = ["info", "warning", "critical"]}}
 
 
 @pytest.fixture()
-def venue_env(tmp_path, sim_server, fresh_account, alert_receiver, prefect_server, monkeypatch) -> FlowEnv:
+def venue_env(tmp_path, flows_sim, flows_account, alert_receiver, prefect_server, monkeypatch) -> FlowEnv:
     """A config for a fresh sim account (key in an env var); the ledger file is not created."""
-    address, key = fresh_account
+    address, key = flows_account
     key_env = f"HLMM_TEST_KEY_{secrets.token_hex(4).upper()}"
     monkeypatch.setenv(key_env, key)
     ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     alert_path = f"/alerts/{secrets.token_hex(4)}"
-    cfg = write_config(tmp_path, sim_server.url, address, key_env, ledger_url,
+    cfg = write_config(tmp_path, flows_sim.url, address, key_env, ledger_url,
                        f"json://127.0.0.1:{alert_receiver.port}{alert_path}")
-    return FlowEnv(cfg, ledger_url, address, key, key_env, alert_path, alert_receiver, sim_server)
+    return FlowEnv(cfg, ledger_url, address, key, key_env, alert_path, alert_receiver, flows_sim)
 
 
 @pytest.fixture()
