@@ -75,6 +75,7 @@ class Replay:
         self.kill = KillSwitch()
         self.risk_rejects = 0
         self.paused_decisions = 0
+        self.orders_sent = self.cancels_sent = 0  # post-only quotes placed / cancelled (a modify counts as both)
 
     @property
     def now(self) -> int:
@@ -220,9 +221,11 @@ class Replay:
         due = self.now + self.latency.entry_ms()
         for lo in [m.live for m in plan.modifies] + [c.live for c in plan.cancels]:
             old = leg.working.pop(lo.oid)
+            self.cancels_sent += 1
             self._push(due, "cancel", leg.name, old)
         for q in [m.quote for m in plan.modifies] + [p.quote for p in plan.places]:
             self._oid += 1
+            self.orders_sent += 1
             order = SimOrder(self._oid, BUY if q.is_buy else SELL, float(q.px), float(q.sz),
                              meta={"px": q.px, "sz": q.sz, "level": q.level})
             leg.working[order.oid] = order
@@ -342,6 +345,8 @@ class Replay:
             "alo_rejects": self.n_rejects,
             "risk_rejects": self.risk_rejects,
             "risk_paused_decisions": self.paused_decisions,
+            "orders_sent": self.orders_sent,
+            "cancels_sent": self.cancels_sent,
             "volume_usd": self.volume,
             "pnl_total_usd": self.attr.total,
             "equity_change_usd": self.equity(),
