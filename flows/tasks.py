@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.logic.attribution import AccountSnapshot
 from flows.logic.numbers import dec
-from flows.venue import VenueReader
+from flows.venue import VenueError, VenueReader
 
 READ = dict(retries=3, retry_delay_seconds=[1, 3, 10], timeout_seconds=60, cache_policy=NO_CACHE)
 
@@ -42,7 +42,7 @@ def account_snapshot(reader: VenueReader, user: str, now: dt.datetime) -> tuple[
     spot_usdc = Decimal(0)
     spot_tokens: dict[str, Decimal] = {}
     spot_value = Decimal(0)
-    pairs = None
+    unvalued: list[str] = []
     for b in sp.get("balances", []):
         total = dec(b["total"], f"balances.{b['coin']}.total")
         if b["coin"] == "USDC":
@@ -51,10 +51,11 @@ def account_snapshot(reader: VenueReader, user: str, now: dt.datetime) -> tuple[
         spot_tokens[b["coin"]] = total
         if total == 0:
             continue
-        if pairs is None:
-            pairs = {}
-        pair = pairs.get(b["coin"]) or reader.spot_pair(b["coin"])
-        pairs[b["coin"]] = pair
+        try:
+            pair = reader.spot_pair(b["coin"])  # the token's USDC pair ("@1"): its mid values the balance
+        except VenueError:  # no USDC market: cannot be valued; left out of equity and reported
+            unvalued.append(b["coin"])
+            continue
         if pair.coin not in mids:
             raise ValueError(f"allMids: no mid for spot pair {pair.coin} ({b['coin']}/USDC)")
         positions[pair.coin] = total
@@ -62,7 +63,7 @@ def account_snapshot(reader: VenueReader, user: str, now: dt.datetime) -> tuple[
         spot_value += total * mids[pair.coin]
     equity = spot_usdc + spot_value + account_value
     raw = {"spot_usdc": spot_usdc, "spot_tokens": spot_tokens, "perp_account_value": account_value,
-           "withdrawable": dec(ch.get("withdrawable", "0"), "withdrawable")}
+           "withdrawable": dec(ch.get("withdrawable", "0"), "withdrawable"), "unvalued_tokens": unvalued}
     return AccountSnapshot(now, equity, positions, marks), raw
 
 
