@@ -51,6 +51,22 @@ def _perp(inf, address) -> tuple[Decimal, Decimal]:
     return Decimal(st["marginSummary"]["accountValue"]), szi
 
 
+def _latest_artifact(key: str) -> str:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    async def read():
+        async with get_client() as c:
+            arts = await c.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                                          sort=ArtifactSort.CREATED_DESC, limit=1)
+            return arts[0].data
+
+    return asyncio.run(read())
+
+
 # --- funding accounting ------------------------------------------------------------------------------------
 
 def test_funding_accounting_equals_the_venue_records(flow_env):
@@ -163,6 +179,8 @@ def test_rebalance_moves_usdc_and_resizes_legs(flow_env):
     assert av1 < av0 - 100_000
     ctl = flow_env.store().control("carry_target", scope="HYPE")
     assert ctl["value"]["notional_usd"] == "3000.0" and ctl["source"] == "rebalance"
+    md = _latest_artifact("rebalance")        # the markdown artifact says what was done
+    assert "## Executed" in md and "transfer" in md and "**After**" in md
 
 
 def test_rebalance_with_agent_key_holds_and_alerts(flow_env, tmp_path, monkeypatch):
@@ -261,6 +279,10 @@ def test_daily_report_parts_sum_to_equity_change(flow_env, tmp_path):
     assert res["fills"] >= 3 and 0 < res["maker_ratio"] < 1
     for chart in res["charts"]:
         assert pathlib.Path(chart).read_bytes().startswith(b"\x89PNG")
+    import json
+
+    table = json.loads(_latest_artifact("daily-pnl"))  # table artifacts are stored as JSON text
+    assert {row["part"] for row in table} >= {"spread_capture", "fees", "funding", "inventory_mtm", "unexplained"}
     summary = [a for a in flow_env.alerts() if "daily report" in a["title"]][-1]
     assert summary["attachments"][0]["filename"] == "equity.png"
 
