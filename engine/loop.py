@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from decimal import Decimal
 from typing import Any
 
 from engine.clock import Clock, WallClock
 from engine.execution.deadman import DeadMan
 from engine.execution.diff import CloidFactory, Tolerance, diff_orders
 from engine.execution.executor import CoinSpec, Executor
-from engine.execution.hedger import Hedger, clip_hedge
+from engine.execution.carrying import Carrying
+from engine.execution.hedger import Hedger
 from engine.execution.inventory import Inventory
 from engine.execution.markets import INTERVAL_MS, MarketRuntime, StartupError, resolve_markets
 from engine.execution.orders import OrderTracker
@@ -34,16 +34,13 @@ from engine.market.book import BookStore, L2Book
 from engine.market.state import leg_state
 from engine.monitoring import Timings, TimedSigner
 from engine.risk import KillSwitch, MarketView, RiskContext, RiskLimits, evaluate
-from engine.strategy.hedge import HedgeOrder, HedgeParams, LegMarket
+from engine.strategy.hedge import HedgeParams
 from engine.strategy.quotes import QuoteParams, quotes
-from engine.strategy.rounding import round_price, round_size
 
 log = logging.getLogger(__name__)
-HEDGE_RETRY_MS = 2_000
-TAKER_FEE = {"perp": 0.00045, "spot": 0.0007}  # base tier (protocol §7); the hedger compares legs with them
 
 
-class Engine(Upkeep, VenueSync):
+class Engine(Upkeep, VenueSync, Carrying):
     def __init__(self, cfg: Any, private_key: str, *, clock: Clock | None = None, deadman_horizon_ms: int = 15_000,
                  metrics_port: int | None = None, equity_mark_every_ms: int = 10_000,
                  account_refresh_ms: int = 5_000, orders_refresh_ms: int = 30_000) -> None:
@@ -331,6 +328,8 @@ class Engine(Upkeep, VenueSync):
             if leg.is_spot and book is not None and book.mid:
                 sell_cap = float(inv.spot.get(leg.base, 0))
                 buy_cap = float(inv.spot.get(leg.quote, 0)) / book.mid
+                if m.unwind_to is not None:  # the coin being unwound is not offered: asks would hold it
+                    sell_cap = max(0.0, sell_cap - self._unwind_excess(m))
             # a leg's quotes depend only on these inputs: when a push moved the other leg, reuse them
             fresh = book is not None and book.is_fresh(now, self.limits.max_data_age_ms)
             key = (id(book), fresh, net, m.vol.bars, m.carry.strength, id(params), buy_cap, sell_cap)
@@ -408,56 +407,6 @@ class Engine(Upkeep, VenueSync):
         for coin, accepted in self._planned.items():
             self._clean[coin] = (accepted, self.tracker.coin_version.get(coin, 0))
         self._planned = {}
-
-    # ------------------------------------------------------------------ hedging and carry
-    def _leg_market(self, leg: Any) -> LegMarket | None:
-        book = self.books.book(leg.coin)
-        if book is None or not book.is_usable or not book.is_fresh(self.clock.now_ms(), self.limits.max_data_age_ms):
-            return None
-        return LegMarket(leg.coin, leg.name, leg.sz_decimals, book.best_bid, book.best_ask, TAKER_FEE[leg.name])
-
-    async def _hedge(self, m: MarketRuntime) -> None:
-        """Carry top-up (buy spot up to the carry target), then the delta hedge; both Ioc, both through risk.
-        After an attempt that did not fill, the market waits HEDGE_RETRY_MS before trying again, so an
-        unfillable hedge cannot burn the address budget at the requote rate."""
-        spot_leg, perp_leg = m.leg("spot"), m.leg("perp")
-        if spot_leg is None or perp_leg is None or self.kill.engaged or m.hedge_busy:
-            return
-        now = self.clock.now_ms()
-        if now < m.hedge_after_ms:
-            return
-        spot, perp = self._leg_market(spot_leg), self._leg_market(perp_leg)
-        if spot is None or perp is None:
-            return
-        spot_qty, perp_qty = float(self.inventory.qty(spot.coin)), float(self.inventory.qty(perp.coin))
-
-        def ctx_for(coin: str) -> RiskContext:
-            return RiskContext(now, self._views(m, now), {spot.coin: spot_qty, perp.coin: perp_qty})
-
-        order: HedgeOrder | None = None
-        reduce_only = False
-        if m.carry.active and Decimal(repr(spot_qty)) < m.carry.spot_qty:  # carry: top the spot leg up
-            deficit = round_size(m.carry.spot_qty - Decimal(repr(spot_qty)), spot.sz_decimals)
-            px = round_price(spot.best_ask * 1.002, spot.sz_decimals, True, "up")
-            if px is not None and deficit > 0:
-                top_up = clip_hedge(HedgeOrder(spot.coin, "spot", True, deficit, px, spot.cost_frac,
-                                               f"carry target {m.carry.spot_qty}: {m.carry.reason}"),
-                                    spot.sz_decimals, self.limits.max_order_notional)
-                if top_up is not None and evaluate([top_up], ctx_for(spot.coin), self.limits, self.kill).accepted:
-                    order = top_up
-        if order is None:
-            choice = self.hedger.decide(spot_qty, perp_qty, spot, perp, ctx_for)
-            if choice is None:
-                return
-            order, reduce_only = choice
-        m.hedge_busy = True
-        try:
-            filled = await self.hedger.execute(order, reduce_only)
-            await self._refresh_account()  # the venue's position, not our arithmetic, feeds the next decision
-        finally:
-            m.hedge_busy = False
-        m.hedge_after_ms = self.clock.now_ms() + (0 if filled else HEDGE_RETRY_MS)
-        self._mark(m)
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> None:

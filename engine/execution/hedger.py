@@ -44,6 +44,40 @@ def is_reducing(order: HedgeOrder, perp_qty: float) -> bool:
         order.is_buy and perp_qty < 0 and sz <= -perp_qty + 1e-12)
 
 
+def carry_pair(spot_qty: float, perp_qty: float) -> float:
+    """Size of the delta-neutral spot-long/perp-short pair held (the carry's part of the inventory)."""
+    return max(0.0, min(spot_qty, -perp_qty))
+
+
+def unwind_sell(spot_qty: float, perp_qty: float, unwind_to: Decimal, free_spot: float, spot: LegMarket,
+                chunk_usd: float, slippage: float) -> HedgeOrder | None:
+    """The spot Ioc sell of the next carry-unwind step: the pair's excess over `unwind_to`, at most
+    `chunk_usd` of it (so the short-lived imbalance until the perp buy-back stays small) and at most the
+    free (not order-held) spot; limit `slippage` below the bid. None when less than the venue minimum."""
+    excess = Decimal(repr(carry_pair(spot_qty, perp_qty))) - unwind_to
+    mid = (spot.best_bid + spot.best_ask) / 2
+    want = min(excess, Decimal(repr(chunk_usd / mid)), Decimal(repr(max(0.0, free_spot))))
+    sz = R.round_size(want, spot.sz_decimals)
+    px = R.round_price(spot.best_bid * (1 - slippage), spot.sz_decimals, True, "down")
+    if px is None or sz <= 0 or px * sz < R.MIN_NOTIONAL:
+        return None
+    return HedgeOrder(spot.coin, "spot", False, sz, px, spot.cost_frac, f"carry unwind to {unwind_to}")
+
+
+def perp_buy_back(spot_qty: float, perp_qty: float, perp: LegMarket, slippage: float) -> HedgeOrder | None:
+    """The reduce-only perp Ioc buy that brings a short-heavy net delta back to zero (never past the short:
+    the size is at most -perp_qty because spot_qty >= 0). None when less than the venue minimum."""
+    # decimal sum: 8.4 − 10.0 in floats is 1.5999…, which the lot floor would turn into 1.59
+    short_excess = -(Decimal(repr(spot_qty)) + Decimal(repr(perp_qty)))
+    if short_excess <= 0 or perp_qty >= 0:
+        return None
+    sz = R.round_size(min(short_excess, -Decimal(repr(perp_qty))), perp.sz_decimals)
+    px = R.round_price(perp.best_ask * (1 + slippage), perp.sz_decimals, False, "up")
+    if px is None or sz <= 0 or px * sz < R.MIN_NOTIONAL:
+        return None
+    return HedgeOrder(perp.coin, "perp", True, sz, px, perp.cost_frac, "carry unwind: buy back the perp short")
+
+
 class Hedger:
     def __init__(self, executor: Executor, params: HedgeParams, limits: RiskLimits, kill: KillSwitch) -> None:
         self.executor = executor
@@ -85,6 +119,10 @@ class Hedger:
         self.hedges += 1
         self.last = order
         return st is not None and st.kind == "filled"
+
+
+def with_reduce_only(order: HedgeOrder, reduce_only: bool) -> "_WithRo":
+    return _WithRo(order, reduce_only)
 
 
 class _WithRo:

@@ -6,6 +6,7 @@ estimate (from the perp mid, or the spot mid when there is no perp) and one carr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from engine.market.state import CoinVol
@@ -43,6 +44,7 @@ class MarketRuntime:
     last_eval_ms: int = -10 ** 15
     hedge_busy: bool = False
     hedge_after_ms: int = 0  # no hedge attempt before this (after one that did not fill)
+    unwind_to: Decimal | None = None  # carry exited/shrank: unwind the spot-long/perp-short pair down to this
     status: str = "starting"
 
     @property

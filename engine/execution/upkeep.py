@@ -15,11 +15,26 @@ from typing import Any
 from engine.execution.markets import INTERVAL_MS, MarketRuntime
 from engine.ledger_writer import KILL_SWITCH
 from engine.market.candles import Candle
-from engine.strategy.carry import CarryParams, carry_target
+from engine.strategy.carry import CarryParams, CarryTarget, carry_target
 from engine.strategy.quotes import QuoteParams
 
 log = logging.getLogger("engine.loop")
 HOUSEKEEPING_S = 0.25
+
+
+def unwind_after(prev: CarryTarget, new: CarryTarget, unwind_to: Decimal | None) -> Decimal | None:
+    """What the spot-long/perp-short pair must be unwound down to after a carry decision (None: nothing).
+
+    An exit (active → flat, trailing funding below the exit threshold or a carry_target control of 0) unwinds
+    to zero; a smaller active target unwinds to that size; an active target at least as large as the last one
+    ends any unwind (the top-up takes over). A flat decision keeps an unwind in progress going."""
+    if prev.active and not new.active:
+        return Decimal(0)
+    if new.active:
+        if prev.active and new.spot_qty < prev.spot_qty:
+            return new.spot_qty
+        return None
+    return unwind_to
 
 
 class Upkeep:
@@ -77,7 +92,11 @@ class Upkeep:
         if exit_ >= entry:  # the config allows equal thresholds; the hysteresis needs a gap
             exit_ = entry - 1e-9
         params = CarryParams.from_config(self.cfg.carry, target_notional=notional, exit_funding=exit_)
-        m.carry = carry_target(m.funding_mean, params, m.carry, mid, min(spot.sz_decimals, perp.sz_decimals))
+        prev = m.carry
+        m.carry = carry_target(m.funding_mean, params, prev, mid, min(spot.sz_decimals, perp.sz_decimals))
+        before, m.unwind_to = m.unwind_to, unwind_after(prev, m.carry, m.unwind_to)
+        if m.unwind_to is not None and m.unwind_to != before:
+            log.info("carry %s: %s -> unwind the spot/perp pair down to %s", m.coin, m.carry.reason, m.unwind_to)
 
     def _alert(self, severity: str, title: str, body: str) -> None:
         """Apprise delivery blocks: it runs in a worker thread, never on the loop."""

@@ -110,3 +110,40 @@ def test_bench_paper_seconds_from_env():
     for bad in ("0", "-5", "ten"):
         with pytest.raises(ValueError, match="HLMM_BENCH_PAPER_S"):
             _paper_seconds({"HLMM_BENCH_PAPER_S": bad})
+
+
+def test_unwind_after_exit_shrink_and_reentry():
+    from decimal import Decimal
+
+    from engine.execution.upkeep import unwind_after
+    from engine.strategy.carry import CarryTarget
+
+    on = CarryTarget(Decimal("10"), Decimal("-10"), True, 1.0, "enter")
+    smaller = CarryTarget(Decimal("4"), Decimal("-4"), True, 0.4, "resize")
+    flat = CarryTarget.flat("funding below exit: unwind")
+    assert unwind_after(on, flat, None) == 0  # exit → unwind to zero
+    assert unwind_after(flat, flat, Decimal(0)) == 0  # a running unwind keeps going
+    assert unwind_after(flat, flat, None) is None  # never carried: nothing to unwind (pre-funded spot stays)
+    assert unwind_after(on, smaller, None) == Decimal("4")
+    assert unwind_after(flat, on, Decimal(0)) is None  # re-entered: the top-up takes over
+    assert unwind_after(on, on, None) is None
+
+
+def test_unwind_orders_sell_spot_chunk_and_buy_back_perp_reduce_only():
+    from decimal import Decimal
+
+    from engine.execution.hedger import carry_pair, perp_buy_back, unwind_sell
+    from engine.strategy.hedge import LegMarket
+
+    spot = LegMarket("@1", "spot", 2, 29.9, 30.1, 0.0007)
+    perp = LegMarket("HYPE", "perp", 2, 29.95, 30.05, 0.00045)
+    assert carry_pair(10.0, -9.0) == 9.0 and carry_pair(10.0, 1.0) == 0.0
+    sell = unwind_sell(10.0, -10.0, Decimal(0), 10.0, spot, 50.0, 0.002)
+    assert not sell.is_buy and sell.leg == "spot" and sell.px < Decimal("29.9")
+    assert sell.sz * Decimal("30") <= 50 and sell.px * sell.sz >= 10  # one band-sized chunk, above the minimum
+    assert unwind_sell(10.0, -10.0, Decimal(0), 0.2, spot, 50.0, 0.002) is None  # spot held by orders
+    assert unwind_sell(10.0, -10.0, Decimal("9.9"), 10.0, spot, 50.0, 0.002) is None  # done (< $10 left)
+    buy = perp_buy_back(8.4, -10.0, perp, 0.002)
+    assert buy.is_buy and buy.leg == "perp" and buy.sz == Decimal("1.6") and buy.px > Decimal("30.05")
+    assert perp_buy_back(0.0, -0.2, perp, 0.002) is None  # below the venue minimum
+    assert perp_buy_back(10.0, -10.0, perp, 0.002) is None  # delta neutral already
