@@ -32,6 +32,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 BUY = 1
 SELL = -1
 
@@ -55,31 +57,82 @@ class BookView:
     """One snapshot indexed for queue lookups: size by exact price per side, best and deepest shown prices.
 
     Built once per snapshot and shared by every resting order; prices are floats parsed from the same decimal
-    strings as our order prices, so equal decimals compare equal exactly.
+    strings as our order prices, so equal decimals compare equal exactly. Levels are best first and strictly
+    ordered (the loaders check it), so a price beyond the deepest shown level cannot be in the book and needs
+    no lookup.
+
+    Only the four edge prices are read eagerly (four `item` calls); everything else is built on first use.
+    A price is found by `list.index` in the side's price column (20 float compares in C), not in a
+    price → size dict: hashing 20 floats into a dict costs more than all the lookups one snapshot needs.
     """
-    __slots__ = ("bids", "asks", "bid_sz", "ask_sz", "best_bid", "best_ask", "last_bid", "last_ask")
+    __slots__ = ("_b", "_a", "_bp", "_ap", "_bsz", "_asz", "best_bid", "best_ask", "last_bid", "last_ask")
 
     def __init__(self, bids, asks):
-        bl, al = bids.tolist() if hasattr(bids, "tolist") else list(bids), asks.tolist() if hasattr(asks, "tolist") else list(asks)
-        self.bids, self.asks = bl, al  # [[px, sz], ...] best first
-        self.bid_sz = dict(bl)  # rows are [px, sz] pairs
-        self.ask_sz = dict(al)
-        self.best_bid = bl[0][0] if bl else None
-        self.best_ask = al[0][0] if al else None
-        self.last_bid = bl[-1][0] if bl else None
-        self.last_ask = al[-1][0] if al else None
+        if not hasattr(bids, "item"):
+            bids = np.asarray(bids, dtype=float).reshape(-1, 2)
+        if not hasattr(asks, "item"):
+            asks = np.asarray(asks, dtype=float).reshape(-1, 2)
+        self._b, self._a = bids, asks  # (n, 2) float arrays: flat index 2k is the k-th level's price
+        self._bp = self._ap = self._bsz = self._asz = None
+        nb, na = len(bids), len(asks)
+        self.best_bid = bids.item(0) if nb else None
+        self.last_bid = bids.item(2 * nb - 2) if nb else None
+        self.best_ask = asks.item(0) if na else None
+        self.last_ask = asks.item(2 * na - 2) if na else None
+
+    @property
+    def bids(self) -> list[list[float]]:
+        """[[px, sz], ...] best first."""
+        return self._b.tolist()
+
+    @property
+    def asks(self) -> list[list[float]]:
+        return self._a.tolist()
+
+    @property
+    def bid_prices(self) -> list[float]:
+        bp = self._bp
+        if bp is None:
+            bp = self._bp = self._b[:, 0].tolist()
+        return bp
+
+    @property
+    def ask_prices(self) -> list[float]:
+        ap = self._ap
+        if ap is None:
+            ap = self._ap = self._a[:, 0].tolist()
+        return ap
+
+    @property
+    def bid_sz(self) -> dict[float, float]:
+        d = self._bsz
+        if d is None:
+            d = self._bsz = dict(self._b.tolist())  # rows are [px, sz] pairs
+        return d
+
+    @property
+    def ask_sz(self) -> dict[float, float]:
+        d = self._asz
+        if d is None:
+            d = self._asz = dict(self._a.tolist())
+        return d
+
+    def size_at(self, px: float, side: int) -> float:
+        """Visible size at exactly `px` on one side, 0 if no level there."""
+        if side == BUY:
+            prices, levels = self.bid_prices, self._b
+        else:
+            prices, levels = self.ask_prices, self._a
+        return levels.item(2 * prices.index(px) + 1) if px in prices else 0.0
 
     def level_qty(self, px: float, side: int) -> float | None:
         """Visible size at `px` on one side (0 inside the shown range but absent; None if deeper than shown)."""
         if side == BUY:
-            q = self.bid_sz.get(px)
-            if q is not None:
-                return q
-            return None if self.last_bid is not None and px < self.last_bid else 0.0
-        q = self.ask_sz.get(px)
-        if q is not None:
-            return q
-        return None if self.last_ask is not None and px > self.last_ask else 0.0
+            if self.last_bid is not None and px < self.last_bid:
+                return None
+        elif self.last_ask is not None and px > self.last_ask:
+            return None
+        return self.size_at(px, side)
 
     def same_best(self, side: int) -> float | None:
         return self.best_bid if side == BUY else self.best_ask
@@ -126,6 +179,9 @@ class QueueModel(Protocol):
     def on_book(self, order: SimOrder, book: BookView) -> float:
         """A new snapshot; returns the quantity of `order` filled (at `order.px`)."""
 
+    # optional: book_fills(orders, book) -> [(order, qty), ...] | None — on_book for many orders in one call
+    # (the replay uses it when present; `_QueueBase` has it)
+
 
 class _QueueBase:
     name = "base"
@@ -162,35 +218,62 @@ class _QueueBase:
         return 0.0
 
     def on_book(self, order: SimOrder, book: BookView) -> float:
-        if order.qty <= 0:
-            return 0.0
-        px = order.px
-        # inlined crosses() / level_qty(): this runs for every resting order on every snapshot
-        if order.side == BUY:
-            opp = book.best_ask
-            if opp is not None and opp <= px:
-                return self._crossed(order, book)
-            q = book.bid_sz.get(px)
-            if q is None:
-                q = None if book.last_bid is not None and px < book.last_bid else 0.0
-        else:
-            opp = book.best_bid
-            if opp is not None and opp >= px:
-                return self._crossed(order, book)
-            q = book.ask_sz.get(px)
-            if q is None:
-                q = None if book.last_ask is not None and px > book.last_ask else 0.0
-        prev = order.level_qty
-        order.level_qty = q
-        filled = 0.0
-        if q is not None and prev is not None:
-            unexplained = prev - order.traded_at_px - q
-            if unexplained > 0:
-                filled = self._depletion(order, book, prev, q, unexplained)
-        if q is not None and order.queue_ahead > q:
-            order.queue_ahead = q
-        order.traded_at_px = 0.0
-        return filled
+        fills = self.book_fills((order,), book)
+        return fills[0][1] if fills else 0.0
+
+    def book_fills(self, orders, book: BookView) -> list[tuple[SimOrder, float]] | None:
+        """`on_book` for all resting orders of a leg at once, in order: [(order, filled qty), ...] or None.
+
+        One call per snapshot instead of one per order (this is the replay's innermost loop); a side's price
+        column is fetched once, and only when an order of that side is inside the shown levels.
+        """
+        fills = None
+        best_bid, best_ask, last_bid, last_ask = book.best_bid, book.best_ask, book.last_bid, book.last_ask
+        bid_px = ask_px = None
+        for order in orders:
+            if order.qty <= 0:
+                continue
+            px = order.px
+            if order.side == BUY:
+                if best_ask is not None and best_ask <= px:
+                    filled = self._crossed(order, book)
+                    if filled > 0:
+                        fills = fills or []
+                        fills.append((order, filled))
+                    continue
+                if last_bid is not None and px < last_bid:
+                    q = None  # deeper than shown (levels are strictly ordered: it cannot be there)
+                else:
+                    if bid_px is None:
+                        bid_px = book.bid_prices
+                    q = book._b.item(2 * bid_px.index(px) + 1) if px in bid_px else 0.0
+            else:
+                if best_bid is not None and best_bid >= px:
+                    filled = self._crossed(order, book)
+                    if filled > 0:
+                        fills = fills or []
+                        fills.append((order, filled))
+                    continue
+                if last_ask is not None and px > last_ask:
+                    q = None
+                else:
+                    if ask_px is None:
+                        ask_px = book.ask_prices
+                    q = book._a.item(2 * ask_px.index(px) + 1) if px in ask_px else 0.0
+            prev = order.level_qty
+            order.level_qty = q
+            if q is not None:
+                if prev is not None:
+                    unexplained = prev - order.traded_at_px - q
+                    if unexplained > 0:
+                        filled = self._depletion(order, book, prev, q, unexplained)
+                        if filled > 0:
+                            fills = fills or []
+                            fills.append((order, filled))
+                if order.queue_ahead > q:
+                    order.queue_ahead = q
+            order.traded_at_px = 0.0
+        return fills
 
     def _crossed(self, order: SimOrder, book: BookView) -> float:
         """The opposite side shows size at/through our price: it would have traded with us first (we are the
