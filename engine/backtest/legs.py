@@ -39,7 +39,8 @@ class ReplayConfig:
 
 class LegBook:
     __slots__ = ("name", "coin", "sz_decimals", "is_spot", "bids", "asks", "view", "mid", "position", "vol", "live",
-                 "working", "decision_key", "gate_mid", "book_ms", "last_action_ms", "decide_pending", "maker_fee", "taker_fee")
+                 "working", "decision_key", "gate_mid", "book_ms", "last_action_ms", "decide_pending", "maker_fee", "taker_fee",
+                 "work_dirty", "work_max_bid", "work_min_ask")
 
     def __init__(self, name: str, coin: str, sz_decimals: int, vol_interval_ms: int, fees: FeeModel):
         self.name, self.coin, self.sz_decimals, self.is_spot = name, coin, sz_decimals, name == "spot"
@@ -57,3 +58,20 @@ class LegBook:
         self.decide_pending = False
         self.maker_fee = fees.rate(name, True)
         self.taker_fee = fees.rate(name, False)
+        # highest working bid / lowest working ask, recomputed lazily after `working` changes (work_dirty):
+        # the requote gate asks "is any of our orders at/through the opposite best?" on every snapshot
+        self.work_dirty = False
+        self.work_max_bid = float("-inf")
+        self.work_min_ask = float("inf")
+
+    def working_extremes(self) -> tuple[float, float]:
+        if self.work_dirty:
+            hi, lo = float("-inf"), float("inf")
+            for o in self.working.values():
+                if o.side > 0:
+                    if o.px > hi:
+                        hi = o.px
+                elif o.px < lo:
+                    lo = o.px
+            self.work_max_bid, self.work_min_ask, self.work_dirty = hi, lo, False
+        return self.work_max_bid, self.work_min_ask

@@ -147,6 +147,7 @@ class Replay:
         if opp is not None and (order.px >= opp if order.side == BUY else order.px <= opp):
             self.n_rejects += 1  # Alo would cross the book now: the venue rejects it (badAloPx)
             del leg.working[order.oid]
+            leg.work_dirty = True
             leg.decision_key = None
             return
         order.live_ms = self.now
@@ -169,30 +170,35 @@ class Replay:
 
     def _order_fills(self, leg: LegBook, fn: Callable[..., float], *args) -> bool:
         """Offer one market event to every live order of a leg (`fn` is the queue model's on_book/on_trade)."""
-        any_fill = False
-        done: list[int] = []
-        for oid, order in leg.live.items():  # no copy: fully filled orders are removed after the loop
+        fills = []
+        for order in leg.live.values():
             q = fn(order, *args)
             if q > 0:
-                any_fill = True
-                self._fill(leg, order.side == BUY, order.px, q, True, oid)
-                if order.qty <= 1e-12:
-                    done.append(oid)
-        for oid in done:
-            del leg.live[oid]
-            leg.working.pop(oid, None)
-        return any_fill
+                fills.append((order, q))
+        return self._apply_fills(leg, fills)
+
+    def _apply_fills(self, leg: LegBook, fills: list[tuple[SimOrder, float]] | None) -> bool:
+        """Book the fills of one market event in the order the queue model produced them."""
+        if not fills:
+            return False
+        for order, q in fills:
+            self._fill(leg, order.side == BUY, order.px, q, True, order.oid)
+            if order.qty <= 1e-12:
+                del leg.live[order.oid]
+                leg.working.pop(order.oid, None)
+                leg.work_dirty = True
+        return True
 
     # ------------------------------------------------------------ strategy
     def _decide(self, leg: LegBook) -> None:
-        if not len(leg.bids) or not len(leg.asks):
+        bb, ba = leg.view.best_bid, leg.view.best_ask
+        if bb is None or ba is None:
             return
-        bb, ba = float(leg.bids[0, 0]), float(leg.asks[0, 0])
-        net = self.net_delta
+        net = self._net
         key = (net, leg.vol.bars, self.carry.strength)  # ATR / σ only change when a bar closes
-        gate = self.cfg.requote_tolerance_bps if self.cfg.requote_gate_bps is None else self.cfg.requote_gate_bps
-        if key == leg.decision_key and abs(leg.mid - leg.gate_mid) <= gate * 1e-4 * leg.mid:
-            if not any((o.px >= ba) if o.side == BUY else (o.px <= bb) for o in leg.working.values()):
+        if key == leg.decision_key and abs(leg.mid - leg.gate_mid) <= self._gate_frac * leg.mid:
+            hi_bid, lo_ask = leg.working_extremes()
+            if hi_bid < ba and lo_ask > bb:  # none of our orders is at/through the opposite best
                 return  # inputs (nearly) unchanged: the quotes would be kept by the tolerance anyway
         atr = leg.vol.atr_pct(leg.mid)
         state = LegState(coin=leg.coin, leg=leg.name, sz_decimals=leg.sz_decimals, mid=leg.mid, inventory=net,
@@ -219,6 +225,7 @@ class Replay:
             return
         leg.last_action_ms = self.now
         due = self.now + self.latency.entry_ms()
+        leg.work_dirty = True
         for lo in [m.live for m in plan.modifies] + [c.live for c in plan.cancels]:
             old = leg.working.pop(lo.oid)
             self.cancels_sent += 1
@@ -236,15 +243,6 @@ class Replay:
         if order.filled == 0:
             return order.meta["sz"]
         return round_size(Decimal(repr(order.qty)), leg.sz_decimals)
-
-    def _schedule_decision(self, leg: LegBook) -> None:
-        if not leg.decide_pending:
-            delay = self.latency.market_data_ms()
-            if delay == 0:  # same instant: what the heap round trip would do, without it
-                self._decide(leg)
-                return
-            leg.decide_pending = True
-            self._push(self.now + delay, "decide", leg.name, None)
 
     def _hedge(self) -> None:
         spot, perp = self.legs.get("spot"), self.legs["perp"]
@@ -292,41 +290,81 @@ class Replay:
     # ------------------------------------------------------------ main loop
     def run(self, events: Iterable[tuple[int, int, str, object]], progress: Callable[[int], None] | None = None) -> dict:
         """`events`: (t_ms, kind, leg, payload) sorted by time, as `streams.merge_events` yields them: kind 0 a
-        TradeEvent, 1 a BookEvent, 2 a FundingRow."""
+        TradeEvent, 1 a BookEvent, 2 a FundingRow.
+
+        This loop runs once per replayed event (millions in a month), so it keeps the hot attributes in
+        locals and inlines what is cheap and certain: the due-check of the action heap, the one-leg mark
+        (`_mark`), the hedger's no-spot-leg exit, and the decision scheduling (at once when the market-data
+        latency is 0, else through the heap).
+        """
         wall0 = time.perf_counter()
+        cfg = self.cfg
+        gate = cfg.requote_tolerance_bps if cfg.requote_gate_bps is None else cfg.requote_gate_bps
+        self._gate_frac = gate * 1e-4
         first_t = last_t = None
+        pending = self._pending
+        legs = self.legs
+        clock = self.clock
+        now_ms, set_clock = clock.now_ms, clock.set
+        curve = self.curve
+        attr = self.attr
+        queue = self.queue
+        book_fills = getattr(queue, "book_fills", None)
+        latency = self.latency
+        two_legs = "spot" in legs
+        n = self.events
         for t, kind, leg_name, payload in events:
-            self._drain(t)
-            if t > self.clock.now_ms():
-                self.clock.set(t)
+            if pending and pending[0][0] <= t:
+                self._drain(t)
+            if t > now_ms():
+                set_clock(t)
             if first_t is None:
                 first_t = t
             last_t = t
-            self.events += 1
+            n += 1
             if kind == 1:  # book snapshot (streams.merge_events priorities: 0 trade, 1 book, 2 funding)
-                leg = self.legs[leg_name]
+                leg = legs[leg_name]
                 bids, asks = payload.bids, payload.asks
                 view = BookView(bids, asks)
                 if leg.live:
-                    self._order_fills(leg, self.queue.on_book, view)
-                if len(bids) and len(asks):
-                    mid = (bids[0, 0] + asks[0, 0]) * 0.5
-                    self._mark(leg, float(mid))
-                    leg.vol.on_price(t, leg.mid)
+                    if book_fills is not None:
+                        self._apply_fills(leg, book_fills(leg.live.values(), view))
+                    else:
+                        self._order_fills(leg, queue.on_book, view)
+                bb, ba = view.best_bid, view.best_ask
+                if bb is not None and ba is not None:
+                    mid = (bb + ba) * 0.5
+                    if two_legs:
+                        self._mark(leg, mid)
+                    else:  # _mark for the lone perp leg: every mid move is inventory
+                        old = leg.mid
+                        if old and mid != old:
+                            attr.inventory += self._net * (mid - old)
+                        leg.mid = mid
+                    leg.vol.on_price(t, mid)
                 leg.bids, leg.asks, leg.view, leg.book_ms = bids, asks, view, t
-                self._hedge()
-                self._schedule_decision(leg)
+                if two_legs:
+                    self._hedge()
+                if not leg.decide_pending:
+                    delay = latency.market_data_ms()
+                    if delay == 0:  # same instant: what the heap round trip would do, without it
+                        self._decide(leg)
+                    else:
+                        leg.decide_pending = True
+                        self._push(t + delay, "decide", leg_name, None)
             elif kind == 0:
-                leg = self.legs[leg_name]
-                if leg.live and self._order_fills(leg, self.queue.on_trade, payload.px, payload.sz):
+                leg = legs[leg_name]
+                if leg.live and self._order_fills(leg, queue.on_trade, payload.px, payload.sz):
                     self._hedge()
             else:
                 self._on_funding(payload)
-            self._drain(t)
-            if t >= self.curve.next_ms:
-                self.curve.maybe_sample(t, self.equity(), self.net_delta)
-            if progress is not None and self.events % 4096 == 0:
-                progress(self.events)
+            if pending and pending[0][0] <= t:
+                self._drain(t)
+            if t >= curve.next_ms:
+                curve.maybe_sample(t, self.equity(), self._net)
+            if progress is not None and n % 4096 == 0:
+                progress(n)
+        self.events = n
         wall = time.perf_counter() - wall0
         if last_t is not None:
             self.curve.force(last_t, self.equity(), self.net_delta)
