@@ -23,6 +23,9 @@ def merge_events(books: dict[str, Iterator[BookEvent]], trades: dict[str, Iterat
 
     streams = [tagged(it, 1, leg) for leg, it in books.items()]
     streams += [tagged(it, 0, leg) for leg, it in (trades or {}).items()]
+    if len(streams) == 1 and not funding:  # one book file alone (the common case): nothing to merge
+        yield from streams[0]
+        return
     heads: list[tuple] = []
     for i, s in enumerate(streams):
         first = next(s, None)
