@@ -87,7 +87,10 @@ class Replay:
         return self._net  # kept up to date by _fill (read on every snapshot)
 
     def equity(self) -> float:
-        return self.cash + sum(l.position * l.mid for l in self.legs.values())
+        held = 0.0  # the same left-to-right float sum as sum(); a loop, not a generator: sampled every second
+        for leg in self.legs.values():
+            held += leg.position * leg.mid
+        return self.cash + held
 
     def _fill(self, leg: LegBook, is_buy: bool, px: float, qty: float, maker: bool, oid: int | None) -> None:
         signed = qty if is_buy else -qty
