@@ -208,7 +208,10 @@ class Replay:
                          atr_pct=atr, sigma=leg.vol.sigma, best_bid=bb, best_ask=ba,
                          carry_strength=self.carry.strength)
         desired = quotes(state, self.cfg.quote)
-        others = sum(len(l.working) for l in self.legs.values() if l is not leg)
+        others = 0
+        for other in self.legs.values():
+            if other is not leg:
+                others += len(other.working)
         ctx = RiskContext(self.now, {leg.coin: MarketView(leg.coin, leg.mid, None, atr, leg.book_ms)},
                           {leg.coin: leg.position}, open_orders=others)
         decision = evaluate(desired, ctx, self.cfg.risk, self.kill)
@@ -217,8 +220,7 @@ class Replay:
         if decision.cancel_all or leg.coin in decision.paused_coins:
             accepted = ()
             self.paused_decisions += 1
-        live = [LiveOrder(o.oid, leg.coin, o.side == BUY, o.meta["px"], self._remaining(leg, o))
-                for o in leg.working.values()]
+        live = [self._live_order(leg, o) for o in leg.working.values()]
         plan = diff_orders(accepted, live, self.tolerance, self.cloids)
         if not plan.is_empty and leg.working and self.now - leg.last_action_ms < self.cfg.min_requote_interval_ms:
             return  # throttled: leave decision_key stale so the next snapshot retries
@@ -242,10 +244,17 @@ class Replay:
             self._push(due, "place", leg.name, order)
 
     @staticmethod
-    def _remaining(leg: LegBook, order: SimOrder):
-        if order.filled == 0:
-            return order.meta["sz"]
-        return round_size(Decimal(repr(order.qty)), leg.sz_decimals)
+    def _live_order(leg: LegBook, order: SimOrder) -> LiveOrder:
+        """The order as the live order manager would see it (remaining size); built again only after a fill
+        (a working order is offered to the diff at every decision it lives through)."""
+        meta = order.meta
+        cached = meta.get("live")
+        if cached is not None and cached[0] == order.filled:
+            return cached[1]
+        remaining = meta["sz"] if order.filled == 0 else round_size(Decimal(repr(order.qty)), leg.sz_decimals)
+        live = LiveOrder(order.oid, leg.coin, order.side == BUY, meta["px"], remaining)
+        meta["live"] = (order.filled, live)
+        return live
 
     def _hedge(self) -> None:
         spot, perp = self.legs.get("spot"), self.legs["perp"]
@@ -254,7 +263,7 @@ class Replay:
         if not (len(spot.bids) and len(spot.asks) and len(perp.bids)
                                                            and len(perp.asks)):
             return
-        markets = [LegMarket(l.coin, l.name, l.sz_decimals, float(l.bids[0, 0]), float(l.asks[0, 0]), l.taker_fee)
+        markets = [LegMarket(l.coin, l.name, l.sz_decimals, l.view.best_bid, l.view.best_ask, l.taker_fee)
                    for l in (spot, perp)]
         order = hedge_decision(spot.position - self.carry_qty, perp.position + self.carry_qty, markets[0],
                                markets[1], self.cfg.hedge)
@@ -315,6 +324,7 @@ class Replay:
         book_fills = getattr(queue, "book_fills", None)
         latency = self.latency
         two_legs = "spot" in legs
+        spot_leg, perp_leg, hedge = legs.get("spot"), legs["perp"], cfg.hedge
         n = self.events
         for t, kind, leg_name, payload in events:
             if pending and pending[0][0] <= t:
@@ -346,7 +356,9 @@ class Replay:
                         leg.mid = mid
                     leg.vol.on_price(t, mid)
                 leg.bids, leg.asks, leg.view, leg.book_ms = bids, asks, view, t
-                if two_legs:
+                # _hedge's own band pre-check, inlined: it is outside the band on a small share of snapshots
+                if two_legs and hedge is not None and \
+                        abs(spot_leg.position + perp_leg.position) * perp_leg.mid > hedge.band_usd:
                     self._hedge()
                 if not leg.decide_pending:
                     delay = latency.market_data_ms()
