@@ -71,6 +71,7 @@ class Engine(Upkeep, VenueSync, Carrying):
         self._clean: dict[str, tuple] = {}  # coin -> (accepted quotes, live version) of a no-op diff
         self._bad_params: set[tuple[str, str]] = set()
         self._planned: dict[str, tuple] = {}  # coin -> accepted quotes of the plan being executed
+        self._view_cache: dict[str, tuple] = {}  # coin -> (book, closed bars, MarketView) (see _views)
         self.min_interval_ms = cfg.strategy.min_requote_interval_ms
         self.deadman_horizon_ms = deadman_horizon_ms
         self.metrics_port = metrics_port
@@ -219,7 +220,8 @@ class Engine(Upkeep, VenueSync, Carrying):
 
     def _on_book(self, b: Any) -> None:
         now = self.clock.now_ms()
-        book = L2Book(b.coin, tuple((l[0], l[1]) for l in b.bids), tuple((l[0], l[1]) for l in b.asks), b.time, now)
+        book = L2Book(b.coin, tuple([(l[0], l[1]) for l in b.bids]), tuple([(l[0], l[1]) for l in b.asks]), b.time,
+                      now)
         self.books.on_book(book)
         self._observe_venue_time(b.time)
         m = self.by_coin.get(b.coin)
@@ -309,17 +311,26 @@ class Engine(Upkeep, VenueSync, Carrying):
 
     def _views(self, m: MarketRuntime, now: int) -> dict[str, MarketView]:
         views = {}
+        bars = m.vol.bars
         for leg in m.legs:
             book = self.books.book(leg.coin)
+            # a view depends on the book snapshot and the closed bars only: reuse it while both are unchanged
+            cached = self._view_cache.get(leg.coin)
+            if cached is not None and cached[0] is book and cached[1] == bars:
+                views[leg.coin] = cached[2]
+                continue
             mid = book.mid if book is not None else None
-            views[leg.coin] = MarketView(leg.coin, mid, None, m.vol.atr_pct(mid) if mid else None,
-                                         book.received_ms if book is not None else None)
+            view = MarketView(leg.coin, mid, None, m.vol.atr_pct(mid) if mid else None,
+                              book.received_ms if book is not None else None)
+            self._view_cache[leg.coin] = (book, bars, view)
+            views[leg.coin] = view
         return views
 
     def decide(self, m: MarketRuntime, now: int) -> tuple[Any, Any]:
         """The pure part of a requote: (risk decision, order plan) for one market, nothing sent."""
         inv = self.inventory
-        net = float(sum(inv.qty(leg.coin) for leg in m.legs))
+        qtys = [(leg.coin, inv.qty(leg.coin)) for leg in m.legs]
+        net = float(sum(q for _, q in qtys))
         params = self._quote_params(m.coin)
         desired = []
         for leg in m.legs:
@@ -344,7 +355,7 @@ class Engine(Upkeep, VenueSync, Carrying):
             leg_quotes = quotes(st, params) if st is not None else []
             self._desired[leg.coin] = (key, leg_quotes, book)  # the book is kept so its id stays unique
             desired.extend(leg_quotes)
-        positions = {leg.coin: float(inv.qty(leg.coin)) for leg in m.legs}
+        positions = {coin: float(q) for coin, q in qtys}
         others = len(self.tracker) - self.tracker.count(m.coins)
         budget = self.rest.budget.remaining() if self.rest.budget is not None else None
         ctx = RiskContext(now, self._views(m, now), positions, others, budget)

@@ -154,19 +154,38 @@ def _f(x: Any) -> float:
 
 def check_order(order: OrderLike, view: MarketView | None, limits: RiskLimits) -> Check | None:
     """Stateless checks for one order: notional cap and price band."""
-    px, sz = _f(order.px), _f(order.sz)
+    return _check_order(order.coin, _f(order.px), _f(order.sz), view, limits)
+
+
+def _check_order(coin: str, px: float, sz: float, view: MarketView | None, limits: RiskLimits) -> Check | None:
     notional = px * sz
     if notional > limits.max_order_notional:
-        return Check(Reason.ORDER_NOTIONAL, f"{order.coin}: order notional {notional:.2f} > max "
-                                            f"{limits.max_order_notional:.2f}", order.coin)
+        return Check(Reason.ORDER_NOTIONAL, f"{coin}: order notional {notional:.2f} > max "
+                                            f"{limits.max_order_notional:.2f}", coin)
     ref = None if view is None else (view.oracle_px or view.mid)
     if ref is None:
-        return Check(Reason.PRICE_BAND, f"{order.coin}: no oracle or mid to bound the price", order.coin)
+        return Check(Reason.PRICE_BAND, f"{coin}: no oracle or mid to bound the price", coin)
     dev = abs(px / ref - 1)
     if dev > limits.price_band_frac:
-        return Check(Reason.PRICE_BAND, f"{order.coin}: price {px} is {dev:.2%} from reference {ref} "
-                                        f"(band {limits.price_band_frac:.2%})", order.coin)
+        return Check(Reason.PRICE_BAND, f"{coin}: price {px} is {dev:.2%} from reference {ref} "
+                                        f"(band {limits.price_band_frac:.2%})", coin)
     return None
+
+
+_OPTIONAL_FIELDS: dict[type, tuple[bool, bool]] = {}
+
+
+def _order_flags(o: OrderLike) -> tuple[bool, str]:
+    """(reduce_only, tif) of an order; types without those fields (Quote) are Alo and not reduce-only.
+    Whether a type has them is looked up once per type: a getattr that misses costs an exception."""
+    cls = type(o)
+    has = _OPTIONAL_FIELDS.get(cls)
+    if has is None:
+        per_instance = cls.__dictoffset__ != 0  # instances with a __dict__ may carry the fields themselves
+        has = _OPTIONAL_FIELDS[cls] = (per_instance or hasattr(cls, "reduce_only"),
+                                       per_instance or hasattr(cls, "tif"))
+    return (bool(getattr(o, "reduce_only", False)) if has[0] else False,
+            getattr(o, "tif", "Alo") if has[1] else "Alo")
 
 
 def _position_cap(coin: str, limits: RiskLimits, view: MarketView | None) -> float | None:
@@ -207,48 +226,55 @@ def evaluate(orders: Sequence[OrderLike], ctx: RiskContext, limits: RiskLimits, 
     open_orders = ctx.open_orders
     budget = ctx.address_budget_remaining
 
+    views = ctx.markets
+    caps: dict[str, float | None] = {}  # per coin: the cap depends only on the coin and its view
     for o in orders:
-        reduce_only = bool(getattr(o, "reduce_only", False))
-        tif = getattr(o, "tif", "Alo")
-        halt = next((c for c in coin_checks.get(o.coin, ())
-                     if not (reduce_only and c.reason == Reason.VOL_PAUSE)), None)
-        if halt is not None:
-            rejected.append((o, halt))
-            continue
+        coin = o.coin
+        reduce_only, tif = _order_flags(o)
+        checks = coin_checks.get(coin)
+        if checks:
+            halt = next((c for c in checks if not (reduce_only and c.reason == Reason.VOL_PAUSE)), None)
+            if halt is not None:
+                rejected.append((o, halt))
+                continue
         if mode.post_only and tif != "Alo":
-            rejected.append((o, Check(Reason.POST_ONLY, f"{o.coin}: venue is post-only, {tif} order refused",
-                                      o.coin)))
+            rejected.append((o, Check(Reason.POST_ONLY, f"{coin}: venue is post-only, {tif} order refused",
+                                      coin)))
             continue
-        bad = check_order(o, ctx.markets.get(o.coin), limits)
+        view = views.get(coin)
+        sz = _f(o.sz)
+        bad = _check_order(coin, _f(o.px), sz, view, limits)
         if bad is not None:
             rejected.append((o, bad))
             continue
         if budget is not None and budget - 1 < limits.min_address_budget:
             rejected.append((o, Check(Reason.ADDRESS_BUDGET, f"address budget {budget} at reserve "
-                                                             f"{limits.min_address_budget}", o.coin)))
+                                                             f"{limits.min_address_budget}", coin)))
             continue
-        rests = tif not in ("Ioc",)
+        rests = tif != "Ioc"
         if rests and open_orders + 1 > limits.max_open_orders:
             rejected.append((o, Check(Reason.OPEN_ORDERS, f"open orders would exceed {limits.max_open_orders}",
-                                      o.coin)))
+                                      coin)))
             continue
-        cap = _position_cap(o.coin, limits, ctx.markets.get(o.coin))
-        sz = _f(o.sz)
+        if coin in caps:
+            cap = caps[coin]
+        else:
+            cap = caps[coin] = _position_cap(coin, limits, view)
         if cap is not None and not reduce_only:
             if o.is_buy:
-                after = worst_long.get(o.coin, 0.0) + sz
+                after = worst_long.get(coin, 0.0) + sz
                 if after > cap:
-                    rejected.append((o, Check(Reason.POSITION_LIMIT, f"{o.coin}: long {after:g} would exceed "
-                                                                     f"limit {cap:g}", o.coin)))
+                    rejected.append((o, Check(Reason.POSITION_LIMIT, f"{coin}: long {after:g} would exceed "
+                                                                     f"limit {cap:g}", coin)))
                     continue
-                worst_long[o.coin] = after
+                worst_long[coin] = after
             else:
-                after = worst_short.get(o.coin, 0.0) - sz
+                after = worst_short.get(coin, 0.0) - sz
                 if -after > cap:
-                    rejected.append((o, Check(Reason.POSITION_LIMIT, f"{o.coin}: short {-after:g} would "
-                                                                     f"exceed limit {cap:g}", o.coin)))
+                    rejected.append((o, Check(Reason.POSITION_LIMIT, f"{coin}: short {-after:g} would "
+                                                                     f"exceed limit {cap:g}", coin)))
                     continue
-                worst_short[o.coin] = after
+                worst_short[coin] = after
         accepted.append(o)
         if rests:
             open_orders += 1

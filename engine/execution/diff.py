@@ -81,9 +81,23 @@ class Tolerance:
                              f"{self.price_tol_bps}, {self.size_tol_frac}")
 
     def close_enough(self, live: LiveOrder, q: Quote) -> bool:
-        price_ok = abs(live.px - q.px) * 10_000 <= Decimal(repr(self.price_tol_bps)) * q.px
-        size_ok = abs(live.sz - q.sz) <= Decimal(repr(self.size_tol_frac)) * q.sz
-        return price_ok and size_ok
+        # the size check only runs when the price is in tolerance (the common miss after a price move)
+        return (abs(live.px - q.px) * 10_000 <= _exact(self.price_tol_bps) * q.px
+                and abs(live.sz - q.sz) <= _exact(self.size_tol_frac) * q.sz)
+
+
+_EXACT: dict[float, Decimal] = {}
+_TEN_K = Decimal(10_000)
+
+
+def _exact(x: float) -> Decimal:
+    """Decimal(repr(x)), memoised: tolerances are a handful of config floats, converted once each."""
+    d = _EXACT.get(x)
+    if d is None:
+        if len(_EXACT) > 256:
+            _EXACT.clear()
+        d = _EXACT[x] = Decimal(repr(x))
+    return d
 
 
 class CloidFactory:
@@ -139,6 +153,9 @@ def diff_orders(desired: Sequence[Quote], live: Iterable[LiveOrder], tol: Tolera
     cancels: list[Cancel] = []
     places: list[Place] = []
     kept: list[tuple[LiveOrder, Quote]] = []
+    exact_tol = type(tol) is Tolerance
+    if exact_tol:
+        ptol, stol = _exact(tol.price_tol_bps), _exact(tol.size_tol_frac)
     for (_, is_buy), (qs, los) in sorted(groups.items()):
         key = _best_first(is_buy)
         qs = sorted(qs, key=lambda q: (key(q.px), q.level))
@@ -146,7 +163,12 @@ def diff_orders(desired: Sequence[Quote], live: Iterable[LiveOrder], tol: Tolera
         free = list(los)
         unmatched_q: list[Quote] = []
         for q in qs:  # pass 1: keep in-tolerance orders untouched
-            near = [o for o in free if tol.close_enough(o, q)]
+            if exact_tol:  # Tolerance.close_enough inlined, its bounds computed once per quote
+                qpx, qsz = q.px, q.sz
+                px_lim, sz_lim = ptol * qpx, stol * qsz
+                near = [o for o in free if abs(o.px - qpx) * _TEN_K <= px_lim and abs(o.sz - qsz) <= sz_lim]
+            else:
+                near = [o for o in free if tol.close_enough(o, q)]
             if near:
                 o = min(near, key=lambda o: (abs(o.px - q.px), o.oid))
                 free.remove(o)

@@ -10,7 +10,7 @@ never quoted on, and a crossed or zero book is treated as unusable rather than "
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 Level = tuple[float, float]  # (price, size)
@@ -50,6 +50,8 @@ class L2Book:
     asks: tuple[Level, ...]
     time_ms: int  # venue timestamp of the snapshot
     received_ms: int  # local clock when it arrived (staleness is judged on this: the venue clock is not ours)
+    # is_usable, computed on first use: the snapshot is immutable and the requote path asks several times
+    _usable: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any], received_ms: int) -> "L2Book":
@@ -95,7 +97,11 @@ class L2Book:
     @property
     def is_usable(self) -> bool:
         """Two-sided, not crossed, no zero levels: the only kind of book the strategy may price from."""
-        return self.is_two_sided and not self.is_crossed and not self.has_zero
+        usable = self._usable
+        if usable is None:
+            usable = self.is_two_sided and not self.is_crossed and not self.has_zero
+            object.__setattr__(self, "_usable", usable)
+        return usable
 
     @property
     def mid(self) -> float | None:

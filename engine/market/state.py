@@ -67,14 +67,15 @@ def leg_state(coin: str, leg: Leg, sz_decimals: int, quote_src: L2Book | BBO | N
     """A LegState for `quotes()`, or None when the book is missing, stale, crossed, one-sided or zero."""
     if quote_src is None or not quote_src.is_fresh(now_ms, max_age_ms):
         return None
-    bbo = BBO.of_book(quote_src) if isinstance(quote_src, L2Book) else quote_src
-    if isinstance(quote_src, L2Book) and not quote_src.is_usable:
-        return None
-    mid = bbo.mid
-    if mid is None or bbo.bid is None or bbo.ask is None or bbo.bid[1] <= 0 or bbo.ask[1] <= 0:
-        return None
-    return LegState(coin=coin, leg=leg, sz_decimals=sz_decimals, mid=mid, inventory=inventory,
-                    atr_pct=None if vol is None else vol.atr_pct(mid),
-                    sigma=None if vol is None else vol.sigma,
-                    best_bid=bbo.bid[0], best_ask=bbo.ask[0], carry_strength=carry_strength,
-                    buy_capacity=buy_capacity, sell_capacity=sell_capacity)
+    if isinstance(quote_src, L2Book):
+        # a usable book is two-sided, uncrossed and has no zero level: its top is a valid BBO as it stands
+        if not quote_src.is_usable:
+            return None
+        mid, bid, ask = quote_src.mid, quote_src.bids[0], quote_src.asks[0]
+    else:
+        mid, bid, ask = quote_src.mid, quote_src.bid, quote_src.ask
+        if mid is None or bid is None or ask is None or bid[1] <= 0 or ask[1] <= 0:
+            return None
+    return LegState(coin, leg, sz_decimals, mid, inventory, None if vol is None else vol.atr_pct(mid),
+                    None if vol is None else vol.sigma, bid[0], ask[0], carry_strength, buy_capacity,
+                    sell_capacity)

@@ -134,7 +134,7 @@ def quotes(state: LegState, params: QuoteParams) -> list[Quote]:
     is_spot = state.leg == "spot"
     h = half_spread(state, params)
     c = centre_price(state, params)
-    min_notional = Decimal(repr(params.min_notional))
+    min_notional = _exact(params.min_notional)
     bid_cap = _post_only_cap(state, is_spot, True)
     ask_floor = _post_only_cap(state, is_spot, False)
     # a best ask already at the smallest tick leaves no valid post-only bid below it
@@ -168,8 +168,8 @@ def quotes(state: LegState, params: QuoteParams) -> list[Quote]:
                 if px is None:
                     break
             notional = params.order_notional * params.size_multiplier ** i
-            sz = R.round_size(Decimal(repr(notional)) / px, state.sz_decimals)
-            if px * sz < min_notional:
+            sz, below_min = _level_size(notional, px, state.sz_decimals, min_notional)
+            if below_min:
                 if params.min_notional_policy == "drop":
                     continue
                 sz = R.min_size_for_notional(px, state.sz_decimals, min_notional)
@@ -189,6 +189,46 @@ def quotes(state: LegState, params: QuoteParams) -> list[Quote]:
 def _post_only_cap(state: LegState, is_spot: bool, is_buy: bool) -> Decimal | None:
     """Highest allowed bid (one tick under the best ask) / lowest allowed ask (one tick over the best bid):
     an Alo order at or through the opposite side is rejected by the venue (BadAloPx)."""
-    if is_buy:
-        return None if not state.best_ask else R.next_price_below(state.best_ask, state.sz_decimals, is_spot)
-    return None if not state.best_bid else R.next_price_above(state.best_bid, state.sz_decimals, is_spot)
+    px = state.best_ask if is_buy else state.best_bid
+    if not px:
+        return None
+    # book prices sit on the venue's tick grid and recur from update to update: remember the answers
+    key = (px, state.sz_decimals, is_spot, is_buy)
+    cap = _CAPS.get(key, _MISSING)
+    if cap is _MISSING:
+        cap = (R.next_price_below(px, state.sz_decimals, is_spot) if is_buy
+               else R.next_price_above(px, state.sz_decimals, is_spot))
+        if len(_CAPS) >= 4096:
+            _CAPS.clear()
+        _CAPS[key] = cap
+    return cap
+
+
+def _level_size(notional: float, px: Decimal, sz_decimals: int, min_notional: Decimal) -> tuple[Decimal, bool]:
+    """(lot-floored size for `notional` at `px`, whether that is under the minimum notional). Prices sit on
+    the tick grid and a level's price recurs across requotes, so the exact-decimal answer is remembered."""
+    key = (notional, px, sz_decimals, min_notional)
+    hit = _SIZES.get(key)
+    if hit is None:
+        sz = R.round_size(_exact(notional) / px, sz_decimals)
+        hit = (sz, px * sz < min_notional)
+        if len(_SIZES) >= 8192:
+            _SIZES.clear()
+        _SIZES[key] = hit
+    return hit
+
+
+_SIZES: dict[tuple, tuple[Decimal, bool]] = {}
+_MISSING = object()
+_CAPS: dict[tuple, Decimal | None] = {}
+_EXACT: dict[float, Decimal] = {}
+
+
+def _exact(x: float) -> Decimal:
+    """Decimal(repr(x)), remembered: level notionals and the minimum are a few config-derived floats."""
+    d = _EXACT.get(x)
+    if d is None:
+        if len(_EXACT) >= 1024:
+            _EXACT.clear()
+        d = _EXACT[x] = Decimal(repr(x))
+    return d

@@ -21,6 +21,9 @@ MIN_NOTIONAL = Decimal(10)
 
 Direction = Literal["down", "up"]
 Number = Decimal | float | int | str
+# 10**-k for every decimal count a tick or lot can have: built once (Decimal(1).scaleb costs ~0.35 µs a call)
+_INF = float("inf")
+_QUANTUM = tuple(Decimal(1).scaleb(-k) for k in range(SPOT_MAX_DECIMALS + 1))
 
 
 def to_decimal(x: Number) -> Decimal:
@@ -54,7 +57,7 @@ def price_tick(px: Number, sz_decimals: int, is_spot: bool) -> Decimal:
     d = to_decimal(px)
     if d <= 0:
         raise ValueError(f"price must be > 0, got {px!r}")
-    return Decimal(1).scaleb(-_price_decimals_at(d, max_price_decimals(sz_decimals, is_spot)))
+    return _QUANTUM[_price_decimals_at(d, max_price_decimals(sz_decimals, is_spot))]
 
 
 def round_price(px: Number, sz_decimals: int, is_spot: bool, direction: Direction) -> Decimal | None:
@@ -64,13 +67,19 @@ def round_price(px: Number, sz_decimals: int, is_spot: bool, direction: Directio
     sending a zero price). Rounding up can only increase magnitude, and a coarser magnitude has a coarser
     allowed grid, so one quantize at the input's own magnitude always lands on a valid price.
     """
-    d = to_decimal(px)
-    if d <= 0:
-        raise ValueError(f"price must be > 0, got {px!r}")
-    decimals = _price_decimals_at(d, max_price_decimals(sz_decimals, is_spot))
-    out = d.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_FLOOR if direction == "down" else ROUND_CEILING)
-    if out <= 0:
-        return None
+    if type(px) is float and 0.0 < px < _INF:  # the hot case (strategy floats), checks folded in
+        d = Decimal(repr(px))
+    else:
+        d = to_decimal(px)
+        if d <= 0:
+            raise ValueError(f"price must be > 0, got {px!r}")
+    decimals = max(0, min(max_price_decimals(sz_decimals, is_spot), MAX_SIG_FIGS - 1 - d.adjusted()))
+    if direction == "down":
+        out = d.quantize(_QUANTUM[decimals], rounding=ROUND_FLOOR)
+        if out <= 0:
+            return None
+    else:  # rounding a positive number up stays positive
+        out = d.quantize(_QUANTUM[decimals], rounding=ROUND_CEILING)
     return normalize(out)
 
 
@@ -108,7 +117,8 @@ def round_size(sz: Number, sz_decimals: int) -> Decimal:
     d = to_decimal(sz)
     if d < 0:
         raise ValueError(f"size must be >= 0, got {sz!r}")
-    return normalize(d.quantize(Decimal(1).scaleb(-sz_decimals), rounding=ROUND_FLOOR))
+    quantum = _QUANTUM[sz_decimals] if 0 <= sz_decimals <= SPOT_MAX_DECIMALS else Decimal(1).scaleb(-sz_decimals)
+    return normalize(d.quantize(quantum, rounding=ROUND_FLOOR))
 
 
 def is_valid_size(sz: Number, sz_decimals: int) -> bool:
@@ -131,7 +141,8 @@ def meets_min_notional(px: Decimal, sz: Decimal, min_notional: Decimal = MIN_NOT
 def normalize(d: Decimal) -> Decimal:
     """Strip trailing zeros without switching to exponent form for integers (Decimal('1E+2') -> 100)."""
     n = d.normalize()
-    if n.as_tuple().exponent > 0:
+    # exponent > 0 exactly when the scientific string has "E+" (str() is ~8x cheaper than as_tuple())
+    if "E+" in str(n):
         n = n.quantize(Decimal(1))
     return n
 

@@ -42,6 +42,15 @@ def float_to_wire(x: Number, field: str = "value") -> str:
     if isinstance(x, Decimal):
         if not x.is_finite():
             raise WireError(f"{field}={x!r} is not finite")
+        s = str(x)
+        if len(s) <= 28 and "E" not in s:
+            # fast path, same answer as below: a plain string of <= 28 chars has <= 28 digits (so normalize()
+            # would not round), and stripping trailing zeros is what normalize() + ":f" print
+            if "." in s:
+                s = s.rstrip("0").rstrip(".")
+                if "." in s and len(s) - s.index(".") - 1 > 8:
+                    raise WireError(f"{field}={x} has more than 8 decimals (would round)")
+            return "0" if s in ("0", "-0") else s
         t = x.as_tuple()
         if len(t.digits) > 28:
             raise WireError(f"{field}={x} has more than 28 significant digits")
