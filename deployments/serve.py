@@ -17,8 +17,14 @@ from deployments.catalog import DEPLOYMENTS, load_flow
 
 
 def build(demo: bool = False, schedules: bool = True, config_path: str | None = None) -> list:
+    flows_cfg = None
+    if config_path and schedules and not demo:
+        from engine.config import load_config
+
+        flows_cfg = load_config(config_path).flows  # the file's [flows] schedules (+ HLMM_FLOWS__* env)
     out = []
     for d in DEPLOYMENTS:
+        cron, interval_s = d.schedule(flows_cfg)
         params = {**d.parameters, **(d.demo_parameters if demo else {})}
         if config_path:
             params["config_path"] = config_path
@@ -29,10 +35,10 @@ def build(demo: bool = False, schedules: bool = True, config_path: str | None = 
                 kwargs["interval"] = d.demo_interval_s
             elif demo:
                 pass  # rebalance stays manual in the demo: it trades
-            elif d.cron:
-                kwargs["cron"] = d.cron
-            elif d.interval_s:
-                kwargs["interval"] = d.interval_s
+            elif cron:
+                kwargs["cron"] = cron
+            elif interval_s:
+                kwargs["interval"] = interval_s
         out.append(load_flow(d.flow).to_deployment(**kwargs))
     return out
 

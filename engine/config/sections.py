@@ -235,9 +235,11 @@ def _schedule(default: int | str) -> object:
 class FlowsConfig(BaseModel):
     model_config = SECTION_CONFIG
 
-    rebalance: Schedule = _schedule(3600)
+    # The production schedules (UTC). deployments/catalog.py reads these defaults, prefect.yaml matches them
+    # (a test checks), and `python -m deployments.serve --config FILE` applies a file's overrides.
+    rebalance: Schedule = _schedule("30 0 * * *")           # daily, after the 00:00 funding and the report
     funding_accounting: Schedule = _schedule("5 * * * *")   # just after each hourly funding
-    vol_regime: Schedule = _schedule(300)
-    drawdown_audit: Schedule = _schedule(60)
-    ledger_audit: Schedule = _schedule("*/15 * * * *")
-    daily_report: Schedule = _schedule("0 0 * * *")
+    vol_regime: Schedule = _schedule(900)                   # every 15 min
+    drawdown_audit: Schedule = _schedule(300)               # every 5 min
+    ledger_audit: Schedule = _schedule("15 * * * *")        # hourly
+    daily_report: Schedule = _schedule("5 0 * * *")         # 00:05 UTC

@@ -48,6 +48,21 @@ def test_serve_builds_every_deployment_with_schedules():
     assert prod["vol_regime/every-15m"].parameters["interval"] == "15m"
 
 
+def test_serve_takes_production_schedules_from_the_config_file(tmp_path):
+    from deployments.serve import build
+
+    cfg = tmp_path / "hlmm.toml"
+    cfg.write_text('[flows]\ndrawdown_audit = 120\ndaily_report = "10 1 * * *"\n')
+    prod = {f"{d.flow_name}/{d.name}": d for d in build(config_path=str(cfg))}
+    assert prod["drawdown_audit/every-5m"].schedules[0].schedule.interval.total_seconds() == 120
+    assert prod["daily_report/daily"].schedules[0].schedule.cron == "10 1 * * *"
+    assert prod["ledger_audit/hourly"].schedules[0].schedule.cron == "15 * * * *"  # not in the file: default
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[flows]\ndrawdown_audit = "every minute"\n')
+    with pytest.raises(Exception, match="flows.drawdown_audit"):
+        build(config_path=str(bad))
+
+
 def _deployments(prefect_server) -> dict:
     from prefect.client.orchestration import get_client
 
