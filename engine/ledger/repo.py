@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -95,13 +95,27 @@ def upsert_fills(session: Session, user: str, fills: Iterable[Mapping[str, Any]]
 
 
 def upsert_funding(session: Session, user: str, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Insert funding payments of `user` (REST userFunding or WS userFundings shape); returns how many were new."""
+    """Insert funding payments of `user` (REST userFunding or WS userFundings shape); returns how many were new.
+
+    The WS shape has no tx hash: when its row arrived first, a later REST row of the same payment fills the
+    stored row's missing hash (nothing else changes, and that does not count as new)."""
     user = user_address(user)
     parsed = [parse_funding(user, row, f"funding[{i}]") for i, row in enumerate(_batch(rows, "funding"))]
     if not parsed:
         return 0
-    return _insert_ignoring_duplicates(session, FundingPayment.__table__, _dedupe(parsed, FUNDING_KEY),
-                                       FUNDING_KEY)
+    # a payment given both with and without a hash in one batch keeps the hashed row
+    parsed.sort(key=lambda r: not r["hash"])
+    unique = _dedupe(parsed, FUNDING_KEY)
+    new = _insert_ignoring_duplicates(session, FundingPayment.__table__, unique, FUNDING_KEY)
+    hashed = [{"k_user": r["user"], "k_coin": r["coin"], "k_time": r["time"], "k_hash": r["hash"]}
+              for r in unique if r["hash"]]
+    if hashed:
+        t = FundingPayment.__table__
+        stmt = (update(t).where(t.c.user == bindparam("k_user"), t.c.coin == bindparam("k_coin"),
+                                t.c.time == bindparam("k_time"), or_(t.c.hash.is_(None), t.c.hash == ""))
+                .values(hash=bindparam("k_hash")))
+        session.execute(stmt, hashed)
+    return new
 
 
 # ------------------------------------------------------------------ orders
