@@ -196,3 +196,45 @@ def test_a_crossing_book_fills_only_the_size_that_crossed(model):
     s = SimOrder(2, SELL, PX, 1.0)
     q.on_live(s, BookView(np.array([[99.0, 1.0]]), np.array([[101.0, 5.0]])))
     assert q.on_book(s, BookView(np.array([[100.5, 0.25], [PX, 5.0]]), np.array([[101.0, 5.0]]))) == pytest.approx(1.0)
+
+
+def test_book_view_levels_by_price():
+    """Shown level → its size, a gap inside the shown range → 0, beyond the deepest shown level → None (unknown);
+    list input reads the same as arrays; best/last prices come from the edges."""
+    bids = np.array([[100.0, 1.5], [99.5, 2.0], [98.0, 4.0]])
+    asks = np.array([[100.5, 0.7], [101.0, 3.0]])
+    for view in (BookView(bids, asks), BookView(bids.tolist(), asks.tolist())):
+        assert (view.best_bid, view.last_bid, view.best_ask, view.last_ask) == (100.0, 98.0, 100.5, 101.0)
+        assert view.level_qty(99.5, BUY) == 2.0 and view.level_qty(98.0, BUY) == 4.0
+        assert view.level_qty(99.0, BUY) == 0.0  # gap between shown levels: nobody there
+        assert view.level_qty(97.5, BUY) is None  # deeper than shown
+        assert view.level_qty(101.0, SELL) == 3.0 and view.level_qty(100.75, SELL) == 0.0
+        assert view.level_qty(102.0, SELL) is None
+        assert view.largest(BUY) == 4.0 and view.crossing_qty(101.0, BUY) == pytest.approx(3.7)
+        assert view.bids == bids.tolist() and view.asks == asks.tolist()
+    empty = BookView(np.empty((0, 2)), np.empty((0, 2)))
+    assert empty.best_bid is None and empty.level_qty(1.0, BUY) == 0.0 and empty.largest(SELL) == 0.0
+
+
+def test_book_fills_equals_on_book_one_by_one():
+    """The batch entry point gives the same fills and leaves the same order state as on_book per order."""
+    def orders():
+        return [SimOrder(1, BUY, 100.0, 1.0), SimOrder(2, BUY, 99.5, 1.0), SimOrder(3, SELL, 101.0, 2.0),
+                SimOrder(4, BUY, 97.0, 1.0)]
+
+    b0 = BookView(np.array([[100.0, 1.5], [99.5, 2.0], [98.0, 4.0]]), np.array([[100.5, 0.7], [101.0, 3.0]]))
+    b1 = BookView(np.array([[99.5, 0.5], [98.0, 4.0]]), np.array([[99.5, 0.4], [100.0, 0.3], [101.0, 1.0]]))
+    for model in (lambda: RiskAverseQueue(), lambda: ProbabilisticQueue(seed=5)):
+        qa, qb = model(), model()
+        a, b = orders(), orders()
+        for o in a:
+            qa.on_live(o, b0)
+        for o in b:
+            qb.on_live(o, b0)
+        one_by_one = [(o.oid, f) for o in a if (f := qa.on_book(o, b1)) > 0]
+        batch = [(o.oid, f) for o, f in (qb.book_fills(b, b1) or [])]
+        # asks at/below each bid: 0.4 + 0.3 under 100.0, 0.4 under 99.5; the ask at 101 and the deep bid do not fill
+        assert one_by_one == batch == [(1, pytest.approx(0.7)), (2, pytest.approx(0.4))]
+        assert [(o.qty, o.queue_ahead, o.level_qty, o.traded_at_px) for o in a] == \
+               [(o.qty, o.queue_ahead, o.level_qty, o.traded_at_px) for o in b]
+        assert (b[2].queue_ahead, b[2].level_qty) == (1.0, 1.0) and b[3].level_qty is None
