@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 
-from engine.backtest.models import BookView, FeeModel, SimOrder
+from engine.backtest.models import BUY, BookView, FeeModel, SimOrder
+from engine.execution.diff import LiveOrder
 from engine.market.state import CoinVol
 from engine.risk import RiskLimits
 from engine.strategy.carry import CarryParams as StrategyCarryParams
 from engine.strategy.hedge import HedgeParams
 from engine.strategy.quotes import QuoteParams
+from engine.strategy.rounding import round_size
 
 
 @dataclass
@@ -75,3 +78,16 @@ class LegBook:
                     lo = o.px
             self.work_max_bid, self.work_min_ask, self.work_dirty = hi, lo, False
         return self.work_max_bid, self.work_min_ask
+
+
+def live_order(leg: LegBook, order: SimOrder) -> LiveOrder:
+    """A working order as the live order manager would see it (remaining size, exact decimals); built again
+    only after a fill (a working order is offered to the diff at every decision it lives through)."""
+    meta = order.meta
+    cached = meta.get("live")
+    if cached is not None and cached[0] == order.filled:
+        return cached[1]
+    remaining = meta["sz"] if order.filled == 0 else round_size(Decimal(repr(order.qty)), leg.sz_decimals)
+    live = LiveOrder(order.oid, leg.coin, order.side == BUY, meta["px"], remaining)
+    meta["live"] = (order.filled, live)
+    return live

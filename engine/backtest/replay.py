@@ -24,23 +24,21 @@ from __future__ import annotations
 
 import heapq
 import time
-from decimal import Decimal
 from typing import Callable, Iterable
 
 from engine.backtest.carry import trailing_mean_hourly
 from engine.backtest.history import FundingRow
-from engine.backtest.legs import LegBook, ReplayConfig  # noqa: F401 - ReplayConfig re-exported for callers
+from engine.backtest.legs import LegBook, ReplayConfig, live_order  # noqa: F401 - ReplayConfig re-exported
 from engine.backtest.streams import merge_events  # noqa: F401 - re-exported for callers
 from engine.backtest.metrics import Attribution, EquityCurve, max_drawdown, sharpe
 from engine.backtest.models import (BUY, SELL, BookView, ConstantLatency, LatencyModel, QueueModel, RiskAverseQueue,
                                     SimOrder)
 from engine.clock import SimulatedClock
-from engine.execution.diff import CloidFactory, LiveOrder, Tolerance, diff_orders
+from engine.execution.diff import CloidFactory, Tolerance, diff_orders
 from engine.risk import KillSwitch, MarketView, RiskContext, evaluate
 from engine.strategy.carry import CarryTarget, carry_target
 from engine.strategy.hedge import LegMarket, hedge_decision
 from engine.strategy.quotes import LegState, quotes
-from engine.strategy.rounding import round_size
 
 
 class Replay:
@@ -220,7 +218,7 @@ class Replay:
         if decision.cancel_all or leg.coin in decision.paused_coins:
             accepted = ()
             self.paused_decisions += 1
-        live = [self._live_order(leg, o) for o in leg.working.values()]
+        live = [live_order(leg, o) for o in leg.working.values()]
         plan = diff_orders(accepted, live, self.tolerance, self.cloids)
         if not plan.is_empty and leg.working and self.now - leg.last_action_ms < self.cfg.min_requote_interval_ms:
             return  # throttled: leave decision_key stale so the next snapshot retries
@@ -242,19 +240,6 @@ class Replay:
                              meta={"px": q.px, "sz": q.sz, "level": q.level})
             leg.working[order.oid] = order
             self._push(due, "place", leg.name, order)
-
-    @staticmethod
-    def _live_order(leg: LegBook, order: SimOrder) -> LiveOrder:
-        """The order as the live order manager would see it (remaining size); built again only after a fill
-        (a working order is offered to the diff at every decision it lives through)."""
-        meta = order.meta
-        cached = meta.get("live")
-        if cached is not None and cached[0] == order.filled:
-            return cached[1]
-        remaining = meta["sz"] if order.filled == 0 else round_size(Decimal(repr(order.qty)), leg.sz_decimals)
-        live = LiveOrder(order.oid, leg.coin, order.side == BUY, meta["px"], remaining)
-        meta["live"] = (order.filled, live)
-        return live
 
     def _hedge(self) -> None:
         spot, perp = self.legs.get("spot"), self.legs["perp"]
