@@ -173,6 +173,7 @@ def _check_order(coin: str, px: float, sz: float, view: MarketView | None, limit
 
 
 _OPTIONAL_FIELDS: dict[type, tuple[bool, bool]] = {}
+_NEITHER = (False, False)
 
 
 def _order_flags(o: OrderLike) -> tuple[bool, str]:
@@ -227,10 +228,14 @@ def evaluate(orders: Sequence[OrderLike], ctx: RiskContext, limits: RiskLimits, 
     budget = ctx.address_budget_remaining
 
     views = ctx.markets
+    max_notional, band = limits.max_order_notional, limits.price_band_frac
     caps: dict[str, float | None] = {}  # per coin: the cap depends only on the coin and its view
     for o in orders:
         coin = o.coin
-        reduce_only, tif = _order_flags(o)
+        if _OPTIONAL_FIELDS.get(type(o)) == _NEITHER:  # e.g. Quote: Alo, not reduce-only (no getattr)
+            reduce_only, tif = False, "Alo"
+        else:
+            reduce_only, tif = _order_flags(o)
         checks = coin_checks.get(coin)
         if checks:
             halt = next((c for c in checks if not (reduce_only and c.reason == Reason.VOL_PAUSE)), None)
@@ -242,10 +247,11 @@ def evaluate(orders: Sequence[OrderLike], ctx: RiskContext, limits: RiskLimits, 
                                       coin)))
             continue
         view = views.get(coin)
-        sz = _f(o.sz)
-        bad = _check_order(coin, _f(o.px), sz, view, limits)
-        if bad is not None:
-            rejected.append((o, bad))
+        px, sz = _f(o.px), _f(o.sz)
+        ref = None if view is None else (view.oracle_px or view.mid)
+        # _check_order's two tests inlined; its message-building path runs only for a refusal
+        if px * sz > max_notional or ref is None or abs(px / ref - 1) > band:
+            rejected.append((o, _check_order(coin, px, sz, view, limits)))
             continue
         if budget is not None and budget - 1 < limits.min_address_budget:
             rejected.append((o, Check(Reason.ADDRESS_BUDGET, f"address budget {budget} at reserve "

@@ -145,9 +145,15 @@ def diff_orders(desired: Sequence[Quote], live: Iterable[LiveOrder], tol: Tolera
                 cloids: CloidFactory) -> OrderPlan:
     groups: dict[tuple[str, bool], tuple[list[Quote], list[LiveOrder]]] = {}
     for q in desired:
-        groups.setdefault((q.coin, q.is_buy), ([], []))[0].append(q)
+        g = groups.get((q.coin, q.is_buy))
+        if g is None:  # (not setdefault: that builds a fresh pair of lists for every element)
+            g = groups[(q.coin, q.is_buy)] = ([], [])
+        g[0].append(q)
     for o in live:
-        groups.setdefault((o.coin, o.is_buy), ([], []))[1].append(o)
+        g = groups.get((o.coin, o.is_buy))
+        if g is None:
+            g = groups[(o.coin, o.is_buy)] = ([], [])
+        g[1].append(o)
 
     modifies: list[Modify] = []
     cancels: list[Cancel] = []
