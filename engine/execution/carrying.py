@@ -6,6 +6,7 @@ after each one the positions are re-read from the venue, so the next decision st
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -69,7 +70,13 @@ class Carrying:
                 if top_up is not None and evaluate([top_up], ctx_for(spot.coin), self.limits, self.kill).accepted:
                     order = top_up
         if order is None:
-            choice = self.hedger.decide(spot_qty, perp_qty, spot, perp, ctx_for)
+            hedge_spot = spot
+            excess = spot_qty + perp_qty
+            if m.carry.active and excess > 0 and Decimal(repr(spot_qty - excess)) < m.carry.spot_qty:
+                # selling spot would eat into the carry's long leg (and the top-up would buy it straight
+                # back, paying taker fees both ways): the perp short absorbs the delta instead
+                hedge_spot = replace(spot, taker_fee=1.0)
+            choice = self.hedger.decide(spot_qty, perp_qty, hedge_spot, perp, ctx_for)
             if choice is None:
                 return
             order, reduce_only = choice
