@@ -97,6 +97,9 @@ class LedgerWriter:
     def control(self, kind: str, value: Any, who: str, why: str, active: bool = True) -> None:
         self._q.put_nowait(("control", (kind, value, who, why, active)))
 
+    def param(self, key: str, value: Any, why: str) -> None:
+        self._q.put_nowait(("param", (key, value, why)))
+
     # ------------------------------------------------------------ writer thread
     def _run(self) -> None:
         while True:
@@ -146,6 +149,9 @@ class LedgerWriter:
                                                 unrealized=row.get("unrealized"), net_delta=row.get("net_delta"),
                                                 coin=row.get("coin", "*"), user=self.user, source="engine")
                         self.stats["marks"] += 1
+                    elif kind == "param":
+                        key, value, why = row
+                        repo.set_param(s, key, value, written_by="engine", time=_utc(), reason=why)
                     elif kind == "control":
                         ckind, value, who, why, active = row
                         if active:
@@ -209,6 +215,15 @@ class LedgerWriter:
                 if isinstance(data, dict):
                     out[key.split(".", 1)[1]] = data
             return out
+
+    def read_param(self, key: str) -> Any:
+        """The newest value of one params key, or None."""
+        from engine.ledger import repo
+        from engine.ledger.db import session_scope
+
+        with session_scope(self.engine) as s:
+            p = repo.latest_param(s, key)
+            return None if p is None else p.data
 
     def peak_equity_today(self) -> tuple[float | None, float | None]:
         """(peak, first) total equity marked today by the engine (drawdown reference)."""

@@ -170,6 +170,7 @@ class Engine(Upkeep, VenueSync, Carrying):
 
             self.metrics = MetricsServer(self.snapshot, self.metrics_port)
             log.info("metrics on 127.0.0.1:%d", self.metrics.start())
+        await self._restore_deadman_fires()  # the day's fire budget survives a restart
         await self.deadman.tick()  # armed before the first quote can rest
         self._tasks = [asyncio.create_task(self._requote_loop(), name="hlmm-requote"),
                        asyncio.create_task(self._housekeeping(), name="hlmm-housekeeping")]
@@ -356,17 +357,18 @@ class Engine(Upkeep, VenueSync, Carrying):
             self._desired[leg.coin] = (key, leg_quotes, book)  # the book is kept so its id stays unique
             desired.extend(leg_quotes)
         positions = {coin: float(q) for coin, q in qtys}
-        others = len(self.tracker) - self.tracker.count(m.coins)
+        coins = m.coins
+        others = len(self.tracker) - self.tracker.count(coins)
         budget = self.rest.budget.remaining() if self.rest.budget is not None else None
         ctx = RiskContext(now, self._views(m, now), positions, others, budget)
         decision = evaluate(desired, ctx, self.limits, self.kill)
         accepted = decision.accepted
-        if "*" in self.controls.paused or m.coin in self.controls.paused or any(
-                c in self.controls.paused for c in m.coins):
+        paused = self.controls.paused
+        if paused and ("*" in paused or m.coin in paused or any(c in paused for c in coins)):
             accepted = ()
         # a coin whose accepted quotes and live orders are both unchanged since a diff that found nothing to
         # do would get the same empty answer again (diff is deterministic): leave it out
-        by_coin: dict[str, list] = {c: [] for c in m.coins}
+        by_coin: dict[str, list] = {c: [] for c in coins}
         for q in accepted:
             by_coin[q.coin].append(q)
         todo = []

@@ -59,6 +59,13 @@ class DeadMan:
         if self.state.fires_day != day:
             self.state.fires_day, self.state.fires = day, 0
 
+    def seed_fires(self, now_ms: int, fires: int) -> None:
+        """After a restart: today's fires as re-derived from the venue / the ledger (never lowers the count)."""
+        self._roll_day(now_ms)
+        if fires > self.state.fires:
+            self.state.fires = fires
+            log.info("dead man's switch: %d scheduleCancel fires already today", fires)
+
     def observe_fire(self, venue_ms: int) -> None:
         """A fire seen directly (an order update with status scheduledCancel)."""
         self._roll_day(venue_ms)
@@ -119,3 +126,25 @@ class DeadMan:
         s = self.state
         return {"armed_until": s.armed_until, "fires_today": s.fires, "arms": s.arms, "refusals": s.refusals,
                 "disabled": s.disabled_reason}
+
+
+def fires_in_history(rows: Any, day: int) -> int:
+    """scheduleCancel fires of UTC day `day` (ms // DAY_MS) visible in a historicalOrders reply: one fire
+    cancels every open order of the account at one timestamp, so distinct timestamps = fires. A fire with
+    nothing open leaves no trace there, which is why the engine also persists its own count."""
+    if not isinstance(rows, list):
+        raise ValueError(f"historicalOrders: expected a list, got {type(rows).__name__}")
+    stamps = set()
+    for r in rows:
+        if isinstance(r, dict) and r.get("status") == "scheduledCancel":
+            ts = r.get("statusTimestamp")
+            if isinstance(ts, int) and not isinstance(ts, bool) and ts // DAY_MS == day:
+                stamps.add(ts)
+    return len(stamps)
+
+
+def fires_param_key(day: int) -> str:
+    """Ledger params key of one UTC day's fire count: deadman.fires.<YYYY-MM-DD>."""
+    import datetime as dt
+
+    return "deadman.fires." + dt.datetime.fromtimestamp(day * DAY_MS / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d")

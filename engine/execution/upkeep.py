@@ -12,6 +12,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+from engine.execution.deadman import DAY_MS, fires_in_history, fires_param_key
 from engine.execution.markets import INTERVAL_MS, MarketRuntime
 from engine.ledger_writer import KILL_SWITCH
 from engine.market.candles import Candle
@@ -97,6 +98,33 @@ class Upkeep:
         before, m.unwind_to = m.unwind_to, unwind_after(prev, m.carry, m.unwind_to)
         if m.unwind_to is not None and m.unwind_to != before:
             log.info("carry %s: %s -> unwind the spot/perp pair down to %s", m.coin, m.carry.reason, m.unwind_to)
+
+    async def _restore_deadman_fires(self) -> None:
+        """Today's scheduleCancel fires survive a restart (the venue allows 10 a day): re-derived from the
+        venue's historicalOrders and from the count this engine persisted in params; the larger wins."""
+        now = self.venue_now_ms()
+        day = now // DAY_MS
+        from_venue = 0
+        try:
+            from_venue = fires_in_history(await self.rest.info({"type": "historicalOrders", "user": self.user}),
+                                          day)
+        except Exception as exc:
+            log.warning("historicalOrders for the dead man's fire count failed: %s", exc)
+        stored = await asyncio.get_running_loop().run_in_executor(None, self.ledger.read_param,
+                                                                  fires_param_key(day))
+        persisted = stored.get("fires", 0) if isinstance(stored, dict) else 0
+        if not isinstance(persisted, int) or isinstance(persisted, bool) or persisted < 0:
+            log.warning("params %s: fires %r ignored (needs an integer >= 0)", fires_param_key(day), persisted)
+            persisted = 0
+        self.deadman.seed_fires(now, max(from_venue, persisted))
+        self._fires_saved = (day, max(from_venue, persisted))
+
+    def _persist_deadman_fires(self) -> None:
+        st = self.deadman.state
+        if st.fires_day is None or (st.fires_day, st.fires) == getattr(self, "_fires_saved", None):
+            return
+        self._fires_saved = (st.fires_day, st.fires)
+        self.ledger.param(fires_param_key(st.fires_day), {"fires": st.fires}, "dead man's switch fires today")
 
     def _alert(self, severity: str, title: str, body: str) -> None:
         """Apprise delivery blocks: it runs in a worker thread, never on the loop."""
@@ -195,6 +223,7 @@ class Upkeep:
                     await self._poll_ledger()
                 disabled = self.deadman.state.disabled_reason
                 await self.deadman.tick()
+                self._persist_deadman_fires()
                 if self.deadman.state.disabled_reason and not disabled:
                     self._alert("warning", "dead man's switch not armed", self.deadman.state.disabled_reason)
                 if self._account_due or now - last_account >= self.account_refresh_ms:

@@ -147,3 +147,23 @@ def test_unwind_orders_sell_spot_chunk_and_buy_back_perp_reduce_only():
     assert buy.is_buy and buy.leg == "perp" and buy.sz == Decimal("1.6") and buy.px > Decimal("30.05")
     assert perp_buy_back(0.0, -0.2, perp, 0.002) is None  # below the venue minimum
     assert perp_buy_back(10.0, -10.0, perp, 0.002) is None  # delta neutral already
+
+
+def test_deadman_fires_from_history_and_seed():
+    import pytest
+
+    from engine.execution.deadman import DAY_MS, DeadMan, fires_in_history, fires_param_key
+
+    day = 20_400
+    t = day * DAY_MS + 5_000
+    rows = [{"status": "scheduledCancel", "statusTimestamp": t}, {"status": "scheduledCancel", "statusTimestamp": t},
+            {"status": "scheduledCancel", "statusTimestamp": t + 60_000}, {"status": "canceled", "statusTimestamp": t},
+            {"status": "scheduledCancel", "statusTimestamp": t - DAY_MS}]  # yesterday's fire does not count
+    assert fires_in_history(rows, day) == 2  # two fires today (one cancelled two orders)
+    with pytest.raises(ValueError, match="historicalOrders"):
+        fires_in_history({"status": "err"}, day)
+    assert fires_param_key(day) == "deadman.fires.2025-11-08"
+    dm = DeadMan(rest=None, venue_now_ms=lambda: t, horizon_ms=15_000)
+    dm.seed_fires(t, 3)
+    dm.seed_fires(t, 1)  # never lowers the count
+    assert dm.state.fires == 3 and dm.state.fires_day == day
