@@ -8,12 +8,13 @@ import numpy as np
 
 from engine.backtest.models import BUY, BookView, FeeModel, SimOrder
 from engine.execution.diff import LiveOrder
+from engine.execution.hedger import clip_hedge, with_reduce_only
 from engine.market.state import CoinVol
-from engine.risk import RiskLimits
+from engine.risk import KillSwitch, MarketView, RiskContext, RiskLimits, evaluate
 from engine.strategy.carry import CarryParams as StrategyCarryParams
-from engine.strategy.hedge import HedgeParams
+from engine.strategy.hedge import HedgeOrder, HedgeParams
 from engine.strategy.quotes import QuoteParams
-from engine.strategy.rounding import round_size
+from engine.strategy.rounding import MIN_NOTIONAL, round_price, round_size
 
 
 @dataclass
@@ -25,7 +26,8 @@ class ReplayConfig:
     quote: QuoteParams = field(default_factory=QuoteParams)
     requote_tolerance_bps: float = 2.0
     size_tolerance_frac: float = 0.1
-    risk: RiskLimits = field(default_factory=RiskLimits)
+    # the `[risk]` config default for the position cap (RiskConfig.max_position_usd); --config overrides it
+    risk: RiskLimits = field(default_factory=lambda: RiskLimits(max_position_usd=10_000.0))
     # skip re-running quotes() while the mid has moved less than this since the last run and nothing else
     # (inventory, vol, carry) changed and no working order is at/through the opposite best; 0 = run every time,
     # None = the requote tolerance (orders within it of the new quotes would be kept anyway)
@@ -38,6 +40,11 @@ class ReplayConfig:
     fees: FeeModel = field(default_factory=FeeModel)
     sample_ms: int = 1000
     record_fills: bool = True
+    # starting balances of the replayed account (balances.py): spot USDC and coin, perp USDC (margin)
+    start_spot_usdc: float = 10_000.0
+    start_spot_base: float = 0.0  # the spot coin (base token) held at the start
+    start_perp_usdc: float = 10_000.0
+    perp_leverage: float = 10.0  # `[carry] perp_leverage` default: initial margin = notional / leverage
 
 
 class LegBook:
@@ -91,3 +98,36 @@ def live_order(leg: LegBook, order: SimOrder) -> LiveOrder:
     live = LiveOrder(order.oid, leg.coin, order.side == BUY, meta["px"], remaining)
     meta["live"] = (order.filled, live)
     return live
+
+
+def carry_orders(delta: float, spot: LegBook, perp: LegBook, now: int, limits: RiskLimits, kill: KillSwitch,
+                 slippage: float = 0.002) -> tuple[list[HedgeOrder], int]:
+    """The taker pair that moves the carry by `delta` coin (> 0 top-up: buy spot, sell perp; < 0 unwind: sell
+    spot, buy the perp back reduce-only), built and checked as `engine.execution.carrying` does live: limit
+    `slippage` beyond the touch, clipped to 98 % of the order-notional cap (`clip_hedge`), each leg through
+    `engine.risk.evaluate` with both legs' positions (so `max_position_usd` applies). The perp leg is sized
+    to the spot leg that passed; a refused spot leg sends nothing. Returns (orders, refused count)."""
+    top_up = delta > 0
+    views = {l.coin: MarketView(l.coin, l.mid, None, l.vol.atr_pct(l.mid), l.book_ms) for l in (spot, perp)}
+    ctx = RiskContext(now, views, {spot.coin: spot.position, perp.coin: perp.position})
+    touch = spot.view.best_ask if top_up else spot.view.best_bid
+    px = round_price(touch * (1 + slippage if top_up else 1 - slippage), spot.sz_decimals, True,
+                     "up" if top_up else "down")
+    sz = round_size(Decimal(repr(abs(delta))), spot.sz_decimals)
+    if px is None or sz <= 0 or px * sz < MIN_NOTIONAL:
+        return [], 0
+    spot_order = clip_hedge(HedgeOrder(spot.coin, "spot", top_up, sz, px, 0.0, "carry"), spot.sz_decimals,
+                            limits.max_order_notional)
+    if spot_order is None or not evaluate([spot_order], ctx, limits, kill).accepted:
+        return [], 1
+    touch = perp.view.best_bid if top_up else perp.view.best_ask
+    ppx = round_price(touch * (1 - slippage if top_up else 1 + slippage), perp.sz_decimals, False,
+                      "down" if top_up else "up")
+    psz = round_size(spot_order.sz, perp.sz_decimals)
+    if ppx is None or psz <= 0:
+        return [spot_order], 0
+    perp_order = HedgeOrder(perp.coin, "perp", not top_up, psz, ppx, 0.0, "carry-perp")
+    # an unwind buys back the short: reduce-only, as the live unwind sends it
+    if not evaluate([with_reduce_only(perp_order, not top_up)], ctx, limits, kill).accepted:
+        return [spot_order], 1
+    return [spot_order, perp_order], 0

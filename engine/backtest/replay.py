@@ -23,14 +23,17 @@ effect `entry_ms` later, so an order can be filled while its cancel is in flight
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from typing import Callable, Iterable
 
 from engine.backtest.carry import trailing_mean_hourly
 from engine.backtest.history import FundingRow
-from engine.backtest.legs import LegBook, ReplayConfig, live_order  # noqa: F401 - ReplayConfig re-exported
+from engine.backtest.balances import Balances
+from engine.backtest.legs import LegBook, ReplayConfig, carry_orders, live_order  # noqa: F401 - ReplayConfig re-exported
 from engine.backtest.streams import merge_events  # noqa: F401 - re-exported for callers
-from engine.backtest.metrics import Attribution, EquityCurve, max_drawdown, sharpe
+from engine.backtest.metrics import Attribution, EquityCurve
+from engine.backtest.results import replay_result
 from engine.backtest.models import (BUY, SELL, BookView, ConstantLatency, LatencyModel, QueueModel, RiskAverseQueue,
                                     SimOrder)
 from engine.clock import SimulatedClock
@@ -48,8 +51,10 @@ class Replay:
         self.queue = queue or RiskAverseQueue()
         self.latency = latency or ConstantLatency()
         self.legs: dict[str, LegBook] = {"perp": LegBook("perp", cfg.coin, cfg.sz_decimals, cfg.vol_interval_ms, cfg.fees)}
+        self.bal = Balances(cfg.start_spot_usdc, cfg.start_perp_usdc, cfg.perp_leverage)
         if cfg.spot_coin:
             self.legs["spot"] = LegBook("spot", cfg.spot_coin, cfg.spot_sz_decimals, cfg.vol_interval_ms, cfg.fees)
+            self.legs["spot"].position = cfg.start_spot_base  # the spot leg's position is the coin balance
         self.funding = funding or []
         self._funding_means = (trailing_mean_hourly(self.funding, cfg.funding_lookback_hours)
                                if self.funding else [])
@@ -67,7 +72,7 @@ class Replay:
         self._pending: list[tuple[int, int, str, str, object]] = []
         self._seq = 0
         self._oid = 0
-        self._net = 0.0
+        self._net = cfg.start_spot_base if cfg.spot_coin else 0.0
         self.tolerance = Tolerance(cfg.requote_tolerance_bps, cfg.size_tolerance_frac)
         self.cloids = CloidFactory(1)
         self.kill = KillSwitch()
@@ -98,6 +103,7 @@ class Replay:
         self.attr.spread += signed * (leg.mid - px)
         self.attr.fees -= fee
         leg.position += signed
+        self.bal.on_fill(leg.is_spot, signed, px, fee, leg.position)
         self._net = sum(l.position for l in self.legs.values())
         self.volume += notional
         self.n_fills += 1
@@ -109,6 +115,8 @@ class Replay:
     def _mark(self, leg: LegBook, new_mid: float) -> None:
         """Move a leg's mark and attribute the value change of the held positions (inventory / basis)."""
         old = leg.mid
+        if not old and leg.is_spot:  # the starting coin enters the equity change at its first mark
+            self.cash -= self.cfg.start_spot_base * new_mid
         if old and new_mid != old:
             d = new_mid - old
             if leg.is_spot:
@@ -151,6 +159,11 @@ class Replay:
             leg.work_dirty = True
             leg.decision_key = None
             return
+        if not self.bal.accepts(order, leg.is_spot, leg.position, leg.mid, leg.live.values(), leg.taker_fee):
+            del leg.working[order.oid]  # insufficient balance / margin: the venue rejects it
+            leg.work_dirty = True
+            leg.decision_key = None
+            return
         order.live_ms = self.now
         self.queue.on_live(order, leg.view)
         leg.live[order.oid] = order
@@ -158,6 +171,10 @@ class Replay:
     def _taker(self, leg: LegBook, is_buy: bool, qty: float, limit_px: float, reason: str) -> None:
         """IOC: walk the current snapshot's levels up to the limit; the rest is cancelled."""
         levels = leg.asks if is_buy else leg.bids
+        room = self.bal.taker_qty(leg.is_spot, is_buy, qty, limit_px, leg.position, leg.mid, leg.live.values(),
+                                  leg.taker_fee)
+        if room < qty:  # the venue lets through what the free balance / margin covers, on the lot grid
+            qty = float(math.floor(room * 10 ** leg.sz_decimals + 1e-9)) / 10 ** leg.sz_decimals
         left = qty
         for px, sz in levels.tolist():
             if left <= 1e-12 or (px > limit_px if is_buy else px < limit_px):
@@ -202,9 +219,11 @@ class Replay:
             if hi_bid < ba and lo_ask > bb:  # none of our orders is at/through the opposite best
                 return  # inputs (nearly) unchanged: the quotes would be kept by the tolerance anyway
         atr = leg.vol.atr_pct(leg.mid)
-        state = LegState(coin=leg.coin, leg=leg.name, sz_decimals=leg.sz_decimals, mid=leg.mid, inventory=net,
-                         atr_pct=atr, sigma=leg.vol.sigma, best_bid=bb, best_ask=ba,
-                         carry_strength=self.carry.strength)
+        buy_cap = sell_cap = None
+        if leg.is_spot:  # what engine.loop.Engine.decide passes: spot USDC / mid and the coin held
+            buy_cap, sell_cap = self.bal.spot_usdc / leg.mid, leg.position
+        state = LegState(leg.coin, leg.name, leg.sz_decimals, leg.mid, net, atr, leg.vol.sigma, bb, ba,
+                         self.carry.strength, buy_cap, sell_cap)
         desired = quotes(state, self.cfg.quote)
         others = 0
         for other in self.legs.values():
@@ -268,6 +287,7 @@ class Replay:
             return
         pay = -perp.position * perp.mid * float(row.rate)  # the short side receives a positive rate
         self.cash += pay
+        self.bal.perp_usdc += pay
         self.attr.funding += pay
         spot = self.legs.get("spot")
         if self.cfg.carry is None or spot is None or spot.mid <= 0:
@@ -277,12 +297,11 @@ class Replay:
                                   min(spot.sz_decimals, perp.sz_decimals))
         delta = float(self.carry.spot_qty) - self.carry_qty
         if abs(delta) * perp.mid >= 10.0:
+            orders, refused = carry_orders(delta, spot, perp, self.now, self.cfg.risk, self.kill)
+            self.risk_rejects += refused
             due = self.now + self.latency.entry_ms()
-            slip = 0.002
-            self._push(due, "taker", "spot", (delta > 0, abs(delta), spot.mid * (1 + slip if delta > 0 else 1 - slip),
-                                              "carry"))
-            self._push(due, "taker", "perp", (delta < 0, abs(delta), perp.mid * (1 - slip if delta > 0 else 1 + slip),
-                                              "carry-perp"))
+            for o in orders:
+                self._push(due, "taker", o.leg, (o.is_buy, float(o.sz), float(o.px), o.reason))
 
     # ------------------------------------------------------------ main loop
     def run(self, events: Iterable[tuple[int, int, str, object]], progress: Callable[[int], None] | None = None) -> dict:
@@ -371,26 +390,4 @@ class Replay:
         return self.result(wall, first_t, last_t)
 
     def result(self, wall_s: float, first_t: int | None, last_t: int | None) -> dict:
-        eq = self.curve.equity
-        return {
-            "events": self.events,
-            "events_per_s": self.events / wall_s if wall_s > 0 else 0.0,
-            "wall_s": wall_s,
-            "start_ms": first_t, "end_ms": last_t,
-            "fills": self.n_fills,
-            "maker_fills": self.n_maker,
-            "maker_ratio": self.n_maker / self.n_fills if self.n_fills else 0.0,
-            "alo_rejects": self.n_rejects,
-            "risk_rejects": self.risk_rejects,
-            "risk_paused_decisions": self.paused_decisions,
-            "orders_sent": self.orders_sent,
-            "cancels_sent": self.cancels_sent,
-            "volume_usd": self.volume,
-            "pnl_total_usd": self.attr.total,
-            "equity_change_usd": self.equity(),
-            "pnl_attribution": self.attr.as_dict(),
-            "max_drawdown_usd": max_drawdown(eq),
-            "sharpe": sharpe(self.curve.t, eq),
-            "final_inventory": {**{name: l.position for name, l in self.legs.items()}, "net": self.net_delta},
-            "carry_qty": self.carry_qty,
-        }
+        return replay_result(self, wall_s, first_t, last_t)

@@ -50,6 +50,19 @@ def _cli_like(data: pathlib.Path, tmp: pathlib.Path, **kw) -> dict:
     return summary(replay, replay.run(events))
 
 
+def two_leg_synthetic(**cfg_overrides) -> tuple[Replay, object]:
+    """Three hours of the seeded synthetic spot + perp market with funding that opens a 2,000 USD carry."""
+    start = 1_750_000_000_000
+    perp, spot = synthetic_books(start, 3 * H, seed=4, vol_bp=0.6)
+    funding = synthetic_funding(start - 48 * H, 51 * H, seed=4, base=0.00003, p_switch=0.0)
+    cfg = ReplayConfig(coin="HYPE", sz_decimals=2, spot_coin="@107", spot_sz_decimals=2,
+                       carry=CarryParams(target_notional=2000, entry_funding=0.0000125, exit_funding=0.0),
+                       funding_lookback_hours=24, **cfg_overrides)
+    cfg.quote = type(cfg.quote)(base_spread=0.0004, atr_multiplier=0.0)
+    replay = Replay(cfg, funding=funding)
+    return replay, merge_events({"perp": perp, "spot": spot}, None, funding)
+
+
 def scenario(name: str, data: pathlib.Path, tmp: pathlib.Path) -> dict:
     if name == "btc_tight_risk_averse_funding":
         fund = tmp / "funding.csv"
@@ -69,15 +82,8 @@ def scenario(name: str, data: pathlib.Path, tmp: pathlib.Path) -> dict:
         replay, events = make_replay(opts)
         return summary(replay, replay.run(events))
     if name == "two_leg_synthetic":
-        start = 1_750_000_000_000
-        perp, spot = synthetic_books(start, 3 * H, seed=4, vol_bp=0.6)
-        funding = synthetic_funding(start - 48 * H, 51 * H, seed=4, base=0.00003, p_switch=0.0)
-        cfg = ReplayConfig(coin="HYPE", sz_decimals=2, spot_coin="@107", spot_sz_decimals=2,
-                           carry=CarryParams(target_notional=2000, entry_funding=0.0000125, exit_funding=0.0),
-                           funding_lookback_hours=24)
-        cfg.quote = type(cfg.quote)(base_spread=0.0004, atr_multiplier=0.0)
-        replay = Replay(cfg, funding=funding)
-        return summary(replay, replay.run(merge_events({"perp": perp, "spot": spot}, None, funding)))
+        replay, events = two_leg_synthetic()
+        return summary(replay, replay.run(events))
     raise KeyError(name)
 
 
@@ -208,31 +214,38 @@ PINNED: dict[str, dict] = {
         "fills_sha256": "e3b0c44298fc1c14",
         "curve_sha256": "0006b4539dd74abf"
     },
+    # two-leg synthetic, re-recorded 2026-11-24 when the replay got balances (engine/backtest/balances.py),
+    # spot buy/sell capacities in LegState and risk-checked carry orders (issue 7): the spot leg can no
+    # longer buy without USDC (10,000 start) and every leg is capped at max_position_usd (10,000, the config
+    # default), so the gross position that ran to -6,983 perp / +6,983 spot HYPE now stops at ±331.76
+    # (= 10,000 USDC / ~30.15); fills 7,994 -> 1,429, orders 13,226 -> 6,408, volume 825k -> 147k USD,
+    # risk_rejects 0 -> 2,842 (quotes refused at the cap). The four BTC runs and the capture are one-leg
+    # (no spot capacities; perp margin at 10x on 10,000 USDC never binds there) and did not change.
     "two_leg_synthetic": {
         "events": 36003,
-        "fills": 7994,
-        "maker_fills": 4115,
+        "fills": 1429,
+        "maker_fills": 720,
         "alo_rejects": 0,
-        "risk_rejects": 0,
+        "risk_rejects": 2842,
         "risk_paused_decisions": 0,
-        "orders_sent": 13226,
-        "cancels_sent": 9102,
-        "volume_usd": 825155.8476336235,
-        "pnl_total_usd": -631.9517255690571,
-        "equity_change_usd": -631.9517255690639,
-        "max_drawdown_usd": 779.6973632321613,
-        "sharpe": -45.00175116770244,
+        "orders_sent": 6408,
+        "cancels_sent": 5662,
+        "volume_usd": 147234.77258368858,
+        "pnl_total_usd": -66.99978384855405,
+        "equity_change_usd": -66.99978384855311,
+        "max_drawdown_usd": 77.33942769750153,
+        "sharpe": -62.87233902640984,
         "carry_qty": 66.37,
-        "pnl_spread": 7.466004570425872,
-        "pnl_fees": -309.51797584707754,
-        "pnl_funding": 10.96260995552018,
-        "pnl_basis": -327.497611882447,
-        "pnl_inventory": -13.364752365478589,
-        "inv_perp": -6983.440000000049,
-        "inv_spot": 6983.442172011516,
-        "inv_net": 0.0021720114673371427,
-        "fills_sha256": "52064f36e59bfcc5",
-        "curve_sha256": "0de85aabf9a70c96"
+        "pnl_spread": 2.3277747964476068,
+        "pnl_fees": -55.55739016365882,
+        "pnl_funding": 0.7250708642955541,
+        "pnl_basis": -11.605933503038015,
+        "pnl_inventory": -2.8893058426003693,
+        "inv_perp": -331.7599999999996,
+        "inv_spot": 331.76091463640313,
+        "inv_net": 0.0009146364035359511,
+        "fills_sha256": "508ee0eabb0cb26b",
+        "curve_sha256": "1c2ac12f4ca3b272"
     }
 }
 
