@@ -71,6 +71,7 @@ class Engine(Upkeep, VenueSync, Carrying):
         self._clean: dict[str, tuple] = {}  # coin -> (accepted quotes, live version) of a no-op diff
         self._bad_params: set[tuple[str, str]] = set()
         self._planned: dict[str, tuple] = {}  # coin -> accepted quotes of the plan being executed
+        self._carry_saved: dict[str, dict] = {}  # coin -> carry state last written to params
         self._view_cache: dict[str, tuple] = {}  # coin -> (book, closed bars, MarketView) (see _views)
         self.min_interval_ms = cfg.strategy.min_requote_interval_ms
         self.deadman_horizon_ms = deadman_horizon_ms
@@ -157,6 +158,7 @@ class Engine(Upkeep, VenueSync, Carrying):
                 book = await self.rest.l2_book(leg.coin)
                 self._on_book(book)
             await self._warm_vol(m)
+        await self._restore_carry()  # hysteresis and a running unwind survive a restart
         await self._refresh_funding()
         async with self._lock:
             report = await reconcile_orders(self.rest, self.by_coin, {c: s.asset for c, s in specs.items()},

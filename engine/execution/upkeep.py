@@ -38,6 +38,9 @@ def unwind_after(prev: CarryTarget, new: CarryTarget, unwind_to: Decimal | None)
     return unwind_to
 
 
+_FLAT_STATE = {"active": False, "spot_qty": "0", "unwind_to": None}
+
+
 class Upkeep:
     """Mixin: expects the attributes `engine.loop.Engine.__init__` sets."""
 
@@ -98,6 +101,42 @@ class Upkeep:
         before, m.unwind_to = m.unwind_to, unwind_after(prev, m.carry, m.unwind_to)
         if m.unwind_to is not None and m.unwind_to != before:
             log.info("carry %s: %s -> unwind the spot/perp pair down to %s", m.coin, m.carry.reason, m.unwind_to)
+        self._persist_carry(m)
+
+    def _persist_carry(self, m: MarketRuntime) -> None:
+        """The carry decision and a running unwind go to params `carry.<coin>` when they change, so a restart
+        keeps the hysteresis and finishes an unwind (see _restore_carry)."""
+        state = {"active": m.carry.active, "spot_qty": str(m.carry.spot_qty),
+                 "unwind_to": None if m.unwind_to is None else str(m.unwind_to)}
+        saved = self._carry_saved.get(m.coin)
+        if saved != state and self.ledger is not None:
+            self._carry_saved[m.coin] = state
+            if saved is not None or state != _FLAT_STATE:  # nothing to remember about a carry never entered
+                self.ledger.param(f"carry.{m.coin}", state, m.carry.reason)
+
+    async def _restore_carry(self) -> None:
+        """Seed each market's carry from its last persisted decision (before the first funding refresh)."""
+        loop = asyncio.get_running_loop()
+        for m in self.markets:
+            if m.leg("spot") is None or m.leg("perp") is None:
+                continue
+            data = await loop.run_in_executor(None, self.ledger.read_param, f"carry.{m.coin}")
+            if data is None:
+                continue
+            try:
+                active, qty = data["active"], Decimal(data["spot_qty"])
+                unwind = None if data.get("unwind_to") is None else Decimal(data["unwind_to"])
+                if not isinstance(active, bool) or not qty.is_finite() or qty < 0 or (
+                        unwind is not None and (not unwind.is_finite() or unwind < 0)):
+                    raise ValueError("out of range")
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                log.warning("params carry.%s: %r ignored (%s)", m.coin, data, exc)
+                continue
+            m.carry = CarryTarget(qty, -qty, active, 1.0 if active else 0.0, "restored from the ledger")
+            m.unwind_to = unwind
+            self._carry_saved[m.coin] = {"active": active, "spot_qty": str(qty),
+                                         "unwind_to": None if unwind is None else str(unwind)}
+            log.info("carry %s restored: active=%s spot %s, unwind to %s", m.coin, active, qty, unwind)
 
     async def _restore_deadman_fires(self) -> None:
         """Today's scheduleCancel fires survive a restart (the venue allows 10 a day): re-derived from the

@@ -88,3 +88,45 @@ exit_threshold = 0.0
             assert spot_sells and all("unwind" in (o.reason or "") for o in spot_sells)
     finally:
         eng.dispose()
+
+
+async def test_carry_exit_while_the_engine_is_down_unwinds_after_restart(tmp_path, engine_sim, engine_account,
+                                                                         monkeypatch):
+    """The carry decision is persisted (params carry.<coin>): an engine that starts after the carry target
+    went to 0 knows it was carrying, so it unwinds instead of leaving the pair on."""
+    from tests.engine.helpers import KEY_ENV
+
+    address, key = engine_account
+    monkeypatch.setenv(KEY_ENV, key)
+    user = address.lower()
+    res = await asyncio.to_thread(_send_away_spot_hype, engine_sim, key)
+    assert res["status"] == "ok", res
+    config = write_config(tmp_path, engine_sim.url, address, extra="""
+[carry]
+target_notional_usd = 300
+entry_threshold = 0.00001
+exit_threshold = 0.0
+""")
+
+    def state():
+        return spot_total(engine_sim.url, user), perp_szi(engine_sim.url, user)
+
+    async with running_engine(config, key) as engine:
+        m = engine.markets[0]
+        band = engine.cfg.carry.hedge_band_usd
+
+        def carried():
+            spot, perp = state()
+            return spot >= float(m.carry.spot_qty) * 0.95 and abs(spot + perp) * 30 <= band
+        await until(carried, 20, what="carry on before the restart")
+    spot0, perp0 = state()
+    assert spot0 > 0 and perp0 < 0  # a clean exit cancels orders, positions stay
+
+    await asyncio.to_thread(_set_carry_target, f"sqlite:///{tmp_path / 'ledger.db'}", "HYPE", "0")
+    async with running_engine(config, key) as engine:
+        def unwound():
+            spot, perp = state()
+            mid = engine.books.book("HYPE").mid
+            return spot * mid < 12 and abs(perp) * mid < 12 and abs(spot + perp) * mid <= band
+        await until(unwound, 30, what="the restarted engine unwinds the carry it finds persisted")
+        assert not engine.markets[0].carry.active
