@@ -33,6 +33,11 @@ class ReplayOptions:
     sz_decimals: int | None = None
     cache: bool = True  # decoded-snapshot cache (engine/backtest/cache.py)
     fees_bp: tuple[float, float, float, float] = (1.5, 4.5, 4.0, 7.0)  # perp maker/taker, spot maker/taker
+    # the replayed account's starting balances (engine/backtest/balances.py)
+    start_spot_usdc: float = 10_000.0
+    start_spot_base: float = 0.0
+    start_perp_usdc: float = 10_000.0
+    perp_leverage: float | None = None  # None: the config's carry.perp_leverage, else 10
 
 
 def _first_coin(path: pathlib.Path) -> str:
@@ -48,7 +53,12 @@ def build_config(opts: ReplayOptions) -> ReplayConfig:
     if sz is None:
         raise ValueError(f"unknown szDecimals for coin {coin!r}; pass --sz-decimals")
     cfg = ReplayConfig(coin=coin, sz_decimals=sz, spot_coin=spot_coin,
-                       spot_sz_decimals=SZ_DECIMALS.get(spot_coin or "", 2), fees=FeeModel(*opts.fees_bp))
+                       spot_sz_decimals=SZ_DECIMALS.get(spot_coin or "", 2), fees=FeeModel(*opts.fees_bp),
+                       start_spot_usdc=opts.start_spot_usdc, start_spot_base=opts.start_spot_base,
+                       start_perp_usdc=opts.start_perp_usdc)
+    for name in ("start_spot_usdc", "start_spot_base", "start_perp_usdc"):
+        if getattr(opts, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(opts, name)}")
     if opts.config is not None:
         from engine.config import load_config
         from engine.strategy.carry import CarryParams
@@ -67,6 +77,7 @@ def build_config(opts: ReplayOptions) -> ReplayConfig:
             cfg.carry = CarryParams(target_notional=c.target_notional_usd, entry_funding=c.entry_threshold,
                                     exit_funding=c.exit_threshold)
         cfg.funding_lookback_hours = c.funding_lookback_hours
+        cfg.perp_leverage = float(c.perp_leverage)
         cfg.hedge = HedgeParams(band_usd=c.hedge_band_usd)
         from engine.risk import RiskLimits
 
@@ -75,6 +86,10 @@ def build_config(opts: ReplayOptions) -> ReplayConfig:
         from engine.strategy.carry import CarryParams
 
         cfg.carry = CarryParams(target_notional=1000.0, entry_funding=0.0000125, exit_funding=0.0)
+    if opts.perp_leverage is not None:
+        if opts.perp_leverage <= 0:
+            raise ValueError(f"perp_leverage must be > 0, got {opts.perp_leverage}")
+        cfg.perp_leverage = opts.perp_leverage
     return cfg
 
 

@@ -48,6 +48,12 @@ def register(app: typer.Typer) -> None:
                                     help="perp maker, perp taker, spot maker, spot taker fees in bp."),
         cache: bool = typer.Option(True, "--cache/--no-cache",
                                    help="Keep decoded snapshots in $HLMM_CACHE_DIR (~/.cache/hlmm/books)."),
+        spot_usdc: float = typer.Option(10_000.0, "--spot-usdc", help="Starting spot USDC (bounds spot bids)."),
+        spot_base: float = typer.Option(0.0, "--spot-base", help="Starting spot coin held (bounds spot asks)."),
+        perp_usdc: float = typer.Option(10_000.0, "--perp-usdc", help="Starting perp USDC (margin)."),
+        leverage: Optional[float] = typer.Option(None, "--leverage",
+                                                 help="Perp leverage for margin (default: config "
+                                                      "carry.perp_leverage, else 10)."),
     ) -> None:
         if ctx.invoked_subcommand is not None:
             return
@@ -68,7 +74,8 @@ def register(app: typer.Typer) -> None:
         opts = ReplayOptions(l2=l2, trades=trades, funding=funding, spot_l2=spot_l2, config=config,
                              latency_ms=latency_ms, latency_jitter=latency_jitter, queue=queue, out=out,
                              seed=seed, coin=coin, sz_decimals=sz_decimals, cache=cache,
-                             fees_bp=tuple(fee_values))
+                             fees_bp=tuple(fee_values), start_spot_usdc=spot_usdc, start_spot_base=spot_base,
+                             start_perp_usdc=perp_usdc, perp_leverage=leverage)
         try:
             result = run_replay_cli(opts, progress=not as_json)
         except (DataError, ValueError) as exc:
@@ -78,7 +85,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(result, indent=2))
         else:
             for k in ("events", "events_per_s", "fills", "maker_ratio", "volume_usd", "pnl_total_usd",
-                      "max_drawdown_usd", "sharpe", "final_inventory"):
+                      "max_drawdown_usd", "sharpe", "final_inventory", "balances"):
                 typer.echo(f"{k:>18}: {result[k]}")
             for k, v in result["pnl_attribution"].items():
                 typer.echo(f"{'pnl.' + k:>18}: {v}")

@@ -162,6 +162,40 @@ def test_two_leg_carry_attribution_and_hedge():
 def test_cli_two_leg_replay_from_recordings(tmp_path):
     """Spot + perp recordings (the `hlmm record` line format) and a funding CSV through the CLI: the default
     carry opens on positive funding, and the attribution still sums to the total."""
+    res = run_cli(*two_leg_recordings(tmp_path), "--no-cache")
+    attr = res["pnl_attribution"]
+    assert res["carry_qty"] > 0 and res["final_inventory"]["spot"] > 0 > res["final_inventory"]["perp"]
+    assert attr["funding"] > 0 and attr["basis"] != 0
+    assert sum(attr.values()) == pytest.approx(res["pnl_total_usd"], abs=1e-9)
+    assert res["pnl_total_usd"] == pytest.approx(res["equity_change_usd"], abs=1e-6)
+
+
+def test_cli_starting_balances_bound_the_spot_leg(tmp_path):
+    """--spot-usdc / --spot-base: the spot leg never spends more USDC or sells more coin than it has (checked
+    on the written fill log), and a starting coin balance still leaves attribution = equity change."""
+    out = tmp_path / "out"
+    res = run_cli(*two_leg_recordings(tmp_path), "--no-cache", "--spot-usdc", "600", "--spot-base", "5",
+                  "--out", out)
+    usdc, coin = 600.0, 5.0
+    for line in (out / "fills.jsonl").read_text().splitlines():
+        f = json.loads(line)
+        if f["leg"] == "spot":
+            signed = f["sz"] if f["side"] == "B" else -f["sz"]
+            usdc -= signed * f["px"] + f["fee"]
+            coin += signed
+            assert usdc >= -1e-9 and coin >= -1e-9, f
+    assert res["balances"]["spot_usdc"] == pytest.approx(usdc, abs=1e-6)
+    assert res["final_inventory"]["spot"] == pytest.approx(coin, abs=1e-9)
+    assert res["balances"]["balance_rejects"] + res["balances"]["taker_clipped"] > 0  # the budget did bind
+    assert sum(res["pnl_attribution"].values()) == pytest.approx(res["pnl_total_usd"], abs=1e-9)
+    assert res["pnl_total_usd"] == pytest.approx(res["equity_change_usd"], abs=1e-6)
+    bad = runner.invoke(app, ["backtest", "--l2", str(tmp_path / "perp.jsonl.gz"), "--perp-usdc", "-1",
+                              "--no-cache", "--json"])
+    assert bad.exit_code == 1 and "start_perp_usdc must be >= 0" in bad.output
+
+
+def two_leg_recordings(tmp_path) -> tuple:
+    """Write synthetic spot + perp recordings and a funding CSV; return the CLI arguments that replay them."""
     start = 1_750_000_000_000
     perp, spot = synthetic_books(start, 2 * H, seed=9, vol_bp=1.0, spacing_ms=3000)
 
@@ -177,13 +211,7 @@ def test_cli_two_leg_replay_from_recordings(tmp_path):
     rows = synthetic_funding(start - 200 * H, 202 * H, seed=9, base=0.00003, p_switch=0.0)
     (tmp_path / "f.csv").write_text("coin,fundingRate,premium,time\n" + "".join(
         f"HYPE,{r.rate},0,{r.time_ms}\n" for r in rows))
-    res = run_cli("--l2", tmp_path / "perp.jsonl.gz", "--spot-l2", tmp_path / "spot.jsonl.gz",
-                  "--funding", tmp_path / "f.csv", "--no-cache")
-    attr = res["pnl_attribution"]
-    assert res["carry_qty"] > 0 and res["final_inventory"]["spot"] > 0 > res["final_inventory"]["perp"]
-    assert attr["funding"] > 0 and attr["basis"] != 0
-    assert sum(attr.values()) == pytest.approx(res["pnl_total_usd"], abs=1e-9)
-    assert res["pnl_total_usd"] == pytest.approx(res["equity_change_usd"], abs=1e-6)
+    return "--l2", tmp_path / "perp.jsonl.gz", "--spot-l2", tmp_path / "spot.jsonl.gz", "--funding", tmp_path / "f.csv"
 
 
 def test_fee_schedule_is_configurable(shared_data, tight_config):
