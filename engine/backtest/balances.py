@@ -25,7 +25,7 @@ from engine.backtest.models import BUY, SimOrder
 
 
 class Balances:
-    __slots__ = ("spot_usdc", "perp_usdc", "leverage", "rejects", "clipped", "min_spot_usdc", "min_spot_coin")
+    __slots__ = ("spot_usdc", "perp_usdc", "leverage", "rejects", "clipped", "min_spot_usdc")
 
     def __init__(self, spot_usdc: float, perp_usdc: float, leverage: float):
         if spot_usdc < 0 or perp_usdc < 0:
@@ -38,16 +38,13 @@ class Balances:
         self.rejects = 0  # orders the venue refused for balance / margin
         self.clipped = 0  # taker orders cut down to the free balance / margin
         self.min_spot_usdc = spot_usdc  # lowest balance seen (tests: never below zero)
-        self.min_spot_coin = float("inf")
 
     # ------------------------------------------------------------ bookkeeping
-    def on_fill(self, is_spot: bool, signed: float, px: float, fee: float, coin_after: float) -> None:
+    def on_fill(self, is_spot: bool, signed: float, px: float, fee: float) -> None:
         if is_spot:
             self.spot_usdc -= signed * px + fee
             if self.spot_usdc < self.min_spot_usdc:
                 self.min_spot_usdc = self.spot_usdc
-            if coin_after < self.min_spot_coin:
-                self.min_spot_coin = coin_after
         else:
             self.perp_usdc -= signed * px + fee
 
@@ -87,7 +84,7 @@ class Balances:
             ok = need <= free + 1e-9
         else:
             reducing = (position < 0) if is_buy else (position > 0)
-            ok = reducing and order.qty <= abs(position) + 1e-12 or \
+            ok = (reducing and order.qty <= abs(position) + 1e-12) or \
                 order.qty <= self.perp_room(is_buy, position, mark, order.px, live) + 1e-12
         if not ok:
             self.rejects += 1

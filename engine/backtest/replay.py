@@ -103,7 +103,7 @@ class Replay:
         self.attr.spread += signed * (leg.mid - px)
         self.attr.fees -= fee
         leg.position += signed
-        self.bal.on_fill(leg.is_spot, signed, px, fee, leg.position)
+        self.bal.on_fill(leg.is_spot, signed, px, fee)
         self._net = sum(l.position for l in self.legs.values())
         self.volume += notional
         self.n_fills += 1
@@ -182,9 +182,9 @@ class Replay:
             take = min(left, sz)
             self._fill(leg, is_buy, float(px), float(take), False, None)
             left -= take
-        if reason == "carry":
+        if reason == "carry":  # the spot leg of a carry top-up (buy) or unwind (sell)
             done = qty - left
-            self.carry_qty += done if leg.is_spot else 0.0
+            self.carry_qty += done if is_buy else -done
 
     def _order_fills(self, leg: LegBook, fn: Callable[..., float], *args) -> bool:
         """Offer one market event to every live order of a leg (`fn` is the queue model's on_book/on_trade)."""

@@ -3,12 +3,15 @@ risk position cap. Positions and balances are recomputed here from the fill log 
 replay's own bookkeeping) and checked after every fill."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from engine.backtest.balances import Balances
 from engine.backtest.models import BUY, SELL, SimOrder
 from engine.risk import RiskLimits
-from tests.backtest.test_replay_pinned import two_leg_synthetic
+from engine.backtest.history import FundingRow
+from tests.backtest.test_replay_pinned import H, START, two_leg_synthetic
 
 
 def walk(replay, start_usdc: float, start_base: float = 0.0):
@@ -78,6 +81,29 @@ def test_perp_margin_bounds_the_perp_leg():
             assert abs(pos["perp"]) * f["mid"] <= 3 * 320 + replay.cfg.quote.order_notional, (f, pos)
     bal = res["balances"]
     assert bal["balance_rejects"] + bal["taker_clipped"] > 0
+
+
+def test_carry_unwind_sells_the_spot_leg_through_risk():
+    """Funding turns negative after an hour: with a 1-hour trailing mean the carry opens at the first
+    settlement and exits at the second; the unwind sells the carry's spot (reduce-only perp buy-back) and
+    carry_qty goes back to zero instead of growing."""
+    first = (START // H + 1) * H
+    rows = [FundingRow(first + i * H, "HYPE", Decimal("0.00003") if i < 1 else Decimal("-0.0001"), 1)
+            for i in range(-5, 3)]
+    replay, events = two_leg_synthetic(funding=rows, funding_lookback_hours=1)
+    opened = []
+    orig = replay._on_funding
+
+    def spy(row):
+        orig(row)
+        opened.append((row.time_ms, replay.carry.spot_qty))
+    replay._on_funding = spy
+    res = replay.run(events)
+    assert opened[0][1] > 0 and opened[1][1] == 0  # open at the first settlement, flat at the second
+    assert res["carry_qty"] == pytest.approx(0.0, abs=1e-9)
+    carry_sells = [f for f in replay.fills if f["leg"] == "spot" and f["side"] == "A" and not f["maker"]
+                   and f["t"] >= opened[1][0]]
+    assert sum(f["sz"] for f in carry_sells) >= float(opened[0][1]) - 1e-9
 
 
 def order(oid: int, side: int, px: float, qty: float) -> SimOrder:

@@ -50,14 +50,18 @@ def _cli_like(data: pathlib.Path, tmp: pathlib.Path, **kw) -> dict:
     return summary(replay, replay.run(events))
 
 
-def two_leg_synthetic(**cfg_overrides) -> tuple[Replay, object]:
-    """Three hours of the seeded synthetic spot + perp market with funding that opens a 2,000 USD carry."""
-    start = 1_750_000_000_000
-    perp, spot = synthetic_books(start, 3 * H, seed=4, vol_bp=0.6)
-    funding = synthetic_funding(start - 48 * H, 51 * H, seed=4, base=0.00003, p_switch=0.0)
+START = 1_750_000_000_000
+
+
+def two_leg_synthetic(funding=None, **cfg_overrides) -> tuple[Replay, object]:
+    """Three hours of the seeded synthetic spot + perp market with funding that opens a 2,000 USD carry
+    (or the given funding rows)."""
+    perp, spot = synthetic_books(START, 3 * H, seed=4, vol_bp=0.6)
+    if funding is None:
+        funding = synthetic_funding(START - 48 * H, 51 * H, seed=4, base=0.00003, p_switch=0.0)
+    kw = {"funding_lookback_hours": 24, **cfg_overrides}
     cfg = ReplayConfig(coin="HYPE", sz_decimals=2, spot_coin="@107", spot_sz_decimals=2,
-                       carry=CarryParams(target_notional=2000, entry_funding=0.0000125, exit_funding=0.0),
-                       funding_lookback_hours=24, **cfg_overrides)
+                       carry=CarryParams(target_notional=2000, entry_funding=0.0000125, exit_funding=0.0), **kw)
     cfg.quote = type(cfg.quote)(base_spread=0.0004, atr_multiplier=0.0)
     replay = Replay(cfg, funding=funding)
     return replay, merge_events({"perp": perp, "spot": spot}, None, funding)
