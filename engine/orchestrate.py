@@ -165,3 +165,29 @@ class Supervisor:
 def hlmm_argv(*args: str) -> list[str]:
     """Run a sibling `hlmm` command with the same interpreter (works inside and outside the venv)."""
     return [sys.executable, "-m", "engine.cli", *args]
+
+
+def run_supervised(name: str, log_dir: Path, start: Callable[[Supervisor], list[str]],
+                   duration_s: float | None, echo: Callable[..., None]) -> int:
+    """Start children with `start(sup)` (it returns the lines to print once everything is ready), wait until
+    Ctrl-C / SIGTERM / `duration_s` / a child exits, then stop all children in reverse order.
+    Returns the exit status: 0 on a requested stop, 1 when a child failed to start or died."""
+    sup = Supervisor(log_dir, echo=echo)
+    status = 0
+    try:
+        for line in start(sup):
+            echo(line)
+        echo("Ctrl-C stops everything.")
+        exited = sup.wait(duration_s)
+        if exited is not None:
+            echo(f"{name}: {exited.name} exited with status {exited.process.returncode}; stopping the rest. "
+                 f"Last lines of {exited.log_path}:\n{tail(exited.log_path)}", err=True)
+            status = 1
+    except OrchestrationError as exc:
+        echo(f"{name}: {exc}", err=True)
+        status = 1
+    finally:
+        statuses = sup.stop_all()
+        echo("stopped: " + ", ".join(f"{n} ({s})" for n, s in statuses.items()))
+    return status
+

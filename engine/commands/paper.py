@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         duration: Optional[float] = typer.Option(None, min=1, help="Stop by itself after this many seconds."),
     ) -> None:
         from engine.commands.sim import check_market
-        from engine.orchestrate import OrchestrationError, Supervisor, port_is_free, tail
+        from engine.orchestrate import Supervisor, port_is_free, run_supervised
         from engine.paper import prepare, start_venue_and_engine
 
         market = check_market(market)
@@ -28,21 +28,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"hlmm paper: port {sim_port} is in use; pick another with --sim-port", err=True)
             raise typer.Exit(code=2)
         setup = prepare(workdir, sim_port)
-        sup = Supervisor(setup.workdir / "logs", echo=typer.echo)
-        status = 0
-        try:
+
+        def start(sup: Supervisor) -> list[str]:
             start_venue_and_engine(sup, setup, sim_port, market, seed)
-            typer.echo(f"venue  {setup.sim_url}  (market {market}; paper account {setup.address})")
-            typer.echo(f"ledger {setup.ledger_url}\nlogs   {sup.log_dir}/\nCtrl-C stops everything.")
-            exited = sup.wait(duration)
-            if exited is not None:
-                typer.echo(f"hlmm paper: {exited.name} exited with status {exited.process.returncode}; "
-                           f"stopping. Last lines of {exited.log_path}:\n{tail(exited.log_path)}", err=True)
-                status = 1
-        except OrchestrationError as exc:
-            typer.echo(f"hlmm paper: {exc}", err=True)
-            status = 1
-        finally:
-            statuses = sup.stop_all()
-            typer.echo("stopped: " + ", ".join(f"{n} ({s})" for n, s in statuses.items()))
+            return [f"venue  {setup.sim_url}  (market {market}; paper account {setup.address})",
+                    f"ledger {setup.ledger_url}", f"logs   {setup.workdir / 'logs'}/"]
+
+        status = run_supervised("hlmm paper", setup.workdir / "logs", start, duration, typer.echo)
         raise typer.Exit(code=status)

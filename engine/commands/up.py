@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         no_prefect: bool = typer.Option(False, "--no-prefect", help="Venue and engine only (same as hlmm paper)."),
         duration: Optional[float] = typer.Option(None, min=1, help="Stop by itself after this many seconds."),
     ) -> None:
-        from engine.orchestrate import OrchestrationError, Supervisor, hlmm_argv, http_ok, port_is_free
+        from engine.orchestrate import Supervisor, http_ok, port_is_free, run_supervised
         from engine.paper import prepare, start_venue_and_engine
 
         ports = {"--sim-port": sim_port} if no_prefect else {"--sim-port": sim_port, "--prefect-port": prefect_port}
@@ -29,10 +29,10 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"hlmm up: port {port} is in use (another hlmm up?); pick another with {flag}", err=True)
                 raise typer.Exit(code=2)
         setup = prepare(workdir, sim_port)
-        sup = Supervisor(setup.workdir / "logs", echo=typer.echo)
-        status = 0
-        try:
+
+        def start(sup: Supervisor) -> list[str]:
             start_venue_and_engine(sup, setup, sim_port, market, seed)
+            lines = [f"venue      {setup.sim_url}   (paper account {setup.address})"]
             if not no_prefect:
                 api = f"http://127.0.0.1:{prefect_port}/api"
                 prefect_env = {"PREFECT_HOME": str(setup.workdir / "prefect"), "PREFECT_API_URL": api}
@@ -44,26 +44,11 @@ def register(app: typer.Typer) -> None:
                 sup.start("flows", [_python(), "-m", "deployments.serve", "--demo", "--config",
                                     str(setup.config_path)], env=prefect_env,
                           ready=http_ok(f"{api}/deployments/name/daily_report/daily"), ready_timeout_s=120)
-            typer.echo(f"venue      {setup.sim_url}   (paper account {setup.address})")
-            if not no_prefect:
-                typer.echo(f"Prefect UI http://127.0.0.1:{prefect_port}   (flows served on demo schedules; "
-                           "trigger 'rebalance' by hand from Deployments)")
-            typer.echo(f"ledger     {setup.ledger_url}")
-            typer.echo(f"logs       {sup.log_dir}/")
-            typer.echo("Ctrl-C stops everything.")
-            exited = sup.wait(duration)
-            if exited is not None:
-                from engine.orchestrate import tail
+                lines.append(f"Prefect UI http://127.0.0.1:{prefect_port}   (flows served on demo schedules; "
+                             "trigger 'rebalance' by hand from Deployments)")
+            return lines + [f"ledger     {setup.ledger_url}", f"logs       {setup.workdir / 'logs'}/"]
 
-                typer.echo(f"hlmm up: {exited.name} exited with status {exited.process.returncode}; "
-                           f"stopping the rest. Last lines of {exited.log_path}:\n{tail(exited.log_path)}", err=True)
-                status = 1
-        except OrchestrationError as exc:
-            typer.echo(f"hlmm up: {exc}", err=True)
-            status = 1
-        finally:
-            statuses = sup.stop_all()
-            typer.echo("stopped: " + ", ".join(f"{n} ({s})" for n, s in statuses.items()))
+        status = run_supervised("hlmm up", setup.workdir / "logs", start, duration, typer.echo)
         raise typer.Exit(code=status)
 
 

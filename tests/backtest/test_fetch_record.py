@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from engine.backtest.data import iter_books, iter_recording
 from engine.backtest.history import load_candles, load_funding
 from engine.cli import app
+from tests.fixtures.sim import start_sim
 
 runner = CliRunner()
 
@@ -134,20 +135,9 @@ async def test_paging_stays_within_the_ip_weight_budget(history_server):
     assert spent <= 100 + now[0] * 100 / 60_000 + 45  # + the last request's post-paid surcharge
 
 
-def _sim(request):
-    try:
-        return request.getfixturevalue("sim_server")
-    except pytest.FixtureLookupError:
-        pytest.skip("sim_server fixture (tests/fixtures/sim.py, sim room) not available yet")
-
-
 @pytest.fixture(scope="module")
 def frozen_sim(tmp_path_factory):
     """Our own `hlmm sim` with a frozen clock (advancing the shared session venue would disturb other tests)."""
-    try:
-        from tests.fixtures.sim import start_sim
-    except ImportError:
-        pytest.skip("tests/fixtures/sim.py (sim room) has no start_sim helper yet")
     sim = start_sim("--speed", "0", seed=3, log_dir=tmp_path_factory.mktemp("sim-frozen"))
     try:
         for _ in range(60):  # 600 hourly settlements (two 500-row pages), in steps so the market trades
@@ -184,8 +174,8 @@ def test_fetch_candles_from_the_local_venue(frozen_sim, tmp_path):
     assert [(c.open_ms, str(c.close)) for c in load_candles(out)] == [(c["t"], c["c"]) for c in direct]
 
 
-def test_record_from_the_local_venue_reads_back(request, tmp_path):
-    sim = _sim(request)
+def test_record_from_the_local_venue_reads_back(sim_server, tmp_path):
+    sim = sim_server
     res = runner.invoke(app, ["record", "--coins", "BTC,HYPE", "--out", str(tmp_path), "--base-url", sim.url,
                               "--duration", "3", "--json"])
     assert res.exit_code == 0, res.output
@@ -210,10 +200,6 @@ def test_record_from_the_local_venue_reads_back(request, tmp_path):
 def test_record_survives_dropped_connections(tmp_path):
     """A venue that closes every WebSocket each second: the recorder reconnects, resubscribes, marks the gaps
     and keeps recording books after them."""
-    try:
-        from tests.fixtures.sim import start_sim
-    except ImportError:
-        pytest.skip("tests/fixtures/sim.py (sim room) has no start_sim helper yet")
     sim = start_sim(seed=5, log_dir=tmp_path)
     try:
         sim.admin("faults", {"ws_drop_every_s": 1.0})
