@@ -19,12 +19,11 @@ import asyncio
 import os
 import secrets
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from engine.bench import Result, figure
+from engine.bench.localsim import start_local_sim
 
 N_TICKS = 3_000
 RUN_S = 20.0  # default paper-run length; HLMM_BENCH_PAPER_S overrides it (e.g. 600 for the 10 minutes)
@@ -126,28 +125,8 @@ def _tick_to_action(key: str) -> tuple[list[float], list[float]]:
 
 
 def _start_sim(address: str) -> tuple[subprocess.Popen, str]:
-    from engine.bench.venue import _free_port
-
-    import httpx
-
-    port = _free_port()
-    cmd = [sys.executable, "-m", "engine.cli", "sim", "--port", str(port), "--seed", "3",
-           "--fund", f"{address}=1000000", "--fund-spot", f"{address}=USDC:100000",
-           "--fund-spot", f"{address}=HYPE:100"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=Path(__file__).resolve().parents[2])
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"hlmm sim exited with {proc.returncode}")
-        try:
-            if httpx.post(f"{url}/info", json={"type": "meta", "dex": ""}, timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("hlmm sim did not answer within 30 s")
+    return start_local_sim("--seed", "3", "--fund", f"{address}=1000000",
+                           "--fund-spot", f"{address}=USDC:100000", "--fund-spot", f"{address}=HYPE:100")
 
 
 def _rss_mb() -> float:

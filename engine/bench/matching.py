@@ -20,7 +20,6 @@ COIN_ASSET = 2  # SOL: szDecimals 2, price ~180
 def _workload(n: int, users: list[str], seed: int = 1) -> list[tuple[str, dict]]:
     rnd = random.Random(seed)
     out: list[tuple[str, dict]] = []
-    resting: dict[str, list[int]] = {u: [] for u in users}
     for i in range(n):
         user = rnd.choice(users)
         r = rnd.random()

@@ -13,24 +13,16 @@ import asyncio
 import hashlib
 import os
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 from engine.bench import Result, figure
+from engine.bench.localsim import start_local_sim
 
 N_ORDERS = 200
 WARMUP = 10
 COIN, ASSET = "SOL", 2
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _percentile(samples: list[float], q: float) -> float:
@@ -39,26 +31,8 @@ def _percentile(samples: list[float], q: float) -> float:
 
 
 def _start_sim(address: str) -> tuple[subprocess.Popen, str]:
-    import httpx
-
-    port = _free_port()
-    cmd = [sys.executable, "-m", "engine.cli", "sim", "--port", str(port), "--seed", "1",
-           "--fund", f"{address}=1000000",
-           "--ip-weight-per-min", "1000000"]  # the bench itself would exceed the real 1200/min budget
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=Path(__file__).resolve().parents[2])
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"hlmm sim exited with {proc.returncode} before answering")
-        try:
-            if httpx.post(f"{url}/info", json={"type": "meta", "dex": ""}, timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("hlmm sim did not answer within 30 s")
+    # the bench itself would exceed the real 1200/min IP budget
+    return start_local_sim("--seed", "1", "--fund", f"{address}=1000000", "--ip-weight-per-min", "1000000")
 
 
 def _stop(proc: subprocess.Popen) -> None:
