@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from engine.clock import Clock, WallClock
 from engine.execution.deadman import DeadMan
@@ -43,17 +43,26 @@ log = logging.getLogger(__name__)
 class Engine(Upkeep, VenueSync, Carrying):
     def __init__(self, cfg: Any, private_key: str, *, clock: Clock | None = None, deadman_horizon_ms: int = 15_000,
                  metrics_port: int | None = None, equity_mark_every_ms: int = 10_000,
-                 account_refresh_ms: int = 5_000, orders_refresh_ms: int = 30_000) -> None:
-        from engine.venue.limits import AddressBudget, IpWeightBucket
+                 account_refresh_ms: int = 5_000, orders_refresh_ms: int = 30_000,
+                 http_client: Any = None, feed_factory: Callable[[Callable[[Any], None]], Any] | None = None,
+                 ledger_poll_ms: int = 1_000) -> None:
+        """`http_client` (httpx.AsyncClient-shaped) and `feed_factory` (on_event -> a Feed-like object) replace
+        the sockets: the in-process backtest (engine/backtest/inproc.py) passes both; live trading neither.
+        `ledger_poll_ms`: how often controls and params are re-read (a backtest has no other ledger writer)."""
+        from engine.venue.limits import AddressBudget, IpWeightBucket, NonceManager
         from engine.venue.rest import VenueRest
 
         self.cfg = cfg
         self.clock = clock or WallClock()
         self.timings = Timings()
+        now_ms = self.clock.now_ms  # limits and nonces on the engine's clock (simulated in a backtest)
         self.rest = VenueRest(cfg.venue.base_url, private_key=private_key,
                               account_address=cfg.venue.account_address,
-                              bucket=IpWeightBucket(capacity=cfg.limits.ip_weight_per_min),
-                              budget=AddressBudget(), exchange_timeout_s=5.0)
+                              bucket=IpWeightBucket(capacity=cfg.limits.ip_weight_per_min, now_ms=now_ms),
+                              nonces=NonceManager(now_ms=now_ms), budget=AddressBudget(),
+                              exchange_timeout_s=5.0, now_ms=now_ms, client=http_client)
+        self._feed_factory = feed_factory
+        self.ledger_poll_ms = ledger_poll_ms
         self.rest.signer = TimedSigner(self.rest.signer, self.timings)
         self.user = self.rest.user.lower()
         # counter starts at the start time in µs: unique across restarts even if two runs draw the same run id
@@ -98,6 +107,7 @@ class Engine(Upkeep, VenueSync, Carrying):
         self._handler_us = 0.0
         self._account_due = False
         self._funding_due = False
+        self._controls_written = False  # the engine wrote a control the next ledger poll must see
         self.started = asyncio.Event()
         self.alerter: Any = None
         if cfg.alerts.targets:
@@ -193,7 +203,10 @@ class Engine(Upkeep, VenueSync, Carrying):
                 total = (time.perf_counter_ns() - t0) / 1_000
                 engine.timings.add("feed_decode", max(0.0, total - engine._handler_us))
 
-        self.feed = _TimedFeed(self.cfg.venue.base_url, self.on_feed_event)
+        if self._feed_factory is not None:
+            self.feed = self._feed_factory(self.on_feed_event)
+        else:
+            self.feed = _TimedFeed(self.cfg.venue.base_url, self.on_feed_event)
         for coin in self.by_coin:
             self.feed.subscribe({"type": "l2Book", "coin": coin})
         for kind in ("orderUpdates", "userFills", "userFundings"):

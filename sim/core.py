@@ -32,6 +32,7 @@ class Core:
         self.users: dict[str, User] = {}
         self.oracle: dict[str, Decimal] = {m.coin: m.default_px for m in self.u.markets}
         self.funding_override: dict[str, Decimal] = {}
+        self.fee_override: dict[bool, tuple[Decimal, Decimal]] = {}  # is_spot -> (taker, maker) (set_fee_rates)
         self.last_px: dict[str, Decimal] = {}
         self.next_oid = 1_000_000 + (seed % 1000) * 1_000_000
         self.seq = 0
@@ -103,6 +104,11 @@ class Core:
         return m.px_dec(bid + ask) / 2
 
     def fee_rates(self, m: Market) -> tuple[Decimal, Decimal]:
+        """(taker, maker) rate: the base tier unless a backtest set another tier (Venue.set_fee_rates)."""
+        if self.fee_override:
+            rates = self.fee_override.get(m.is_spot)
+            if rates is not None:
+                return rates
         return (SPOT_TAKER, SPOT_MAKER) if m.is_spot else (PERP_TAKER, PERP_MAKER)
 
     # ------------------------------------------------------------------ order status

@@ -188,6 +188,90 @@ class Venue:
         self._core.events.notice("ctx", m.coin)
 
     @_locked
+    def set_fee_rates(self, *, perp_taker, perp_maker, spot_taker, spot_maker) -> None:
+        """Charge another fee tier than the base one (a backtest's configured tier). Rates are fractions
+        (0.00045 = 4.5 bp); a maker rebate (negative maker rate) is allowed, a negative taker rate is not."""
+        rates = {}
+        for name, value in (("perp_taker", perp_taker), ("perp_maker", perp_maker), ("spot_taker", spot_taker),
+                            ("spot_maker", spot_maker)):
+            d = to_dec(value, name)
+            if not (Decimal("-0.001") <= d <= Decimal("0.01")):
+                raise ValueError(f"{name}: fee rate must be within [-0.001, 0.01] (a fraction), got {value!r}")
+            if name.endswith("taker") and d < 0:
+                raise ValueError(f"{name}: a taker fee cannot be negative, got {value!r}")
+            rates[name] = d
+        self._core.fee_override = {False: (rates["perp_taker"], rates["perp_maker"]),
+                                   True: (rates["spot_taker"], rates["spot_maker"])}
+
+    @_locked
+    def fill_resting(self, oid: int, sz, taker: str) -> dict:
+        """Trade `sz` of the resting order `oid` at its own price against the internal account `taker`.
+
+        For backtests whose fill source is a queue-position model rather than the book: the model decides that
+        flow reached our order, and this books the trade exactly as matching would (maker fee to the order's
+        owner, taker fee to `taker`, userFills / trades / orderUpdates events); a partial fill keeps the order's
+        place in the queue. Returns the maker's fill row."""
+        from .book import Order
+        from .matching import settle
+
+        core = self._core
+        self._run_due()
+        mk = next((u.orders[oid] for u in core.users.values() if oid in u.orders), None)
+        if mk is None or not mk.live:
+            raise ValueError(f"oid: {oid} is not a resting order")
+        m = mk.market
+        d = to_dec(sz, "sz")
+        f = d.scaleb(m.sz_decimals)
+        if f != f.to_integral_value() or f <= 0:
+            raise ValueError(f"sz: {sz!r} is not a positive multiple of the lot 1e-{m.sz_decimals}")
+        f = int(f)
+        if f > mk.sz:
+            raise ValueError(f"sz: {sz!r} exceeds the order's remaining {m.sz_dec(mk.sz)}")
+        now = self.clock.now_ms()
+        tu = core.user(taker)
+        tu.system = True
+        core.new_tx()
+        to = Order(core.new_oid(), tu.address, m, not mk.is_buy, mk.px, f, f, now, None, False, "Ioc", 0)
+        mu = core.users[mk.user]
+        settle(core, m, tu, to, mu, mk, f, mk.px, now)
+        fill = mu.fills[-1]
+        book = core.books[m.coin]
+        if f == mk.sz:
+            book.remove(mk)
+            core.release(mu, mk, f)
+            mk.sz = 0
+            core.retire(mk, "filled", now)
+        else:
+            core.release(mu, mk, f)
+            book.shrink(mk, mk.sz - f)
+        core.events.notice("book", m.coin)
+        core.events.notice("ctx", m.coin)
+        if not m.is_spot:
+            core.shrink_reduce_only(mu, m.coin, now)
+        return fill
+
+    @_locked
+    def seed_funding_history(self, coin: str, rows: list[dict]) -> None:
+        """Prepend recorded settlements ({time, fundingRate, premium}) older than the venue's own to a perp's
+        fundingHistory, so a replay starts with the history a live venue would already have."""
+        m = self._core.u.market(coin)
+        if m.is_spot:
+            raise ValueError(f"coin: {coin} is spot; funding history exists for perps only")
+        own = self._core.funding_history[m.coin]
+        first = own[0]["time"] if own else None
+        seeded = []
+        for i, r in enumerate(rows):
+            try:
+                t = int(r["time"])
+                rate, prem = to_dec(r["fundingRate"], f"rows[{i}].fundingRate"), to_dec(r.get("premium", 0), f"rows[{i}].premium")
+            except (KeyError, TypeError) as exc:
+                raise ValueError(f"rows[{i}]: a funding row needs time and fundingRate ({exc})") from None
+            if first is None or t < first:
+                seeded.append({"coin": m.coin, "fundingRate": dec_str(rate), "premium": dec_str(prem), "time": t})
+        seeded.sort(key=lambda r: r["time"])
+        self._core.funding_history[m.coin] = seeded + own
+
+    @_locked
     def snapshot(self) -> dict:
         return persist.dump(self._core)
 

@@ -38,6 +38,7 @@ class ReplayOptions:
     start_spot_base: float = 0.0
     start_perp_usdc: float = 10_000.0
     perp_leverage: float | None = None  # None: the config's carry.perp_leverage, else 10
+    mode: str = "engine"  # "engine": Engine + in-process venue (engine_run.py); "fast": the pure replay.py
 
 
 def _first_coin(path: pathlib.Path) -> str:
@@ -113,7 +114,48 @@ def make_replay(opts: ReplayOptions) -> tuple[Replay, object]:
     return replay, merge_events(books, trades, funding)
 
 
+def run_engine_cli(opts: ReplayOptions, progress: bool = True) -> dict:
+    """The full engine against the in-process venue (engine_run.py): the default `hlmm backtest --l2` mode."""
+    from engine.backtest.engine_run import EngineBacktest
+
+    cfg = build_config(opts)  # coins and lot sizes (and the config file checked) exactly as the fast mode
+    read = cached_books if opts.cache else iter_books
+    books = {"perp": read(opts.l2, cfg.coin)}
+    if opts.spot_l2:
+        books["spot"] = read(opts.spot_l2, cfg.spot_coin)
+    trades = {"perp": iter_trades(opts.trades, cfg.coin)} if opts.trades else None
+    spot = (cfg.spot_coin, cfg.spot_sz_decimals) if cfg.spot_coin else None
+
+    def execute(update) -> tuple[dict, EngineBacktest]:
+        bt = EngineBacktest(opts, (cfg.coin, cfg.sz_decimals), spot, books, trades, progress=update)
+        return bt.run(), bt
+
+    if progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("backtest (engine + venue)"), BarColumn(bar_width=None),
+                      TextColumn("{task.completed:,} events"), TimeElapsedColumn(), transient=True) as bar:
+            task = bar.add_task("replay", total=None)
+            result, bt = execute(lambda n: bar.update(task, completed=n))
+    else:
+        result, bt = execute(None)
+    result["queue_model"] = opts.queue
+    result["latency_ms"] = opts.latency_ms
+    result["seed"] = opts.seed
+    if opts.out is not None:
+        from engine.backtest.charts import write_charts
+
+        m = bt.market
+        result["charts"] = write_charts(opts.out, m.curve.t, m.curve.equity, m.curve.net_delta,
+                                        result["pnl_attribution"])
+        (opts.out / "results.json").write_text(json.dumps(result, indent=2))
+        (opts.out / "fills.jsonl").write_text("".join(json.dumps(f) + "\n" for f in m.fills))
+    return result
+
+
 def run_replay_cli(opts: ReplayOptions, progress: bool = True) -> dict:
+    if opts.mode == "engine":
+        return run_engine_cli(opts, progress)
     replay, events = make_replay(opts)
     if progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -126,6 +168,7 @@ def run_replay_cli(opts: ReplayOptions, progress: bool = True) -> dict:
         result = replay.run(events)
     if not result["events"] or replay.legs["perp"].book_ms is None:
         raise ValueError(f"{opts.l2}: no l2Book snapshots for coin {replay.cfg.coin!r}")
+    result["mode"] = "fast"
     result["queue_model"] = opts.queue
     result["latency_ms"] = opts.latency_ms
     result["seed"] = opts.seed

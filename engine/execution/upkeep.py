@@ -174,6 +174,11 @@ class Upkeep:
     async def _poll_ledger(self) -> None:
         loop = asyncio.get_running_loop()
         coins = [m.coin for m in self.markets]
+        if self._controls_written:
+            # read our own writes: a kill switch the engine engaged a moment ago must be committed before the
+            # controls are read back, or the read would find it off and clear it
+            self._controls_written = False
+            await loop.run_in_executor(None, self.ledger.flush)
         controls = await loop.run_in_executor(None, self.ledger.read_controls)
         params = await loop.run_in_executor(None, self.ledger.read_params, coins)
         now = self.clock.now_ms()
@@ -239,6 +244,7 @@ class Upkeep:
         if why and not self.kill.engaged:
             self.kill.engage("engine", why, self.clock.now_ms())
             self.ledger.control(KILL_SWITCH, True, "engine", why)
+            self._controls_written = True
             log.error("KILL SWITCH engaged: %s", why)
             self._alert("critical", "kill switch engaged", f"by engine: {why}")
             for m in self.markets:
@@ -257,7 +263,7 @@ class Upkeep:
                 for m in self.markets:  # a silent feed still gets evaluated (and paused when stale)
                     if now - m.last_eval_ms >= 1_000:
                         self._mark(m)
-                if now - last_poll >= 1_000:
+                if now - last_poll >= self.ledger_poll_ms:
                     last_poll = now
                     await self._poll_ledger()
                 disabled = self.deadman.state.disabled_reason

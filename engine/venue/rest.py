@@ -53,7 +53,7 @@ class VenueRest(InfoMethods, Settlement):
                  backoff_base_s: float = 0.2, backoff_max_s: float = 5.0, resolve_attempts: int = 4,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, rng: random.Random | None = None,
                  now_ms: Callable[[], int] | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, client: Any = None) -> None:
         self.base_url = base_url.rstrip("/") if base_url.endswith("/") else base_url
         if signer is None and private_key is not None:
             signer = Signer.for_url(private_key, base_url)  # flavour from the URL exactly like the SDK
@@ -73,9 +73,12 @@ class VenueRest(InfoMethods, Settlement):
         self._sleep = sleep
         self._now_ms = now_ms or WallClock().now_ms
         self._rng = rng or random.Random()
-        self._client = httpx.AsyncClient(base_url=self.base_url, headers=_HEADERS, transport=transport,
-                                         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
-                                         limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30))
+        # `client`: anything with httpx.AsyncClient's `post(path, content=, timeout=)` and `aclose()` — the
+        # in-process backtest passes one that calls the venue directly (engine/backtest/inproc.py)
+        self._client = client if client is not None else httpx.AsyncClient(
+            base_url=self.base_url, headers=_HEADERS, transport=transport,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30))
         self.stats = {"info": 0, "info_retries": 0, "actions": 0, "ambiguous": 0, "resolved_placed": 0,
                       "resolved_not_placed": 0, "resolved_unknown": 0}
 

@@ -44,7 +44,7 @@ def tight_config(tmp_path_factory):
 
 
 def run_cli(*args):
-    res = runner.invoke(app, ["backtest", *map(str, args), "--json"])
+    res = runner.invoke(app, ["backtest", "--mode", "fast", *map(str, args), "--json"])
     assert res.exit_code == 0, res.output
     return json.loads(res.output)
 
