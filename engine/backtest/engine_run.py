@@ -3,7 +3,7 @@ on simulated time, replaying recorded books, trades and funding. No sockets.
 
 Wiring (docs/backtesting.md has the picture):
 * `vloop.VirtualTimeLoop` runs everything; every sleep, timeout and throttle of the engine is on replay time;
-* the engine's REST client talks to the venue through `inproc.VenueTransport`, its feed is `inproc.VenueFeed`;
+* the engine's REST client talks to the venue through `inproc.VenueClient`, its feed is `inproc.VenueFeed`;
 * `venue_replay.MarketReplay` is the market: replayed snapshots → queue-model fills booked in the venue,
   oracle marks, funding hours, liquidity for post-only checks and taker orders, P&L attribution.
 The engine runs unchanged: the same startup reconciliation, requote loop, executor, hedger, carry, dead man's
@@ -85,11 +85,13 @@ class EngineBacktest:
     """One run. `opts` is a `runner.ReplayOptions`; `books`/`trades` are the event iterators per leg."""
 
     def __init__(self, opts: Any, perp: tuple[str, int], spot: tuple[str, int] | None, books: dict, trades: dict | None,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, funding: list | None = None) -> None:
+        """`funding`: rows already loaded (else read from `opts.funding`)."""
         self.opts = opts
         self.perp_coin, self.perp_szd = perp
         self.spot_coin, self.spot_szd = spot if spot else (None, None)
-        self.funding = load_funding(opts.funding, self.perp_coin) if opts.funding else None
+        self.funding = funding if funding is not None else (
+            load_funding(opts.funding, self.perp_coin) if opts.funding else None)
         self.events = merge_events(books, trades, self.funding)
         self.progress = progress
         self.latency = latency_model(opts)

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         queue: str = typer.Option("risk-averse", "--queue", help="Queue model: risk-averse | probabilistic."),
         mode: str = typer.Option("engine", "--mode",
                                  help="engine: the live Engine against the in-process venue (default); "
-                                      "fast: the pure-function replay (same strategy functions, ~50x faster)."),
+                                      "fast: the pure-function replay (same strategy functions, ~80x faster)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Directory for results.json and PNG charts."),
         as_json: bool = typer.Option(False, "--json", help="Print the results JSON (no progress bar)."),
         seed: int = typer.Option(0, "--seed", help="Seed for the latency / queue randomness."),
