@@ -25,7 +25,7 @@ from engine.backtest.history import load_funding
 from engine.backtest.metrics import max_drawdown, sharpe
 from engine.backtest.models import ConstantLatency, LatencyModel, LogNormalLatency, make_queue_model
 from engine.backtest.streams import merge_events
-from engine.backtest.venue_replay import MarketReplay, ReplayLeg
+from engine.backtest.venue_replay import MarketReplay, ReplayLeg, _num
 
 log = logging.getLogger(__name__)
 BASE_URL = "http://backtest.invalid"  # never dialled: the transport is in process
@@ -57,8 +57,9 @@ def engine_config(opts: Any, perp_coin: str, spot_coin: str | None, address: str
     from engine.config.sections import MarketConfig
 
     base = load_config(opts.config) if opts.config is not None else default_config()
-    market = MarketConfig(coin=perp_coin if spot_coin is None or not spot_coin.startswith("@") else perp_coin,
-                          spot=spot_coin is not None, perp=True, spot_pair=spot_coin, perp_name=perp_coin)
+    # one market: the perp coin's name, its spot pair (spot base token = the perp coin) when spot data is given
+    market = MarketConfig(coin=perp_coin, spot=spot_coin is not None, perp=True, spot_pair=spot_coin,
+                          perp_name=perp_coin)
     carry = base.carry
     if opts.perp_leverage is not None:
         carry = carry.model_copy(update={"perp_leverage": max(1, int(opts.perp_leverage))})
@@ -230,7 +231,7 @@ class EngineBacktest:
             return None
 
         def side(levels):
-            return [{"px": _fmt(p), "sz": _fmt(s), "n": 1} for p, s in levels.tolist()]
+            return [{"px": _num(p), "sz": _num(s), "n": 1} for p, s in levels.tolist()]
 
         return {"coin": leg.coin, "time": leg.t_ms, "levels": [side(leg.bids), side(leg.asks)]}
 
@@ -292,9 +293,3 @@ class EngineBacktest:
         """Share of replayed time the engine's market spent quoting, paused (by reason kind) or killed."""
         total = sum(self._status_ms.values())
         return {k: v / total for k, v in sorted(self._status_ms.items())} if total else {}
-
-
-def _fmt(x: float) -> str:
-    from engine.backtest.venue_replay import _num
-
-    return _num(x)
