@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from engine.backtest.data import DataError
 from engine.backtest.history import load_funding
-from engine.backtest.metrics import max_drawdown, sharpe
+from engine.backtest.results import core_result
 from engine.backtest.models import ConstantLatency, LatencyModel, LogNormalLatency, make_queue_model
 from engine.backtest.streams import merge_events
 from engine.backtest.venue_replay import MarketReplay, ReplayLeg, _num
@@ -250,26 +250,13 @@ class EngineBacktest:
         # the venue's own account value change at the last marks: equal to the attribution total when every
         # fill and funding row was accounted
         equity_change = perp_value + (spot_value if spot_leg else 0.0) - start_value
-        eq = m.curve.equity
-        snap = engine.snapshot()
-        gauges = snap["gauges"]
+        gauges = engine.snapshot()["gauges"]
         return {
             "mode": "engine",
-            "events": n,
-            "events_per_s": n / wall if wall > 0 else 0.0,
-            "wall_s": wall,
-            "start_ms": first_t, "end_ms": last_t,
-            "fills": m.n_fills,
-            "maker_fills": m.n_maker,
-            "maker_ratio": m.n_maker / m.n_fills if m.n_fills else 0.0,
+            **core_result(n, wall, first_t, last_t, m.n_fills, m.n_maker, m.volume, m.attr, m.curve),
             "queue_fills": m.queue_fills,
-            "volume_usd": m.volume,
             "turnover": m.volume / start_value if start_value else None,
-            "pnl_total_usd": m.attr.total,
             "equity_change_usd": equity_change,
-            "pnl_attribution": m.attr.as_dict(),
-            "max_drawdown_usd": max_drawdown(eq),
-            "sharpe": sharpe(m.curve.t, eq),
             "final_inventory": {**{name: leg.position for name, leg in m.legs.items()}, "net": m.net},
             "funding_usd": m.funding_paid,
             "missing_funding_hours": m.missing_funding_hours,

@@ -111,17 +111,21 @@ def test_probabilistic_fills_are_reached_too(shared_data, tight_config, tmp_path
             assert bid >= f["px"] or ask > f["px"], f
 
 
-def test_same_seed_same_results(shared_data, tight_config, tmp_path):
+@pytest.mark.parametrize("mode", ["fast", "engine"])
+def test_same_seed_same_results(mode, shared_data, tight_config, tmp_path):
     runs = []
     for i in range(2):
         out = tmp_path / f"r{i}"
-        res = run_cli("--l2", shared_data / ARCHIVE, "--config", tight_config, "--queue", "probabilistic",
-                      "--latency-ms", "80", "--latency-jitter", "0.6", "--seed", "11", "--out", out)
+        res = runner.invoke(app, ["backtest", "--mode", mode, "--l2", str(shared_data / ARCHIVE), "--config",
+                                  str(tight_config), "--queue", "probabilistic", "--latency-ms", "80",
+                                  "--latency-jitter", "0.6", "--seed", "11", "--out", str(out), "--json"])
+        assert res.exit_code == 0, res.output
+        res = json.loads(res.output)
         for k in ("events_per_s", "wall_s", "charts"):
             res.pop(k)
         runs.append((res, (out / "fills.jsonl").read_text()))
     assert runs[0] == runs[1]
-    assert runs[0][0]["fills"] > 0
+    assert runs[0][0]["mode"] == mode and runs[0][0]["fills"] > 0
 
 
 def test_bad_options_are_named(shared_data, tmp_path):
