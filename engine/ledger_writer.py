@@ -1,14 +1,20 @@
-"""Ledger I/O off the hot path: one writer thread fed by a queue, and reads run in a worker thread.
+"""Ledger I/O off the hot path: producers enqueue, a writer drains in batches; reads are plain blocking calls.
 
-The asyncio loop only does `queue.put_nowait` (microseconds). The writer thread drains the queue in
-batches: fills and funding of a batch go in one transaction through `engine.ledger.repo` (idempotent upserts,
-so re-sending after a resync or a restart never duplicates); orders, marks and controls each in their own,
-so one bad row cannot take the fills down with it. A failed write is logged and counted, not retried: the
-venue remains the source of truth, fills and funding are re-ingested at the next resync/backfill and the
-ledger audit flow repairs gaps.
+The engine's loop only appends to a queue (microseconds). Two ways to drain it:
 
-Reads (`read_controls`, `read_params`) are plain blocking functions the loop calls through
-`loop.run_in_executor`, at most once a second.
+* `threaded=True` (live trading): a writer thread drains the queue as it fills;
+* `threaded=False` (backtests): nothing runs concurrently; the queue is written when it reaches `batch_max`
+  rows and on `flush()`, inline on the caller's thread, so a run is deterministic and never shares the GIL.
+
+Each batch is written in one transaction per kind: fills and funding together (idempotent upserts, so
+re-sending after a resync or a restart never duplicates), then all order states of the batch in one upsert
+(the newest state per cloid wins), then marks, params and controls. When a transaction fails, that kind's
+rows are retried one by one, so one bad row is logged and counted and the others are still written. A failed
+write is not retried later: the venue remains the source of truth, fills and funding are re-ingested at the
+next resync/backfill and the ledger audit flow repairs gaps.
+
+Reads (`read_controls`, `read_params`, ...) are blocking functions the loop calls through
+`loop.run_in_executor`; in inline mode they flush first, so the engine reads its own writes.
 """
 from __future__ import annotations
 
@@ -17,12 +23,11 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
+
+from engine.ledger.kinds import ControlKind
 
 log = logging.getLogger(__name__)
-KILL_SWITCH = "kill_switch"
-PAUSE = "pause"
-CARRY_TARGET = "carry_target"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +50,8 @@ def _truthy(value: Any) -> bool:
 
 
 class LedgerWriter:
-    def __init__(self, url: str, user: str, batch_max: int = 500) -> None:
+    def __init__(self, url: str, user: str, batch_max: int = 500, threaded: bool = True,
+                 now: Callable[[], dt.datetime] | None = None) -> None:
         # imported here, on the caller's thread: the writer and reader threads importing SQLAlchemy's
         # dialect modules for the first time at once can trip over a half-initialised module
         from engine.ledger import repo  # noqa: F401
@@ -55,14 +61,17 @@ class LedgerWriter:
         self.user = user.lower()
         self.engine = make_engine(url)
         self.batch_max = batch_max
+        self.threaded = threaded
+        self._now = now or _utc  # the time stamped on params/controls (the engine's clock in a backtest)
         self._q: queue.Queue = queue.Queue()
+        self._pending: list[tuple[str, Any]] = []  # inline mode's queue
         self._thread: threading.Thread | None = None
         self._stop = object()
         self.stats = {"fills": 0, "funding": 0, "orders": 0, "marks": 0, "errors": 0, "batches": 0}
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        if self._thread is None:
+        if self.threaded and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="hlmm-ledger-writer", daemon=True)
             self._thread.start()
 
@@ -71,36 +80,51 @@ class LedgerWriter:
             self._q.put(self._stop)
             self._thread.join(timeout)
             self._thread = None
+        self.flush()
         self.engine.dispose()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Block until everything queued so far is written (tests, shutdown)."""
+        """Block until everything queued so far is written (tests, reads, shutdown)."""
+        if not self.threaded or self._thread is None:
+            while self._pending:
+                batch, self._pending = self._pending[:self.batch_max], self._pending[self.batch_max:]
+                self._write(batch)
+            return True
         done = threading.Event()
         self._q.put(done)
         return done.wait(timeout)
 
     # ------------------------------------------------------------ producers (hot path: never block)
+    def _put(self, item: tuple[str, Any]) -> None:
+        if self.threaded and self._thread is not None:
+            self._q.put_nowait(item)
+            return
+        self._pending.append(item)
+        if len(self._pending) >= self.batch_max:
+            self.flush()
+
     def fills(self, rows: list[dict]) -> None:
         if rows:
-            self._q.put_nowait(("fills", rows))
+            self._put(("fills", rows))
 
     def funding(self, rows: list[dict]) -> None:
         if rows:
-            self._q.put_nowait(("funding", rows))
+            self._put(("funding", rows))
 
     def order(self, row: dict) -> None:
-        self._q.put_nowait(("order", row))
+        """One order state: {time_ms, cloid, oid, coin, side, px, sz, tif, status, reason, reduce_only}."""
+        self._put(("order", row))
 
     def equity_mark(self, row: dict) -> None:
-        self._q.put_nowait(("mark", row))
+        self._put(("mark", row))
 
-    def control(self, kind: str, value: Any, who: str, why: str, active: bool = True) -> None:
-        self._q.put_nowait(("control", (kind, value, who, why, active)))
+    def control(self, kind: ControlKind, value: Any, who: str, why: str, active: bool = True) -> None:
+        self._put(("control", (kind, value, who, why, active)))
 
     def param(self, key: str, value: Any, why: str) -> None:
-        self._q.put_nowait(("param", (key, value, why)))
+        self._put(("param", (key, value, why)))
 
-    # ------------------------------------------------------------ writer thread
+    # ------------------------------------------------------------ writer
     def _run(self) -> None:
         while True:
             item = self._q.get()
@@ -121,70 +145,77 @@ class LedgerWriter:
 
     def _write(self, work: list[tuple[str, Any]]) -> None:
         from engine.ledger import repo
-        from engine.ledger.db import session_scope
 
         self.stats["batches"] += 1
         fills = [r for kind, rows in work if kind == "fills" for r in rows]
         funding = [r for kind, rows in work if kind == "funding" for r in rows]
-        if fills or funding:
-            try:
-                with session_scope(self.engine) as s:
-                    if fills:
-                        self.stats["fills"] += repo.upsert_fills(s, self.user, fills)
-                    if funding:
-                        self.stats["funding"] += repo.upsert_funding(s, self.user, funding)
-            except Exception:
-                self.stats["errors"] += 1
-                log.exception("ledger write of %d fills / %d funding rows failed", len(fills), len(funding))
-        for kind, row in work:
-            if kind in ("fills", "funding"):
-                continue
-            try:
-                with session_scope(self.engine) as s:
-                    if kind == "order":
-                        self._write_order(s, repo, row)
-                    elif kind == "mark":
-                        repo.record_equity_mark(s, time=_utc(row["time_ms"]), spot_value=row["spot_value"],
-                                                perp_account_value=row["perp_account_value"],
-                                                unrealized=row.get("unrealized"), net_delta=row.get("net_delta"),
-                                                coin=row.get("coin", "*"), user=self.user, source="engine")
-                        self.stats["marks"] += 1
-                    elif kind == "param":
-                        key, value, why = row
-                        repo.set_param(s, key, value, written_by="engine", time=_utc(), reason=why)
-                    elif kind == "control":
-                        ckind, value, who, why, active = row
-                        if active:
-                            repo.set_control(s, ckind, value, who=who, why=why, time=_utc())
-                        else:
-                            repo.clear_control(s, ckind, who=who, why=why, time=_utc())
-            except Exception:
-                self.stats["errors"] += 1
-                log.exception("ledger write of one %s failed", kind)
+        if fills:
+            self._transact("fills", fills, lambda s, rows: repo.upsert_fills(s, self.user, rows))
+        if funding:
+            self._transact("funding", funding, lambda s, rows: repo.upsert_funding(s, self.user, rows))
+        orders = [self._order_row(row) for kind, row in work if kind == "order"]
+        if orders:
+            self._transact("orders", orders, lambda s, rows: repo.upsert_orders(s, self.user, rows))
+        others = [(kind, row) for kind, row in work if kind in ("mark", "param", "control")]
+        if others:
+            self._transact("marks", others, self._write_others)
 
-    def _write_order(self, s: Any, repo: Any, row: dict) -> None:
-        t = _utc(row["time_ms"])
-        status = row["status"]
-        cloid = row.get("cloid")
-        if status in ("cancel", "cancel_failed", "replaced", "modify_failed"):  # an order recorded earlier
-            if cloid or row.get("oid") is not None:
-                repo.update_order_status(s, user=self.user, status="canceled" if status == "cancel" else status,
-                                         time=t, cloid=cloid, oid=None if cloid else row.get("oid"))
+    def _transact(self, what: str, rows: list, write: Callable[[Any, list], Any]) -> None:
+        """Write `rows` in one transaction; on failure retry each row alone so the good ones still land."""
+        from engine.ledger.db import session_scope
+
+        try:
+            with session_scope(self.engine) as s:
+                n = write(s, rows)
+            self.stats[what] += n if isinstance(n, int) else len(rows)
             return
-        if cloid is not None:
-            repo.record_order(s, user=self.user, coin=row["coin"], side=row["side"], px=row["px"], sz=row["sz"],
-                              tif=row.get("tif") or "Alo", time=t, cloid=cloid, oid=row.get("oid"),
-                              status=status[:32], reduce_only=bool(row.get("reduce_only", False)),
-                              reason=row.get("reason"))
-            repo.update_order_status(s, user=self.user, status=status[:32], time=t, cloid=cloid, oid=row.get("oid"),
-                                     reason=row.get("reason"))
-        self.stats["orders"] += 1
+        except Exception:  # noqa: BLE001 - one bad row must not lose the batch: retried row by row below
+            if len(rows) == 1:
+                self.stats["errors"] += 1
+                log.exception("ledger write of one %s row failed", what)
+                return
+        for row in rows:
+            self._transact(what, [row], write)
+
+    def _write_others(self, s: Any, rows: list[tuple[str, Any]]) -> int:
+        """Equity marks, params and controls; returns the number of marks."""
+        from engine.ledger import repo
+
+        marks = 0
+        for kind, row in rows:
+            if kind == "mark":
+                repo.record_equity_mark(s, time=_utc(row["time_ms"]), spot_value=row["spot_value"],
+                                        perp_account_value=row["perp_account_value"],
+                                        unrealized=row.get("unrealized"), net_delta=row.get("net_delta"),
+                                        coin=row.get("coin", "*"), user=self.user, source="engine")
+                marks += 1
+            elif kind == "param":
+                key, value, why = row
+                repo.set_param(s, key, value, written_by="engine", time=self._now(), reason=why)
+            else:
+                ckind, value, who, why, active = row
+                if active:
+                    repo.set_control(s, str(ckind), value, who=who, why=why, time=self._now())
+                else:
+                    repo.clear_control(s, str(ckind), who=who, why=why, time=self._now())
+        return marks
+
+    @staticmethod
+    def _order_row(row: dict) -> dict:
+        out = dict(row)
+        out["time"] = _utc(row["time_ms"])
+        return out
 
     # ------------------------------------------------------------ reads (call via run_in_executor)
+    def _read_own_writes(self) -> None:
+        if not self.threaded:
+            self.flush()
+
     def read_controls(self) -> Controls:
         from engine.ledger import repo
         from engine.ledger.db import session_scope
 
+        self._read_own_writes()
         with session_scope(self.engine) as s:
             rows = repo.active_controls(s)
             kill = None
@@ -192,11 +223,11 @@ class LedgerWriter:
             carry: dict[str, float] = {}
             for c in rows:
                 data = c.data
-                if c.kind == KILL_SWITCH and _truthy(data):
+                if c.kind == ControlKind.KILL_SWITCH.value and _truthy(data):
                     kill = (c.who, c.why)
-                elif c.kind == PAUSE and _truthy(data):
+                elif c.kind == ControlKind.PAUSE.value and _truthy(data):
                     paused.add(c.scope)
-                elif c.kind == CARRY_TARGET and isinstance(data, dict) and "coin" in data:
+                elif c.kind == ControlKind.CARRY_TARGET.value and isinstance(data, dict) and "coin" in data:
                     try:
                         carry[str(data["coin"])] = float(data.get("notional_usd", 0))
                     except (TypeError, ValueError):
@@ -207,6 +238,7 @@ class LedgerWriter:
         from engine.ledger import repo
         from engine.ledger.db import session_scope
 
+        self._read_own_writes()
         with session_scope(self.engine) as s:
             rows = repo.latest_params(s, keys=[f"regime.{c}" for c in coins])
             out = {}
@@ -221,16 +253,18 @@ class LedgerWriter:
         from engine.ledger import repo
         from engine.ledger.db import session_scope
 
+        self._read_own_writes()
         with session_scope(self.engine) as s:
             p = repo.latest_param(s, key)
             return None if p is None else p.data
 
-    def peak_equity_today(self) -> tuple[float | None, float | None]:
+    def peak_equity_today(self, now_ms: int | None = None) -> tuple[float | None, float | None]:
         """(peak, first) total equity marked today by the engine (drawdown reference)."""
         from engine.ledger import repo
         from engine.ledger.db import session_scope
 
-        now = _utc()
+        self._read_own_writes()
+        now = _utc(now_ms)
         start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         with session_scope(self.engine) as s:
             marks = repo.equity_curve(s, start, now + dt.timedelta(seconds=1), user=self.user)

@@ -80,6 +80,9 @@ class RiskContext:
     positions: Mapping[str, float] = field(default_factory=dict)  # coin -> signed qty
     open_orders: int = 0  # orders resting on the venue that this batch will not cancel
     address_budget_remaining: int | None = None  # nRequestsCap − nRequestsUsed, None = unknown
+    # coin -> (buy, sell) size of our orders this batch does not replace that may still fill (resting quotes
+    # when a hedge is checked, orders in flight): the worst case counts them as filled
+    pending: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -222,8 +225,11 @@ def evaluate(orders: Sequence[OrderLike], ctx: RiskContext, limits: RiskLimits, 
 
     accepted: list[OrderLike] = []
     rejected: list[tuple[OrderLike, Check]] = []
-    worst_long = dict(ctx.positions)  # position if every accepted buy fills
-    worst_short = dict(ctx.positions)  # ... if every accepted sell fills
+    worst_long = dict(ctx.positions)  # position if every accepted buy (and every pending buy) fills
+    worst_short = dict(ctx.positions)  # ... if every accepted and pending sell fills
+    for coin, (buy, sell) in ctx.pending.items():
+        worst_long[coin] = worst_long.get(coin, 0.0) + buy
+        worst_short[coin] = worst_short.get(coin, 0.0) - sell
     open_orders = ctx.open_orders
     budget = ctx.address_budget_remaining
 

@@ -54,7 +54,7 @@ def _offline_engine(key: str):
     from engine.config import default_config
     from engine.execution.diff import LiveOrder
     from engine.execution.executor import CoinSpec, Executor
-    from engine.execution.markets import Leg, MarketRuntime
+    from engine.market.markets import Leg, MarketRuntime
     from engine.loop import Engine
     from engine.market.state import CoinVol
 

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
 
         cfg, key = load_engine_config(config, paper)
         setup_logging(log_level.upper())
-        from engine.execution.markets import StartupError
+        from engine.market.markets import StartupError
         from engine.loop import Engine
 
         engine = Engine(cfg, key, metrics_port=metrics_port, deadman_horizon_ms=int(deadman_s * 1000))

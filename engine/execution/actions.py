@@ -34,6 +34,8 @@ def plan_actions(plan: OrderPlan, asset_of: Mapping[str, int], tif: Tif = "Alo",
     so a bad coin or price raises here and no partial list reaches the signer."""
     if not 1 <= max_batch <= 200:
         raise ValueError(f"plan_actions: max_batch must be in 1..200, got {max_batch}")
+    if any(m.cloid is None for m in plan.modifies) or any(p.cloid is None for p in plan.places):
+        raise ValueError("plan_actions: an order has no cloid (stamp the plan first: OrderPlan.stamp)")
     cancels = [(_asset(asset_of, c.live.coin), c.live.oid) for c in plan.cancels]
     modifies = [(m.live.oid, order_wire(_asset(asset_of, m.quote.coin), m.quote.is_buy, m.quote.px, m.quote.sz,
                                         cloid=m.cloid, tif=tif)) for m in plan.modifies]

@@ -2,33 +2,40 @@
 
 If the engine dies (SIGKILL, OOM, network partition) it stops re-arming and the venue cancels every open
 order at the armed time. Facts that shape this (protocol §11):
-* the time must be ≥ venue now + 5 s, so the horizon is at least 5 s and re-arming happens well before
+* the time must be ≥ venue now + 5 s, so the horizon is at least 6 s and re-arming happens well before
   expiry (every `horizon / 3`);
 * the venue allows 10 *fires* per UTC day. Arming does not fire; a fire happens only when the armed time
-  passes without a re-arm (a crash, or venue time jumping ahead as in `hlmm sim` clock advances). We count
-  the fires we can infer — our armed time is already in the past when we come to re-arm — and stop arming
-  when the day's budget is spent (`reserve` fires can be held back for other processes on the account; the
-  venue would refuse the arm anyway). A refusal "Too many scheduled cancel triggers" sets the count to the max.
-* "Venue now" is estimated from venue timestamps on market data (the local venue's clock may run ahead of
-  ours), never from our wall clock alone.
+  passes without a re-arm. We count the fires we can infer — our armed time is already in the past when we
+  come to re-arm, or an order update says `scheduledCancel` — and stop arming when the day's budget is spent
+  (`reserve` fires can be held back for other processes on the account).
+* "Venue now" is estimated from venue timestamps on market data, never from our wall clock alone.
+
+Two parts: `DeadMan` is the state and one arm; `DeadManSwitch` is its own task, so a re-arm never waits
+behind other venue work (a slow order action, an ambiguous reply being settled): arms are sent on schedule
+whether or not the previous one has answered. When the confirmed arm is about to run out anyway (the venue is
+slow or refusing), `armed()` turns false: the quoters then pull our quotes themselves, before the venue's
+cancel fires, and quote again once an arm is confirmed.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.venue.errors import Outcome
+from engine.venue.facts import SCHEDULE_CANCEL_FIRES_PER_DAY, SCHEDULE_CANCEL_MIN_LEAD_MS
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
-MIN_LEAD_MS = 5_000
-MAX_FIRES_PER_DAY = 10
+MIN_LEAD_MS = SCHEDULE_CANCEL_MIN_LEAD_MS
+MAX_FIRES_PER_DAY = SCHEDULE_CANCEL_FIRES_PER_DAY
+LAPSE_MARGIN_MS = 3_000  # pull our own quotes this long before a confirmed arm runs out
 
 
 @dataclass(slots=True)
 class DeadManState:
-    armed_until: int | None = None
+    armed_until: int | None = None   # venue ms of the newest *confirmed* arm
     last_arm_venue_ms: int | None = None
     fires_day: int | None = None
     fires: int = 0
@@ -66,41 +73,56 @@ class DeadMan:
             self.state.fires = fires
             log.info("dead man's switch: %d scheduleCancel fires already today", fires)
 
-    def observe_fire(self, venue_ms: int) -> None:
-        """A fire seen directly (an order update with status scheduledCancel)."""
+    def observe_fire(self, venue_ms: int) -> bool:
+        """A fire seen directly (an order update with status scheduledCancel); True if it was not counted yet."""
         self._roll_day(venue_ms)
         if self.state.armed_until is not None and self.state.armed_until <= venue_ms:
             self.state.fires += 1
             self.state.armed_until = None
+            return True
+        return False
 
-    def due(self) -> bool:
-        if self.state.disabled_reason:
-            return False
-        now = self.venue_now_ms()
-        return self.state.armed_until is None or self.state.armed_until - now <= self.horizon_ms - self.refresh_ms
-
-    async def tick(self) -> bool:
-        """Re-arm if due; returns True when an arm was sent and accepted."""
-        now = self.venue_now_ms()
+    def account(self, now: int) -> bool:
+        """Count a fire the armed time passing implies; disable arming when the day's budget is spent.
+        Returns True when a fire was inferred now."""
         self._roll_day(now)
         st = self.state
+        fired = False
         if st.disabled_reason and "fires today" in st.disabled_reason and st.fires < self.max_fires - self.reserve:
             st.disabled_reason = None  # a new UTC day gave the budget back
         if st.armed_until is not None and st.armed_until <= now:
-            st.fires += 1  # the armed time passed before we re-armed: the venue fired it
+            st.fires += 1  # the armed time passed before a re-arm was confirmed: the venue fired it
             st.armed_until = None
+            fired = True
             log.warning("dead man's switch fired at %d (fires today: %d)", now, st.fires)
-        if st.fires >= self.max_fires - self.reserve:
-            if not st.disabled_reason:
-                st.disabled_reason = f"{st.fires} scheduleCancel fires today (budget {self.max_fires})"
-                log.error("dead man's switch not re-armed: %s", st.disabled_reason)
+        if st.fires >= self.max_fires - self.reserve and not st.disabled_reason:
+            st.disabled_reason = f"{st.fires} scheduleCancel fires today (budget {self.max_fires})"
+            log.error("dead man's switch not re-armed: %s", st.disabled_reason)
+        return fired
+
+    def due(self, now: int | None = None) -> bool:
+        if self.state.disabled_reason:
             return False
-        if not self.due():
-            return False
+        now = self.venue_now_ms() if now is None else now
+        return self.state.armed_until is None or self.state.armed_until - now <= self.horizon_ms - self.refresh_ms
+
+    def armed(self, now: int) -> bool:
+        """Quoting is covered: a confirmed arm with time to spare — or the switch is unavailable (then the
+        engine quotes without it and has alerted)."""
+        st = self.state
+        if st.disabled_reason:
+            return True
+        return st.armed_until is not None and st.armed_until - now > LAPSE_MARGIN_MS
+
+    async def arm(self) -> bool:
+        """Send one arm for venue now + horizon; True when the venue accepted it."""
+        now = self.venue_now_ms()
         target = now + self.horizon_ms
         result = await self.rest.schedule_cancel(target)
+        st = self.state
         if result.ok:
-            st.armed_until, st.last_arm_venue_ms = target, now
+            if st.armed_until is None or target > st.armed_until:
+                st.armed_until, st.last_arm_venue_ms = target, now
             st.arms += 1
             return True
         st.refusals += 1
@@ -111,15 +133,24 @@ class DeadMan:
             st.disabled_reason = "venue refuses scheduleCancel until enough volume traded"
             log.error("dead man's switch unavailable: %s", st.disabled_reason)
         else:
-            log.warning("scheduleCancel refused: %s", result.error.message if result.error else result)
+            status = f"HTTP {result.http_status}" if result.http_status not in (None, 200) else "refused"
+            log.warning("scheduleCancel %s (%s): %s", status, outcome.value,
+                        result.error.message if result.error else "no error text")
         return False
+
+    async def tick(self) -> bool:
+        """Account for fires, then re-arm if due (one step, awaited: startup and tests)."""
+        self.account(self.venue_now_ms())
+        if not self.due():
+            return False
+        return await self.arm()
 
     async def disarm(self) -> None:
         try:
             result = await self.rest.schedule_cancel(None)
             if result.ok:
                 self.state.armed_until = None
-        except Exception as exc:  # exit path: the orders were cancelled anyway
+        except Exception as exc:  # noqa: BLE001 - exit path: the orders were cancelled anyway
             log.warning("scheduleCancel disarm failed: %s", exc)
 
     def as_dict(self) -> dict[str, Any]:
@@ -128,6 +159,81 @@ class DeadMan:
                 "disabled": s.disabled_reason}
 
 
+class DeadManSwitch:
+    """The dead man's switch as its own task: arms on schedule, never behind other venue work."""
+
+    MAX_INFLIGHT = 2
+
+    def __init__(self, deadman: DeadMan, on_armed_change: Callable[[bool], None],
+                 on_fire: Callable[[str], None]) -> None:
+        self.deadman = deadman
+        self.on_armed_change = on_armed_change
+        self.on_fire = on_fire
+        self._inflight = 0
+        self._last_send = -10 ** 15
+        self._armed = False
+        self._tasks: set[asyncio.Task] = set()
+
+    def armed(self) -> bool:
+        return self._armed
+
+    def check(self) -> None:
+        """Re-derive armed-ness now (after an arm's reply, a fire seen in an order update, or a timer)."""
+        dm = self.deadman
+        now = dm.venue_now_ms()
+        if dm.account(now):
+            self.on_fire(f"the venue's scheduled cancel fired at {now} while this engine was running "
+                         f"(fires today: {dm.state.fires})")
+        armed = dm.armed(now)
+        if armed != self._armed:
+            self._armed = armed
+            if not armed:
+                log.warning("dead man's switch: no confirmed arm for the next %d ms; pulling our quotes",
+                            LAPSE_MARGIN_MS)
+            self.on_armed_change(armed)
+
+    def _send(self) -> None:
+        self._inflight += 1
+        self._last_send = self.deadman.venue_now_ms()
+        task = asyncio.get_running_loop().create_task(self.deadman.arm())
+        self._tasks.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        self._inflight -= 1
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("scheduleCancel failed: %s", task.exception())
+        self.check()
+
+    def _next_wake(self, now: int) -> int:
+        dm = self.deadman
+        st = dm.state
+        if st.disabled_reason:
+            return now + dm.refresh_ms
+        times = [now + dm.refresh_ms]
+        if st.armed_until is not None:
+            times.append(st.armed_until - LAPSE_MARGIN_MS)  # lapse
+            if not self._inflight:
+                times.append(st.armed_until - dm.horizon_ms + dm.refresh_ms)  # due
+        if self._inflight:
+            times.append(self._last_send + dm.refresh_ms)  # still no answer: send another
+        return max(now + 50, min(times))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        dm = self.deadman
+        while not stop.is_set():
+            now = dm.venue_now_ms()
+            self.check()
+            if dm.due(now) and self._inflight < self.MAX_INFLIGHT and (
+                    not self._inflight or now - self._last_send >= dm.refresh_ms):
+                self._send()
+            try:
+                await asyncio.wait_for(stop.wait(), (self._next_wake(now) - now) / 1000)
+            except asyncio.TimeoutError:
+                pass
+        for t in list(self._tasks):
+            t.cancel()
 def fires_in_history(rows: Any, day: int) -> int:
     """scheduleCancel fires of UTC day `day` (ms // DAY_MS) visible in a historicalOrders reply: one fire
     cancels every open order of the account at one timestamp, so distinct timestamps = fires. A fire with

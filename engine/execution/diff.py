@@ -9,13 +9,14 @@ cancelled or placed.
 Matching is stable and deterministic: per (coin, side), desired levels best-first are first matched to the
 nearest in-tolerance live order; the unmatched desired and live orders are then paired best price to best
 price, so level 0 keeps using the order nearest the touch. Same inputs → same plan, which the backtest ==
-live guarantee relies on.
+live guarantee relies on. The diff assigns no cloids (that would mutate a counter): the executor stamps them
+(`OrderPlan.stamp`) when it sends the plan.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from engine.strategy.quotes import Quote
 
@@ -38,14 +39,14 @@ class LiveOrder:
 @dataclass(frozen=True, slots=True)
 class Place:
     quote: Quote
-    cloid: str
+    cloid: str | None = None  # stamped by the executor just before sending (`stamp`): diff itself is pure
 
 
 @dataclass(frozen=True, slots=True)
 class Modify:
     live: LiveOrder
     quote: Quote
-    cloid: str  # a fresh cloid for the replacement order, so a timed-out modify can be resolved by re-read
+    cloid: str | None = None  # a fresh cloid for the replacement order, so a timed-out modify can be resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,11 @@ class OrderPlan:
     def n_actions(self) -> int:
         """Address-budget cost of executing the plan (one per order touched)."""
         return len(self.modifies) + len(self.cancels) + len(self.places)
+
+    def stamp(self, new_cloid: "Callable[[], str]") -> "OrderPlan":
+        """The same plan with a fresh cloid on every new or replacement order, in plan order."""
+        return OrderPlan(tuple(Modify(m.live, m.quote, new_cloid()) for m in self.modifies), self.cancels,
+                         tuple(Place(p.quote, new_cloid()) for p in self.places), self.kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +147,7 @@ def _best_first(is_buy: bool):
     return (lambda px: -px) if is_buy else (lambda px: px)
 
 
-def diff_orders(desired: Sequence[Quote], live: Iterable[LiveOrder], tol: Tolerance,
-                cloids: CloidFactory) -> OrderPlan:
+def diff_orders(desired: Sequence[Quote], live: Iterable[LiveOrder], tol: Tolerance) -> OrderPlan:
     groups: dict[tuple[str, bool], tuple[list[Quote], list[LiveOrder]]] = {}
     for q in desired:
         g = groups.get((q.coin, q.is_buy))
@@ -182,9 +187,9 @@ def diff_orders(desired: Sequence[Quote], live: Iterable[LiveOrder], tol: Tolera
             else:
                 unmatched_q.append(q)
         for q, o in zip(unmatched_q, free):  # pass 2: re-price the rest in place, best to best
-            modifies.append(Modify(o, q, cloids.next()))
+            modifies.append(Modify(o, q))
         for o in free[len(unmatched_q):]:
             cancels.append(Cancel(o))
         for q in unmatched_q[len(free):]:
-            places.append(Place(q, cloids.next()))
+            places.append(Place(q))
     return OrderPlan(tuple(modifies), tuple(cancels), tuple(places), tuple(kept))

@@ -1,15 +1,20 @@
-"""Send an `OrderPlan` to the venue and fold the replies into the order tracker.
+"""`Executor`: carry out an `OrderPlan` (or one taker order) on the venue and fold every reply into `OurOrders`.
 
-One requote of one market = at most one cancel action, one batchModify and one order action (plan_actions
-chunks only beyond 39 orders). Every new or modified order carries its plan cloid.
+One plan = at most one cancel action, one batchModify and one order action (plan_actions chunks only beyond 39
+orders), sent in that order and each awaited, so cancels free slots and margin before anything new rests.
+Every new or replacement order gets a fresh cloid when the plan is stamped here.
 
-Post-only rejects (BadAloPx: the market moved through our price between decision and arrival) are re-priced
-once: the reject text carries the venue's bbo, so the order is re-sent one tick behind the opposite best
-(never more aggressive than the original price). A second reject waits for the next requote.
+Rules that keep risk's worst case true while replies race the market:
+* a cancel or modify that finds its order already gone (filled, cancelled, never placed) means the position
+  may have grown without us knowing yet: the plan's new orders on that coin and side are not sent; the next
+  decision, made after the fill is known, decides again;
+* a modify whose new order is refused leaves the original's fate to the venue's pushes (the venue cancels it
+  first): until a push says so, the original counts as live (UNKNOWN);
+* a post-only reject (BadAloPx: the market moved through our price between decision and arrival) is
+  re-priced once, one tick behind the opposite best the reject reports (never more aggressive than planned).
 
-Anything whose fate we cannot read from the reply — an ambiguous send the client resolved as unknown, a
-modify that failed (the venue may have cancelled the original) — sets `needs_refresh`: the loop then re-reads
-openOrders before quoting that market again ("the venue decides").
+Anything whose fate the reply cannot tell (an ambiguous send resolved as unknown) is left UNKNOWN in
+`OurOrders`, which blocks that coin until a re-read settles it ("the venue decides").
 """
 from __future__ import annotations
 
@@ -20,13 +25,13 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping
 
 from engine.execution.actions import plan_actions
-from engine.execution.diff import LiveOrder, OrderPlan
-from engine.execution.orders import OrderTracker
+from engine.execution.diff import Cancel, LiveOrder, OrderPlan
+from engine.execution.orders import OurOrders
 from engine.monitoring import Timings
 from engine.strategy import rounding as R
 from engine.strategy.quotes import Quote
 from engine.venue.errors import Outcome
-from engine.venue.results import ActionResult, OrderResult
+from engine.venue.results import ActionResult, OrderResult, Resolution
 from engine.venue.wire import order_action, order_wire
 
 log = logging.getLogger(__name__)
@@ -51,12 +56,14 @@ class ExecStats:
     rate_limited: int = 0
     errors: int = 0
     ambiguous: int = 0
+    places_withheld: int = 0  # new orders not sent because a cancel on their side found its order gone
     by_outcome: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"actions": self.actions, "orders_sent": self.orders_sent, "alo_rejects": self.alo_rejects,
                 "alo_repriced": self.alo_repriced, "rate_limited": self.rate_limited, "errors": self.errors,
-                "ambiguous": self.ambiguous, **{f"outcome_{k}": v for k, v in self.by_outcome.items()}}
+                "ambiguous": self.ambiguous, "places_withheld": self.places_withheld,
+                **{f"outcome_{k}": v for k, v in self.by_outcome.items()}}
 
 
 def parse_alo_bbo(message: str) -> tuple[Decimal | None, Decimal | None]:
@@ -70,47 +77,29 @@ def parse_alo_bbo(message: str) -> tuple[Decimal | None, Decimal | None]:
             return None
         try:
             return Decimal(s.rstrip("."))
-        except Exception:
+        except ArithmeticError:
             return None
     return num(m.group(1)), num(m.group(2))
 
 
 class Executor:
-    def __init__(self, rest: Any, tracker: OrderTracker, specs: Mapping[str, CoinSpec], timings: Timings,
-                 new_cloid: Callable[[], str], now_ms: Callable[[], int],
-                 on_order: Callable[[dict], None] | None = None, tif: str = "Alo") -> None:
+    def __init__(self, rest: Any, orders: OurOrders, specs: Mapping[str, CoinSpec], timings: Timings,
+                 new_cloid: Callable[[], str], now_ms: Callable[[], int], tif: str = "Alo") -> None:
         self.rest = rest
-        self.tracker = tracker
+        self.orders = orders
         self.specs = dict(specs)
         self.asset_of = {c: s.asset for c, s in self.specs.items()}
         self.timings = timings
         self.new_cloid = new_cloid
         self.now_ms = now_ms
-        self.on_order = on_order
         self.tif = tif
         self.stats = ExecStats()
-        self.needs_refresh = False
-        self.deviations = 0  # replies that differ from "everything rested / was cancelled as planned"
-        self.last_as_planned = False
 
     # ------------------------------------------------------------ bookkeeping
-    def _record(self, q: Quote | None, cloid: str | None, oid: int | None, status: str, coin: str | None = None,
-                is_buy: bool | None = None, px: Decimal | None = None, sz: Decimal | None = None,
-                tif: str | None = None, reason: str | None = None, reduce_only: bool = False) -> None:
-        if self.on_order is None:
-            return
-        self.on_order({"time_ms": self.now_ms(), "cloid": cloid, "oid": oid, "coin": q.coin if q else coin,
-                       "side": ("B" if (q.is_buy if q else is_buy) else "A"), "px": q.px if q else px,
-                       "sz": q.sz if q else sz, "tif": tif or self.tif, "status": status, "reason": reason,
-                       "reduce_only": reduce_only})
-
     def _count(self, result: ActionResult) -> None:
         self.stats.actions += 1
-        if not result.ok or result.resolution is not None:
-            self.deviations += 1
         if result.resolution is not None:
             self.stats.ambiguous += 1
-            self.needs_refresh = True
         if result.error is not None and not result.statuses:
             outcome = result.error.outcome
             self.stats.by_outcome[outcome.value] = self.stats.by_outcome.get(outcome.value, 0) + 1
@@ -118,20 +107,24 @@ class Executor:
                 self.stats.rate_limited += 1
             elif result.resolution is None:
                 self.stats.errors += 1
-                log.warning("%s refused: %s", result.action_type, result.error.message)
+                log.warning("%s refused: %s (%s)", result.action_type, result.error.message, outcome.value)
 
     async def _send(self, action: dict) -> ActionResult:
-        with self.timings.time("send"):
+        t0 = self.timings.start()
+        try:
             return await self.rest.send_action(action)
+        finally:
+            self.timings.stop("send", t0)
 
-    # ------------------------------------------------------------ plan execution
+    # ------------------------------------------------------------ plans
     async def execute(self, plan: OrderPlan) -> int:
-        """Carry out `plan`; returns the number of orders/cancels sent."""
+        """Carry out `plan`; returns the number of orders and cancels sent."""
         if plan.is_empty:
             return 0
-        deviations = self.deviations
+        plan = plan.stamp(self.new_cloid)
         actions = plan_actions(plan, self.asset_of, self.tif)  # raises before anything is sent
         cancels, modifies, places = list(plan.cancels), list(plan.modifies), list(plan.places)
+        gone: set[tuple[str, bool]] = set()  # (coin, is_buy) where an order we meant to replace was gone
         retry: list[tuple[Quote, str]] = []
         sent = 0
         for action in actions:
@@ -139,85 +132,138 @@ class Executor:
             if kind == "cancel":
                 n = len(action["cancels"])
                 items, cancels = cancels[:n], cancels[n:]
-                for c in items:  # pulled before the reply: a fill racing the cancel arrives by push anyway
-                    self.tracker.remove(c.live.oid)
-                result = await self._send(action)
-                self._count(result)
                 sent += n
-                for c, st in zip(items, result.statuses):
-                    if not st.placed:
-                        self.deviations += 1
-                    self._record(None, c.live.cloid, c.live.oid, "cancel" if st.placed else "cancel_failed",
-                                 c.live.coin, c.live.is_buy, c.live.px, c.live.sz)
-                if not result.ok and result.resolution is None:
-                    for c in items:  # the cancel never ran: the orders are still there
-                        self.tracker.add(c.live)
+                await self._cancel(action, [c.live for c in items], gone)
             elif kind == "batchModify":
                 n = len(action["modifies"])
                 items, modifies = modifies[:n], modifies[n:]
-                for m in items:
-                    self.tracker.remove(m.live.oid)
-                result = await self._send(action)
-                self._count(result)
                 sent += n
-                self.stats.orders_sent += n
-                if not result.ok and result.resolution is None and not result.statuses:
-                    for m in items:
-                        self.tracker.add(m.live)  # refused whole: originals untouched
-                    continue
-                for m, st in zip(items, result.statuses):
-                    self._record(None, m.live.cloid, m.live.oid, "replaced" if st.placed else "modify_failed",
-                                 m.live.coin, m.live.is_buy, m.live.px, m.live.sz)
-                    if self._on_status(m.quote, m.cloid, st, retry):
-                        continue
-                    self.needs_refresh = True  # a failed modify may have left or removed the original
-            else:  # order
+                await self._modify(action, items, gone, retry)
+            else:
                 n = len(action["orders"])
                 items, places = places[:n], places[n:]
+                keep = [p for p in items if (p.quote.coin, p.quote.is_buy) not in gone]
+                if len(keep) < len(items):
+                    self.stats.places_withheld += len(items) - len(keep)
+                    if not keep:
+                        continue
+                    action = order_action([o for p, o in zip(items, action["orders"]) if p in keep])
+                    items = keep
+                now = self.now_ms()
+                for p in items:
+                    q = p.quote
+                    self.orders.sent(p.cloid, q.coin, q.is_buy, q.px, q.sz, now, self.tif)
                 result = await self._send(action)
                 self._count(result)
-                sent += n
-                self.stats.orders_sent += n
-                for p, st in zip(items, result.statuses):
-                    self._on_status(p.quote, p.cloid, st, retry)
+                sent += len(items)
+                self.stats.orders_sent += len(items)
+                self._fold_orders(result, [(p.quote, p.cloid) for p in items], retry)
         if retry:
             sent += await self._reprice(retry)
-        self.last_as_planned = self.deviations == deviations and not retry
         return sent
 
-    def _on_status(self, q: Quote, cloid: str, st: OrderResult, retry: list[tuple[Quote, str]] | None) -> bool:
-        """Fold one order status in; returns True when the outcome is fully known."""
-        if st.kind == "resting" and st.oid is not None:
-            self.tracker.add(LiveOrder(st.oid, q.coin, q.is_buy, q.px, q.sz, cloid))
-            self._record(q, cloid, st.oid, "resting")
-            return True
+    async def _cancel(self, action: dict, lives: list[LiveOrder], gone: set) -> None:
+        now = self.now_ms()
+        for lo in lives:
+            self.orders.cancel_sent(lo.oid, now)
+        result = await self._send(action)
+        self._count(result)
+        now = self.now_ms()
+        if not result.ok and result.resolution is None:  # refused as a whole: nothing was cancelled
+            for lo in lives:
+                self.orders.cancel_refused(lo.oid, now)
+            return
+        for lo, st in zip(lives, result.statuses):
+            self._fold_cancel(lo, st, now, gone)
+
+    def _fold_cancel(self, lo: LiveOrder, st: OrderResult, now: int, gone: set) -> None:
+        if st.resolution is Resolution.UNKNOWN:
+            self.orders.fate_unknown(lo.oid, now, "cancel of unknown fate")
+            return
+        if st.placed:
+            self.orders.cancel_done(lo.oid, now, True)
+        elif st.resolution is Resolution.RESOLVED_NOT_PLACED:
+            self.orders.cancel_refused(lo.oid, now)
+        else:  # the venue says it was already gone: filled, cancelled, or never placed
+            self.orders.cancel_done(lo.oid, now, False, st.error.message if st.error else None)
+            gone.add((lo.coin, lo.is_buy))
+
+    async def _modify(self, action: dict, items: list, gone: set, retry: list) -> None:
+        now = self.now_ms()
+        for m in items:
+            self.orders.cancel_sent(m.live.oid, now)
+            q = m.quote
+            self.orders.sent(m.cloid, q.coin, q.is_buy, q.px, q.sz, now, self.tif)
+        result = await self._send(action)
+        self._count(result)
+        self.stats.orders_sent += len(items)
+        now = self.now_ms()
+        if not result.ok and result.resolution is None and not result.statuses:  # refused whole: untouched
+            for m in items:
+                self.orders.cancel_refused(m.live.oid, now)
+                self.orders.on_result(m.cloid, "rejected", now, reason=result.error.message if result.error
+                                      else "batchModify refused")
+            return
+        for m, st in zip(items, result.statuses):
+            err = st.error
+            if st.resolution is None and err is not None and err.outcome is Outcome.UNKNOWN_ORDER:
+                self.orders.cancel_done(m.live.oid, now, False, err.message)
+                self.orders.on_result(m.cloid, "rejected", now, reason=err.message)
+                gone.add((m.live.coin, m.live.is_buy))
+                continue
+            if st.kind in ("resting", "filled"):
+                self.orders.cancel_done(m.live.oid, now, True)
+            elif st.resolution is Resolution.RESOLVED_NOT_PLACED:
+                self.orders.cancel_refused(m.live.oid, now)
+            else:  # refused new order: the venue's push tells whether the original went with it
+                self.orders.fate_unknown(m.live.oid, now, "its modify was refused")
+            self._fold_order(m.quote, m.cloid, st, now, retry)
+
+    def _fold_orders(self, result: ActionResult, items: list[tuple[Quote, str]], retry: list | None) -> None:
+        now = self.now_ms()
+        if not result.statuses:  # refused whole before execution: none of them rested
+            why = result.error.message if result.error else "order action refused"
+            for _, cloid in items:
+                self.orders.on_result(cloid, "rejected", now, reason=why)
+            return
+        for (q, cloid), st in zip(items, result.statuses):
+            self._fold_order(q, cloid, st, now, retry)
+
+    def _fold_order(self, q: Quote, cloid: str, st: OrderResult, now: int, retry: list | None) -> None:
+        if st.kind == "resting":
+            self.orders.on_result(cloid, "resting", now, oid=st.oid)
+            return
         if st.kind == "filled":
-            self.deviations += 1  # not resting: the live set differs from the plan
-            self._record(q, cloid, st.oid, "filled")
-            return True
-        self.deviations += 1
+            self.orders.on_result(cloid, "filled", now, oid=st.oid, filled_sz=st.total_sz)
+            return
         if st.resolution is not None:
-            self.needs_refresh = True
-            self._record(q, cloid, st.oid, f"resolved:{st.resolution.value}")
-            return False
+            if st.resolution is Resolution.RESOLVED_PLACED:
+                if st.status in (None, "open"):
+                    self.orders.on_result(cloid, "resting", now, oid=st.oid)
+                else:
+                    self.orders.on_update(st.oid, cloid, q.coin, q.is_buy, q.px, q.sz, st.status, now)
+            elif st.resolution is Resolution.RESOLVED_NOT_PLACED:
+                self.orders.on_result(cloid, "rejected", now, reason="not placed (settled after an ambiguous reply)")
+            else:
+                self.orders.on_result(cloid, "unknown", now, reason="ambiguous reply, fate unknown")
+            return
         err = st.error
         outcome = err.outcome if err else Outcome.UNKNOWN
         self.stats.by_outcome[outcome.value] = self.stats.by_outcome.get(outcome.value, 0) + 1
-        self._record(q, cloid, None, "rejected", reason=err.message if err else st.kind)
+        self.orders.on_result(cloid, "rejected", now, reason=err.message if err else st.kind)
         if outcome is Outcome.ALO_REJECT:
             self.stats.alo_rejects += 1
             if retry is not None:
                 repriced = self._reprice_quote(q, err.message if err else "")
                 if repriced is not None:
                     retry.append((repriced, self.new_cloid()))
-            return True
+            return
         if outcome in RATE_LIMIT_OUTCOMES:
             self.stats.rate_limited += 1
         else:
             self.stats.errors += 1
             log.warning("order %s %s %s@%s rejected: %s", q.coin, "buy" if q.is_buy else "sell", q.sz, q.px,
                         err.message if err else st.kind)
-        return True
 
     def _reprice_quote(self, q: Quote, message: str) -> Quote | None:
         spec = self.specs.get(q.coin)
@@ -241,12 +287,15 @@ class Executor:
 
     async def _reprice(self, retry: list[tuple[Quote, str]]) -> int:
         wires = [order_wire(self.asset_of[q.coin], q.is_buy, q.px, q.sz, cloid=c, tif=self.tif) for q, c in retry]
+        now = self.now_ms()
+        for q, cloid in retry:
+            self.orders.sent(cloid, q.coin, q.is_buy, q.px, q.sz, now, self.tif, reason="re-priced after BadAloPx")
         result = await self._send(order_action(wires))
         self._count(result)
         self.stats.orders_sent += len(wires)
-        for (q, cloid), st in zip(retry, result.statuses):
-            if self._on_status(q, cloid, st, None) and st.kind == "resting":
-                self.stats.alo_repriced += 1
+        self._fold_orders(result, retry, None)
+        self.stats.alo_repriced += sum(1 for _, c in retry if (o := self.orders.by_cloid(c)) is not None
+                                       and o.state.value == "open")
         return len(wires)
 
     # ------------------------------------------------------------ taker orders (hedger, carry)
@@ -254,24 +303,22 @@ class Executor:
                        reason: str) -> OrderResult | None:
         cloid = self.new_cloid()
         wire = order_wire(self.asset_of[coin], is_buy, px, sz, reduce_only=reduce_only, cloid=cloid, tif="Ioc")
+        self.orders.sent(cloid, coin, is_buy, px, sz, self.now_ms(), "Ioc", reduce_only, reason)
         result = await self._send(order_action([wire]))
         self._count(result)
         self.stats.orders_sent += 1
+        now = self.now_ms()
         st = result.statuses[0] if result.statuses else None
-        status = "error" if st is None else st.kind
-        if st is not None and st.error is not None:
-            status = f"rejected:{st.error.outcome.value}"
-        self._record(None, cloid, st.oid if st else None, status, coin, is_buy, px, sz, "Ioc", reason, reduce_only)
+        if st is None:
+            self.orders.on_result(cloid, "rejected", now, reason=result.error.message if result.error else "refused")
+            return None
+        if st.kind == "error" and st.error is not None and st.error.outcome is Outcome.IOC_NO_MATCH:
+            self.orders.on_result(cloid, "rejected", now, reason=st.error.message, venue_status="iocCancelRejected")
+        else:
+            self._fold_order(Quote(coin, "perp", is_buy, 0, px, sz), cloid, st, now, None)
         return st
 
     async def cancel_all(self, orders: list[LiveOrder]) -> None:
-        """Cancel the given orders by oid in one action (chunks of 39)."""
+        """Cancel the given orders by oid (chunks of 39)."""
         for i in range(0, len(orders), 39):
-            chunk = orders[i:i + 39]
-            plan = OrderPlan(cancels=tuple(_cancel(o) for o in chunk))
-            await self.execute(plan)
-
-
-def _cancel(o: LiveOrder) -> Any:
-    from engine.execution.diff import Cancel
-    return Cancel(o)
+            await self.execute(OrderPlan(cancels=tuple(Cancel(o) for o in orders[i:i + 39])))

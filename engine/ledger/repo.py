@@ -12,52 +12,17 @@ re-ingesting the same records is a no-op and the return value counts only rows t
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from engine.ledger.models import (LEGS, SIDES, TOTAL, Alert, Control, EquityMark, Fill, FundingPayment, Order,
-                                  Param)
-from engine.ledger.types import canonical, require_aware, to_decimal
-from engine.ledger.venue_rows import leg_of, parse_fill, parse_funding, user_address
-
-# ------------------------------------------------------------------ helpers
-def _text(value: object, field: str, max_len: int, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-        raise ValueError(f"{field}: {value!r} is not a non-empty string of at most {max_len} characters")
-    return value
-
-
-def _json(value: Any, field: str) -> str:
-    def default(obj: Any) -> Any:
-        if isinstance(obj, Decimal):
-            return format(canonical(obj), "f")   # exact, as the venue writes numbers
-        if isinstance(obj, dt.datetime):
-            return require_aware(obj, field).isoformat()
-        raise TypeError(type(obj).__name__)
-
-    try:
-        return json.dumps(value, sort_keys=True, default=default, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{field}: not JSON-serializable ({exc})") from None
-
-
-def _insert(session: Session, table: Table):
-    """INSERT for the session's dialect, with ON CONFLICT support."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table)
-    if name == "sqlite":
-        return sqlite.insert(table)
-    raise ValueError(f"ledger.url: unsupported dialect {name!r}")
+from engine.ledger.models import TOTAL, Alert, Control, EquityMark, Fill, FundingPayment, Param
+from engine.ledger.types import require_aware, to_decimal
+from engine.ledger.sql import _insert, _json, _text
+from engine.ledger.venue_rows import parse_fill, parse_funding, user_address
 
 
 def _insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict], key: Sequence[str]) -> int:
@@ -118,65 +83,9 @@ def upsert_funding(session: Session, user: str, rows: Iterable[Mapping[str, Any]
     return new
 
 
-# ------------------------------------------------------------------ orders
-def record_order(session: Session, *, user: str, coin: str, side: str, px: Any, sz: Any, tif: str, time: dt.datetime,
-                 cloid: str | None = None, oid: int | None = None, status: str = "pending",
-                 leg: str | None = None, reduce_only: bool = False, reason: str | None = None) -> Order:
-    """Record an order we sent. Idempotent on (user, cloid): recording the same cloid again returns the
-    existing row unchanged (a retried write after a crash must not duplicate it)."""
-    user = user_address(user)
-    coin = _text(coin, "coin", 32)
-    leg = leg_of(coin) if leg is None else leg
-    if leg not in LEGS:
-        raise ValueError(f"leg: {leg!r} is not one of {LEGS}")
-    if side not in SIDES:
-        raise ValueError(f"side: {side!r} is not 'B' or 'A'")
-    if cloid is not None:
-        cloid = _text(cloid, "cloid", 34).lower()
-    if oid is not None and (isinstance(oid, bool) or not isinstance(oid, int) or oid < 0):
-        raise ValueError(f"oid: {oid!r} is not a non-negative integer")
-    px, sz = to_decimal(px, "px"), to_decimal(sz, "sz")
-    if px <= 0 or sz <= 0:
-        raise ValueError(f"{'px' if px <= 0 else 'sz'}: must be > 0")
-    if not isinstance(reduce_only, bool):
-        raise ValueError(f"reduce_only: {reduce_only!r} is not a boolean")
-    time = require_aware(time, "time")
-    row = {"user": user, "cloid": cloid, "oid": oid, "coin": coin, "leg": leg, "side": side, "px": px, "sz": sz,
-           "tif": _text(tif, "tif", 8), "reduce_only": reduce_only, "status": _text(status, "status", 32),
-           "reason": _text(reason, "reason", 10_000, optional=True), "created_at": time, "updated_at": time}
-    table = Order.__table__
-    stmt = _insert(session, table).values(row).returning(table.c.id)
-    if cloid is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["user", "cloid"])
-    new_id = session.execute(stmt).scalar()
-    if new_id is None:
-        return session.execute(select(Order).where(Order.user == user, Order.cloid == cloid)).scalar_one()
-    return session.get(Order, new_id)
-
-
-def update_order_status(session: Session, *, user: str, status: str, time: dt.datetime, cloid: str | None = None,
-                        oid: int | None = None, reason: str | None = None) -> Order | None:
-    """Set the status of the order identified by `cloid` (preferred) or `oid`; an `oid` given together with a
-    cloid is stored (the venue assigns it when the order rests). Returns the order, or None if unknown."""
-    user = user_address(user)
-    if cloid is None and oid is None:
-        raise ValueError("cloid/oid: give at least one to identify the order")
-    values: dict[str, Any] = {"status": _text(status, "status", 32), "updated_at": require_aware(time, "time"),
-                              "reason": _text(reason, "reason", 10_000, optional=True)}
-    if cloid is not None:
-        where = Order.cloid == _text(cloid, "cloid", 34).lower()
-        if oid is not None:
-            values["oid"] = oid
-    else:
-        where = Order.oid == oid
-    stmt = (update(Order).where(Order.user == user, where).values(**values).returning(Order)
-            .execution_options(synchronize_session="fetch"))
-    return session.execute(stmt).scalars().first()
-
-
-def orders_by_status(session: Session, user: str, statuses: Sequence[str]) -> list[Order]:
-    return list(session.execute(select(Order).where(Order.user == user_address(user), Order.status.in_(statuses))
-                                .order_by(Order.id)).scalars())
+# ------------------------------------------------------------------ orders: engine/ledger/repo_orders.py
+from engine.ledger.repo_orders import (orders_by_status, record_order, update_order_status,  # noqa: E402,F401
+                                       upsert_orders)
 
 
 # ------------------------------------------------------------------ equity marks

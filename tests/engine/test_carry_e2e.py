@@ -33,11 +33,11 @@ exit_threshold = -0.04
 """)
     async with running_engine(config, key) as engine:
         m = engine.markets[0]
-        assert m.carry.active and m.carry.spot_qty > 0, m.carry
+        assert engine.carry.state(m).target.active and engine.carry.state(m).target.spot_qty > 0, engine.carry.state(m).target
 
         def carried():
             spot, perp = spot_total(sim_server.url, user), perp_szi(sim_server.url, user)
-            return spot >= float(m.carry.spot_qty) * 0.95 and abs(spot + perp) * 30 <= engine.cfg.carry.hedge_band_usd
+            return spot >= float(engine.carry.state(m).target.spot_qty) * 0.95 and abs(spot + perp) * 30 <= engine.cfg.carry.hedge_band_usd
         await until(carried, 15, what="spot bought to the carry target and hedged with a perp short")
         assert perp_szi(sim_server.url, user) < 0
         assert 250 <= spot_total(sim_server.url, user) * engine.books.book("HYPE").mid <= 400

@@ -51,15 +51,15 @@ exit_threshold = 0.0
         m = engine.markets[0]
         band = engine.cfg.carry.hedge_band_usd
         # the venue's funding is positive (its baseline interest rate with a ~zero premium): the carry is on
-        assert m.funding_mean is not None and m.funding_mean >= 0.00001, m.funding_mean
-        assert m.carry.active and m.carry.spot_qty > 0, m.carry
+        assert engine.carry.state(m).funding_mean is not None and engine.carry.state(m).funding_mean >= 0.00001, engine.carry.state(m).funding_mean
+        assert engine.carry.state(m).target.active and engine.carry.state(m).target.spot_qty > 0, engine.carry.state(m).target
 
         def state():
             return spot_total(engine_sim.url, user), perp_szi(engine_sim.url, user)
 
         def carried():
             spot, perp = state()
-            return spot >= float(m.carry.spot_qty) * 0.95 and abs(spot + perp) * 30 <= band
+            return spot >= float(engine.carry.state(m).target.spot_qty) * 0.95 and abs(spot + perp) * 30 <= band
         await until(carried, 20, what="carry on: spot bought to target, perp short hedging it")
         spot0, perp0 = state()
         assert spot0 * engine.books.book("HYPE").mid >= 250 and perp0 < 0
@@ -72,7 +72,7 @@ exit_threshold = 0.0
             # ~0: what is left is below one venue-minimum order on each leg, and the pair is delta neutral
             return spot * mid < 12 and abs(perp) * mid < 12 and abs(spot + perp) * mid <= band
         await until(unwound, 30, what="both carry legs unwound to ~0 with net delta in the band")
-        assert not m.carry.active and m.unwind_to is None
+        assert not engine.carry.state(m).target.active and engine.carry.state(m).unwind_to is None
         # the unwind really went through the perp with reduce-only buys and sold the spot (ledger orders)
         engine.ledger.flush()
     eng = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
@@ -117,7 +117,7 @@ exit_threshold = 0.0
 
         def carried():
             spot, perp = state()
-            return spot >= float(m.carry.spot_qty) * 0.95 and abs(spot + perp) * 30 <= band
+            return spot >= float(engine.carry.state(m).target.spot_qty) * 0.95 and abs(spot + perp) * 30 <= band
         await until(carried, 20, what="carry on before the restart")
     spot0, perp0 = state()
     assert spot0 > 0 and perp0 < 0  # a clean exit cancels orders, positions stay
@@ -129,4 +129,4 @@ exit_threshold = 0.0
             mid = engine.books.book("HYPE").mid
             return spot * mid < 12 and abs(perp) * mid < 12 and abs(spot + perp) * mid <= band
         await until(unwound, 30, what="the restarted engine unwinds the carry it finds persisted")
-        assert not engine.markets[0].carry.active
+        assert not engine.carry.state(engine.markets[0]).target.active

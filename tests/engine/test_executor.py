@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from engine.execution.diff import CloidFactory, OrderPlan, Place
 from engine.execution.executor import CoinSpec, Executor, parse_alo_bbo
-from engine.execution.orders import OrderTracker
+from engine.execution.orders import OrderState, OurOrders
 from engine.execution.reconcile import is_ours, make_run_id
 from engine.monitoring import Timings
 from engine.strategy import rounding as R
@@ -27,23 +27,25 @@ async def test_alo_reject_is_repriced_behind_the_bbo(sim_server, fresh_account):
     try:
         book = await rest.l2_book("HYPE")
         ask = Decimal(repr(book.asks[0][0]))
-        tracker = OrderTracker()
+        rows = []  # every state change, as the ledger receives them
+        orders = OurOrders(on_change=lambda o: rows.append((o.cloid, o.status, o.reason)))
         cloids = CloidFactory(make_run_id())
-        rows = []
-        ex = Executor(rest, tracker, {"HYPE": CoinSpec("HYPE", 3, 2, False)}, Timings(), cloids.next, lambda: 0,
-                      on_order=rows.append)
+        ex = Executor(rest, orders, {"HYPE": CoinSpec("HYPE", 3, 2, False)}, Timings(), cloids.next, lambda: 0)
         sz = R.round_size(Decimal(20) / ask, 2)
         crossing = Quote("HYPE", "perp", True, 0, ask, sz)  # a post-only bid at the best ask must be refused
-        await ex.execute(OrderPlan(places=(Place(crossing, cloids.next()),)))
+        await ex.execute(OrderPlan(places=(Place(crossing),)))
         assert ex.stats.alo_rejects == 1 and ex.stats.alo_repriced == 1, ex.stats
-        live = tracker.live()
-        reported_ask = parse_alo_bbo(rows[0]["reason"])[1]  # the venue's bbo at the reject
+        live = orders.resting({"HYPE"})
+        rejected = next(r for r in rows if r[1] == "rejected")
+        reported_ask = parse_alo_bbo(rejected[2])[1]  # the venue's bbo at the reject
         assert len(live) == 1 and live[0].px == R.next_price_below(reported_ask, 2, False)
         venue = [o for o in open_orders(sim_server.url, address.lower())]
         assert [o["oid"] for o in venue] == [live[0].oid]
         assert is_ours(venue[0]["cloid"]) and venue[0]["cloid"] == live[0].cloid
-        assert [r["status"] for r in rows] == ["rejected", "resting"]
+        # the refused order, then its re-priced successor: sent, then resting
+        assert [r[1] for r in rows] == ["inflight", "rejected", "inflight", "open"]
         await ex.cancel_all(live)
-        assert open_orders(sim_server.url, address.lower()) == [] and len(tracker) == 0
+        assert open_orders(sim_server.url, address.lower()) == [] and len(orders) == 0
+        assert orders.by_cloid(live[0].cloid).state is OrderState.CANCELED
     finally:
         await rest.aclose()

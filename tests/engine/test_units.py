@@ -1,4 +1,4 @@
-"""Pure pieces of execution: hedge clipping and reduce-only, the order tracker's race handling, cloid
+"""Pure pieces of execution: hedge clipping and reduce-only, OurOrders' race handling, cloid
 ownership, dead man's switch fire counting (with a stand-in REST that records what would be sent)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from engine.execution.deadman import DAY_MS, DeadMan
 from engine.execution.diff import CloidFactory, LiveOrder
 from engine.execution.hedger import clip_hedge, is_reducing
-from engine.execution.orders import OrderTracker
+from engine.execution.orders import OrderState, OurOrders
 from engine.execution.reconcile import is_ours, make_run_id
 from engine.monitoring import scrub
 from engine.strategy.hedge import HedgeOrder
@@ -36,18 +36,23 @@ def test_reduce_only_only_when_the_perp_shrinks(is_buy, perp, sz, expected):
     assert is_reducing(_hedge(leg="spot", is_buy=is_buy, sz=sz), perp) is False
 
 
-def test_tracker_ignores_late_resting_reply_for_closed_order():
-    t = OrderTracker()
-    o = LiveOrder(7, "HYPE", True, Decimal("29.9"), Decimal("3"), "0x" + "0" * 32)
-    t.on_update(7, "HYPE", True, o.px, o.sz, o.cloid, "filled")  # push first
-    assert t.add(o) is False and len(t) == 0  # reply later: no ghost order
-    t.add(LiveOrder(8, "HYPE", False, Decimal("30.1"), Decimal("3")))
-    t.on_fill(8, Decimal("1"))
-    assert t.get(8).sz == Decimal("2")
-    t.on_fill(8, Decimal("2"))
-    assert t.get(8) is None
-    t.replace_all([LiveOrder(7, "HYPE", True, o.px, o.sz)])  # the venue says 7 is open: trust it
-    assert t.get(7) is not None
+def test_our_orders_ignore_a_late_resting_reply_for_a_closed_order():
+    t = OurOrders()
+    cloid = "0x" + "0" * 32
+    t.sent(cloid, "HYPE", True, Decimal("29.9"), Decimal("3"), 1)
+    t.on_update(7, cloid, "HYPE", True, Decimal("29.9"), Decimal("0"), "filled", 2)  # push first
+    assert t.on_result(cloid, "resting", 3, oid=7).state is OrderState.FILLED and len(t) == 0  # no ghost order
+    other = "0x" + "1" * 32
+    t.sent(other, "HYPE", False, Decimal("30.1"), Decimal("3"), 4)
+    t.on_result(other, "resting", 5, oid=8)
+    t.on_fill(8, other, Decimal("1"), 6)
+    assert t.get(8).sz == Decimal("2") and t.get(8).state is OrderState.OPEN
+    t.on_fill(8, other, Decimal("2"), 7)
+    assert t.get(8).state is OrderState.FILLED and len(t) == 0
+    # the venue lists an order of ours we never heard of (an earlier run's): adopted as open
+    third = "0x" + "2" * 32
+    t.on_snapshot([LiveOrder(9, "HYPE", True, Decimal("29.8"), Decimal("1"), third)], {"HYPE"}, 8, 8)
+    assert t.get(9).state is OrderState.OPEN and [o.oid for o in t.resting({"HYPE"})] == [9]
 
 
 def test_cloid_scheme_is_recognised_across_runs():
@@ -115,7 +120,7 @@ def test_bench_paper_seconds_from_env():
 def test_unwind_after_exit_shrink_and_reentry():
     from decimal import Decimal
 
-    from engine.execution.upkeep import unwind_after
+    from engine.execution.carry import unwind_after
     from engine.strategy.carry import CarryTarget
 
     on = CarryTarget(Decimal("10"), Decimal("-10"), True, 1.0, "enter")

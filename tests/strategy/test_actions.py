@@ -13,7 +13,7 @@ def test_plan_becomes_cancel_modify_order_actions_with_venue_strings():
             LiveOrder(12, "HYPE", False, Decimal("41"), Decimal("2.5")),
             LiveOrder(13, "HYPE", False, Decimal("42"), Decimal("2.5")),
             LiveOrder(14, "HYPE", False, Decimal("43"), Decimal("2.5"))]
-    plan = diff_orders(desired, live, Tolerance(), CloidFactory(5))
+    plan = diff_orders(desired, live, Tolerance()).stamp(CloidFactory(5).next)
     actions = plan_actions(plan, {"HYPE": 3})
     assert [a["type"] for a in actions] == ["cancel", "batchModify", "order"]
     assert actions[0]["cancels"] == [{"a": 3, "o": 14}]
@@ -28,7 +28,9 @@ def test_plan_becomes_cancel_modify_order_actions_with_venue_strings():
 
 def test_chunking_and_unknown_coin():
     desired = quotes(LegState("HYPE", "perp", 2, 40.0, 0.0), QuoteParams(levels=20))
-    plan = diff_orders(desired, [], Tolerance(), CloidFactory(1))
+    with pytest.raises(ValueError, match="no cloid"):  # an unstamped plan never reaches the wire
+        plan_actions(diff_orders(desired, [], Tolerance()), {"HYPE": 3})
+    plan = diff_orders(desired, [], Tolerance()).stamp(CloidFactory(1).next)
     actions = plan_actions(plan, {"HYPE": 3}, max_batch=15)
     assert [len(a["orders"]) for a in actions] == [15, 15, 10]
     with pytest.raises(ValueError, match="no asset id for coin 'HYPE'"):

@@ -19,29 +19,28 @@ def lo(oid, px, sz="1", is_buy=True, coin="HYPE"):
 def test_identical_book_is_left_alone():
     desired = quotes(LegState("HYPE", "perp", 2, 40.0, 0.0), QuoteParams())
     live = [LiveOrder(i, x.coin, x.is_buy, x.px, x.sz) for i, x in enumerate(desired)]
-    plan = diff_orders(desired, live, Tolerance(), CloidFactory(7))
+    plan = diff_orders(desired, live, Tolerance())
     assert plan.is_empty and len(plan.kept) == len(desired)
 
 
 def test_within_tolerance_kept_outside_modified():
     tol = Tolerance(price_tol_bps=5, size_tol_frac=0.1)
-    plan = diff_orders([q("40.00"), q("39.90", level=1)], [lo(1, "40.01"), lo(2, "39.50")], tol, CloidFactory(1))
+    plan = diff_orders([q("40.00"), q("39.90", level=1)], [lo(1, "40.01"), lo(2, "39.50")], tol)
     assert [k[0].oid for k in plan.kept] == [1]  # 2.5 bp away: untouched
     assert [(m.live.oid, m.quote.px) for m in plan.modifies] == [(2, Decimal("39.90"))]
-    plan = diff_orders([q("40.00", sz="1")], [lo(1, "40.00", sz="1.2")], tol, CloidFactory(1))
+    plan = diff_orders([q("40.00", sz="1")], [lo(1, "40.00", sz="1.2")], tol)
     assert len(plan.modifies) == 1  # size off by 20 %
 
 
 def test_extra_live_cancelled_extra_desired_placed_sides_never_mixed():
     plan = diff_orders([q("40.1", is_buy=False), q("40.2", is_buy=False, level=1)],
-                       [lo(1, "39.9"), lo(2, "39.8")], Tolerance(), CloidFactory(1))
+                       [lo(1, "39.9"), lo(2, "39.8")], Tolerance())
     assert {c.live.oid for c in plan.cancels} == {1, 2}
     assert [p.quote.px for p in plan.places] == [Decimal("40.1"), Decimal("40.2")] and not plan.modifies
 
 
 def test_best_to_best_pairing():
-    plan = diff_orders([q("40.5"), q("40.4", level=1)], [lo(9, "39.0"), lo(8, "39.5")], Tolerance(),
-                       CloidFactory(1))
+    plan = diff_orders([q("40.5"), q("40.4", level=1)], [lo(9, "39.0"), lo(8, "39.5")], Tolerance())
     assert [(m.live.oid, str(m.quote.px)) for m in plan.modifies] == [(8, "40.5"), (9, "40.4")]
 
 
@@ -64,7 +63,7 @@ quote_st = st.builds(lambda px, sz, b: q(px, sz, b), prices, st.integers(1, 5).m
 def test_plan_reaches_desired_state(desired, raw_live):
     live = [LiveOrder(i, "HYPE", b, px, Decimal(sz)) for i, (px, sz, b) in enumerate(raw_live)]
     tol = Tolerance(price_tol_bps=3, size_tol_frac=0.1)
-    plan = diff_orders(desired, live, tol, CloidFactory(1))
+    plan = diff_orders(desired, live, tol)
     touched = [m.live.oid for m in plan.modifies] + [c.live.oid for c in plan.cancels] + [k[0].oid for k in plan.kept]
     assert sorted(touched) == [o.oid for o in live]  # every live order has exactly one fate
     covered = [m.quote for m in plan.modifies] + [p.quote for p in plan.places] + [k[1] for k in plan.kept]
@@ -73,4 +72,9 @@ def test_plan_reaches_desired_state(desired, raw_live):
     assert all(m.live.is_buy == m.quote.is_buy for m in plan.modifies)
     # never more actions than cancelling everything and placing everything anew
     assert plan.n_actions <= max(len(live), len(desired)) + min(len(live), len(desired))
-    assert len({*(m.cloid for m in plan.modifies), *(p.cloid for p in plan.places)}) == len(plan.modifies) + len(plan.places)
+    # the diff assigns no cloids (pure); stamping gives every new or replacement order its own
+    assert all(m.cloid is None for m in plan.modifies) and all(p.cloid is None for p in plan.places)
+    stamped = plan.stamp(CloidFactory(1).next)
+    assert len({*(m.cloid for m in stamped.modifies), *(p.cloid for p in stamped.places)}) == \
+        len(plan.modifies) + len(plan.places)
+    assert [m.quote for m in stamped.modifies] == [m.quote for m in plan.modifies]

@@ -1,16 +1,14 @@
-"""Per-market runtime state: the config's [[markets]] entries resolved against the venue's meta.
+"""The config's [[markets]] entries resolved against the venue's meta.
 
 One market = one coin with up to two legs (spot pair and perp) sharing one inventory, one volatility
-estimate (from the perp mid, or the spot mid when there is no perp) and one carry target.
+estimate (from the perp mid, or the spot mid when there is no perp) and one carry target (execution/carry.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
 from engine.market.state import CoinVol
-from engine.strategy.carry import CarryTarget
 
 
 class StartupError(RuntimeError):
@@ -34,17 +32,11 @@ class Leg:
 
 @dataclass(slots=True)
 class MarketRuntime:
+    """One configured market as the venue lists it: its legs, its volatility estimate and, for people and
+    tests, the quoter's last status line ("quoting", "paused: ...", "killed")."""
     coin: str
     legs: list[Leg]
     vol: CoinVol
-    carry: CarryTarget = field(default_factory=CarryTarget.flat)
-    funding_mean: float | None = None
-    dirty: bool = True
-    last_send_ms: int = -10 ** 15
-    last_eval_ms: int = -10 ** 15
-    hedge_busy: bool = False
-    hedge_after_ms: int = 0  # no hedge attempt before this (after one that did not fill)
-    unwind_to: Decimal | None = None  # carry exited/shrank: unwind the spot-long/perp-short pair down to this
     status: str = "starting"
 
     @property

@@ -1,0 +1,217 @@
+"""`MarketQuoter`: one market's requote cycle — when to decide, and one venue job in flight at a time.
+
+Anything that can change the market's quotes calls `poke()` (a book, a fill, an order update, a control or
+params change, a stale-data deadline). A poke runs synchronously, on the event that caused it:
+
+1. if a job of this market is still running, or the engine is not ready (starting, resyncing, dead man's
+   switch not armed), it only marks the market dirty: the job's end (or readiness) pokes again;
+2. the minimum requote interval is kept: a poke too early sets a timer for when it is allowed (a kill switch
+   skips the wait);
+3. orders of unknown fate on the market's coins come first: after a short grace for the venue's pushes, the
+   open orders are re-read (the venue decides) before anything else is sent;
+4. then taker work (carry unwind / top-up, delta hedge: `CarryManager.next_job`);
+5. then the pure `decide` (quotes → risk → diff); a non-empty plan is sent by the executor as the job.
+
+Only the venue I/O runs as an asyncio task; deciding does not wait for anything. The decision inputs include
+every order of ours that may still fill, so risk bounds the worst case, not the position alone.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from engine.execution.decide import Decision, LegInputs, MarketInputs, decide
+from engine.execution.diff import OrderPlan, Tolerance, diff_orders
+from engine.execution.orders import OurOrders
+from engine.market.markets import MarketRuntime
+from engine.market.state import leg_state
+from engine.risk import KillSwitch, RiskLimits
+from engine.strategy.quotes import QuoteParams, quotes
+
+log = logging.getLogger("engine.quoting")
+UNKNOWN_GRACE_MS = 1_000  # how long orders of unknown fate wait for the venue's pushes before a re-read
+CAPACITY_SLACK = 2.0  # a spot balance this many times what the quotes could use never binds them
+_EMPTY = OrderPlan()
+
+
+@dataclass
+class QuotingContext:
+    """What every market's quoter reads (shared, owned by the engine)."""
+    clock: Any
+    data: Any                 # market.marketdata.MarketData
+    inventory: Any            # execution.inventory.Inventory
+    orders: OurOrders
+    executor: Any             # execution.executor.Executor
+    carry: Any                # execution.carry.CarryManager
+    limits: RiskLimits
+    kill: KillSwitch
+    tolerance: Tolerance
+    min_interval_ms: int
+    params_for: Callable[[str], QuoteParams]
+    paused: Callable[[MarketRuntime], bool]
+    address_budget: Callable[[], int | None]
+    ready: Callable[[], bool]
+    refresh_orders: Callable[[], Awaitable[None]]
+    timings: Any
+    stats: dict
+
+
+class MarketQuoter:
+    def __init__(self, market: MarketRuntime, ctx: QuotingContext) -> None:
+        self.m = market
+        self.ctx = ctx
+        self.coins = frozenset(market.coins)
+        self.busy = False
+        self.dirty = True
+        self.last_send_ms = -10 ** 15
+        self._wake: asyncio.TimerHandle | None = None
+        self._wake_ms: int | None = None
+        self._quote_memo: dict[tuple, tuple] = {}
+        self._noop: tuple | None = None  # (accepted, resting) of the last diff that found nothing to do
+        self.last_decision: Decision | None = None
+
+    # ------------------------------------------------------------------ scheduling
+    def poke(self) -> None:
+        ctx = self.ctx
+        if self.busy or not ctx.ready():
+            self.dirty = True
+            return
+        now = ctx.clock.now_ms()
+        if not ctx.kill.engaged:
+            due = self.last_send_ms + ctx.min_interval_ms
+            if due > now:
+                self.dirty = True
+                self.wake_at(due)
+                return
+        self.dirty = False
+        job = self._next_job(now)
+        if job is not None:
+            self._run(job)
+
+    def wake_at(self, t_ms: int) -> None:
+        """Poke again at `t_ms` (engine clock); an earlier pending wake wins."""
+        if self._wake is not None and self._wake_ms is not None and self._wake_ms <= t_ms:
+            return
+        if self._wake is not None:
+            self._wake.cancel()
+        loop = asyncio.get_running_loop()
+        self._wake_ms = t_ms
+        self._wake = loop.call_later(max(0, t_ms - self.ctx.clock.now_ms()) / 1000, self._on_wake)
+
+    def _on_wake(self) -> None:
+        self._wake = self._wake_ms = None
+        self.poke()
+
+    def _run(self, job: Awaitable[Any]) -> None:
+        self.busy = True
+        task = asyncio.get_running_loop().create_task(job)
+        task.add_done_callback(self._job_done)
+
+    def _job_done(self, task: asyncio.Task) -> None:
+        self.busy = False
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: venue job failed", self.m.coin, exc_info=task.exception())
+            self.ctx.stats["job_errors"] = self.ctx.stats.get("job_errors", 0) + 1
+        self.poke()
+
+    def cancel_timers(self) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = self._wake_ms = None
+
+    # ------------------------------------------------------------------ one step
+    def _next_job(self, now: int) -> Awaitable[Any] | None:
+        ctx = self.ctx
+        unknown = [o for o in ctx.orders.unknown() if o.coin in self.coins]
+        if unknown:
+            oldest = min(o.updated_ms for o in unknown)
+            if now - oldest < UNKNOWN_GRACE_MS:
+                self.wake_at(oldest + UNKNOWN_GRACE_MS)
+                return None
+            ctx.stats["unknown_rereads"] = ctx.stats.get("unknown_rereads", 0) + 1
+            return ctx.refresh_orders()
+        if not ctx.kill.engaged:
+            job = ctx.carry.next_job(self.m, now)
+            if job is not None:
+                return job
+        t0 = ctx.timings.start()
+        decision = self.decide(now)
+        ctx.timings.stop("strategy", t0)
+        stale = min((t for c in self.coins if (t := ctx.data.stale_at(c)) is not None and t > now), default=None)
+        if stale is not None:
+            self.wake_at(stale)  # notice a feed that goes silent: the next decision pauses the coin
+        if decision.plan.is_empty:
+            return None
+        self.last_send_ms = now
+        if decision.risk.cancel_all:
+            ctx.stats["kill_cancels"] += len(decision.plan.cancels)
+        ctx.stats["plans_sent"] += 1
+        return self._execute(decision.plan)
+
+    async def _execute(self, plan: OrderPlan) -> None:
+        t0 = self.ctx.timings.start()
+        await self.ctx.executor.execute(plan)
+        self.ctx.timings.stop("execute", t0)
+
+    # ------------------------------------------------------------------ the pure part
+    def inputs(self, now: int) -> MarketInputs:
+        ctx, m = self.ctx, self.m
+        inv, data = ctx.inventory, ctx.data
+        positions = [float(inv.qty(leg.coin)) for leg in m.legs]
+        net = sum(positions)
+        params = ctx.params_for(m.coin)
+        strength = ctx.carry.strength(m)
+        legs = []
+        for leg, position in zip(m.legs, positions):
+            book = data.book(leg.coin)
+            buy_cap = sell_cap = None
+            if leg.is_spot and book is not None and book.mid:
+                need = _max_quoted_notional(params) * CAPACITY_SLACK
+                quote_bal = float(inv.spot.get(leg.quote, 0))
+                if quote_bal < need:  # capacities are passed only where they can bind (same quotes otherwise)
+                    buy_cap = quote_bal / book.mid
+                base_bal = float(inv.spot.get(leg.base, 0)) - ctx.carry.unwind_excess(m)
+                if base_bal * book.mid < need:
+                    sell_cap = max(0.0, base_bal)
+            st = leg_state(leg.coin, leg.name, leg.sz_decimals, book, now, ctx.limits.max_data_age_ms, net, m.vol,
+                           strength, buy_cap, sell_cap)
+            legs.append(LegInputs(leg.coin, st, data.view(m, leg.coin), position))
+        total = ctx.orders.count()
+        mine = ctx.orders.count(self.coins)
+        return MarketInputs(now, tuple(legs), params, tuple(ctx.orders.resting(self.coins)), total - mine,
+                            ctx.address_budget(), ctx.paused(m))
+
+    def decide(self, now: int) -> Decision:
+        ctx = self.ctx
+        d = decide(self.inputs(now), ctx.limits, ctx.kill, ctx.tolerance, self._quotes, self._diff)
+        self.m.status = d.status
+        ctx.stats["requotes"] += 1
+        if d.risk.paused_coins:
+            ctx.stats["paused_evals"] += 1
+        self.last_decision = d
+        return d
+
+    def _quotes(self, state, params):
+        """`quotes`, remembered: a leg whose inputs repeat (an unchanged book) gets the same answer."""
+        key = (state, params)
+        hit = self._quote_memo.get(key)
+        if hit is None:
+            if len(self._quote_memo) >= 256:
+                self._quote_memo.clear()
+            hit = self._quote_memo[key] = tuple(quotes(state, params))
+        return hit
+
+    def _diff(self, accepted, resting, tolerance):
+        """`diff_orders`, remembered for the last no-op: unchanged quotes against unchanged orders."""
+        key = (accepted, resting)
+        if self._noop == key:
+            return _EMPTY
+        plan = diff_orders(accepted, resting, tolerance)
+        self._noop = key if plan.is_empty else None
+        return plan
+
+
+def _max_quoted_notional(p: QuoteParams) -> float:
+    return sum(p.order_notional * p.size_multiplier ** i for i in range(p.levels)) * 1.01
