@@ -16,8 +16,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.charts import line_chart
-from flows.logic.attribution import AccountSnapshot, AttributionError, attribute_pnl
-from flows.logic.numbers import dec
+from engine.attribution import AccountSnapshot, AttributionError, attribute_pnl
+from engine.numbers import dec
 from flows.runtime import build_runtime
 from flows.tasks import ms, read_account, read_candles, read_fills, read_user_funding
 

@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from flows.logic.funding import HOUR_MS, account_funding
-from flows.logic.numbers import dec
+from engine.numbers import dec
 from flows.runtime import build_runtime
 from flows.tasks import ms, read_candles, read_fills, read_funding_history, read_user_funding
 

@@ -12,8 +12,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows.logic.attribution import AccountSnapshot
-from flows.logic.numbers import dec
+from engine.attribution import AccountSnapshot
+from engine.numbers import dec
 from flows.venue import VenueError, VenueReader
 
 READ = dict(retries=3, retry_delay_seconds=[1, 3, 10], timeout_seconds=60, cache_policy=NO_CACHE)

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from flows.logic.numbers import dec
+from engine.numbers import dec
 
 HOUR_MS = 3_600_000
 

@@ -1,16 +1,17 @@
-"""The engine's two venue connections, in process: REST as an httpx transport and the feed as venue events.
+"""The engine's two venue connections, in process: REST as an httpx-shaped client and the feed as venue events.
 
 `VenueClient` plugs into `VenueRest` in place of its httpx client: every /info and /exchange request the engine
 makes is decoded and handed to `sim.venue.Venue` directly — the same request bodies and reply bytes as over
-HTTP, minus the socket and the HTTP machinery (httpx alone cost ~0.7 ms a request here). Requests reach the venue after the latency model's order-entry delay, slept on the
-backtest's virtual clock. Signatures are made (the engine signs as always) but not verified: the venue runs
-the action as the engine's account (`Venue.exchange_as`), which skips a ~0.2 ms ECDSA recovery per action
-that would prove nothing here (signing is tested byte for byte against the SDK elsewhere).
+HTTP, minus the socket and the HTTP machinery. Requests reach the venue after the latency model's order-entry
+delay, slept on the backtest's virtual clock. The engine's envelopes carry no real signature (a backtest
+passes `UnsignedSigner`): the venue runs each action as the engine's account (`Venue.exchange_as`).
 
 `VenueFeed` stands in for `engine.venue.feed.Feed`: the venue's user events (orderUpdates, userFills,
-userFundings) are turned into the exact WS frames the server would send and decoded by the live decoder;
-book snapshots come from the replay (`push_book`), not from the venue. Each event is delivered after the
-market-data latency, in order, through the event loop — never inside the venue call that raised it.
+userFundings) are the messages the WS server would send, decoded by the live decoder (`decode_message`, the
+part of `decode` after JSON parsing); book snapshots come from the replay (`push_book`). Events are delivered
+after the market-data latency through the event loop, or — at zero latency — as soon as the venue call that
+raised them has finished, never inside it. A replayed feed gap is a disconnect: `drop()` stops delivery and
+`reconnect()` sends the engine a `Resync`, as a real reconnect would.
 """
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from typing import Any, Callable
 
 import orjson
 
-from engine.venue.decode import decode
+from engine.venue.decode import decode_message
 from engine.venue.feed import Resync
 from engine.venue.types import L2Book
+
+_CHANNEL_KEY = {"userFills": "fills", "userFundings": "fundings"}
 
 
 class Reply:
@@ -41,11 +44,12 @@ class Reply:
 class VenueClient:
     """httpx.AsyncClient-shaped client onto an in-process venue (`VenueRest(client=...)`).
 
-    `before_call(kind)` runs right before the venue sees a request (kind: the action type, or "info") (the harness brings the venue's liquidity and
-    funding up to the replay's time there); `info_hook(body)` may answer an /info request itself (the replayed
-    book) by returning a payload, or return None."""
+    `before_call(kind, action)` runs right before the venue sees a request (kind: the action type, or "info"):
+    the harness brings the venue's liquidity and funding up to the replay's time there. `info_hook(body)` may
+    answer an /info request itself (the replayed book) by returning a payload, or return None."""
 
-    def __init__(self, venue: Any, user: str, *, entry_ms: Callable[[], int], before_call: Callable[[str], None],
+    def __init__(self, venue: Any, user: str, *, entry_ms: Callable[[], int],
+                 before_call: Callable[[str, dict | None], None],
                  info_hook: Callable[[dict], Any] | None = None) -> None:
         self.venue = venue
         self.user = user.lower()
@@ -64,13 +68,13 @@ class VenueClient:
             action = body.get("action") if isinstance(body, dict) else None
             if not isinstance(action, dict):
                 return Reply(422, b"Failed to deserialize the JSON body into the target type")
-            self.before_call(str(action.get("type")))
+            self.before_call(str(action.get("type")), action)
             status, payload = self.venue.exchange_as(self.user, action)
         elif path == "/info":
             self.stats["info"] += 1
             payload = self.info_hook(body) if self.info_hook is not None else None
             if payload is None:
-                self.before_call("info")
+                self.before_call("info", None)
                 status, payload = self.venue.info(body)
             else:
                 status = 200
@@ -94,6 +98,7 @@ class VenueFeed:
         self._coins: set[str] = set()
         self._channels: set[str] = set()
         self._started = False
+        self._up = False  # connected (a replayed gap takes it down)
         self.stats = {"msgs": 0, "malformed": 0, "reconnects": 0, "connects": 0, "resyncs": 0,
                       "handler_errors": 0, "pings": 0, "server_errors": 0}
 
@@ -105,12 +110,19 @@ class VenueFeed:
         elif subscription.get("user", "").lower() == self.user:
             self._channels.add(kind)
 
+    def unsubscribe(self, subscription: dict) -> None:
+        kind = subscription.get("type")
+        if kind == "l2Book":
+            self._coins.discard(subscription["coin"])
+        else:
+            self._channels.discard(kind)
+
     @property
     def connected(self) -> bool:
-        return self._started
+        return self._up
 
     def start(self) -> None:
-        self._started = True
+        self._started = self._up = True
         self.venue.subscribe(self._on_venue_event)
         self.stats["connects"] += 1
         self.stats["resyncs"] += 1
@@ -118,30 +130,55 @@ class VenueFeed:
 
     async def close(self) -> None:
         if self._started:
-            self._started = False
+            self._started = self._up = False
             self.venue.unsubscribe(self._on_venue_event)
 
-    # ------------------------------------------------------------------ events
-    def push_book(self, coin: str, t_ms: int, bids: Any, asks: Any) -> None:
-        """A replayed snapshot, as the l2Book channel would carry it (levels as (px, sz, n))."""
-        if not self._started or coin not in self._coins:
+    def drop(self) -> None:
+        """A replayed feed gap begins: nothing reaches the engine until `reconnect`."""
+        self._up = False
+
+    def reconnect(self) -> None:
+        if not self._started or self._up:
             return
-        self._deliver(L2Book(coin, t_ms, tuple((p, s, 1) for p, s in bids.tolist()),
-                             tuple((p, s, 1) for p, s in asks.tolist())))
+        self._up = True
+        self.stats["connects"] += 1
+        self.stats["reconnects"] += 1
+        self.stats["resyncs"] += 1
+        self._deliver(Resync("reconnect", self.stats["connects"]))
+
+    # ------------------------------------------------------------------ events
+    def push_book(self, coin: str, t_ms: int, bids: tuple, asks: tuple) -> None:
+        """A replayed snapshot ((px, sz) levels best first), as the l2Book channel would carry it."""
+        if not self._up or coin not in self._coins:
+            return
+        self.stats["msgs"] += 1
+        delay = self.market_data_ms()
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay / 1000, self._emit_book, coin, bids, asks, t_ms)
+        else:
+            self._emit_book(coin, bids, asks, t_ms)
+
+    def _emit_book(self, coin: str, bids: tuple, asks: tuple, t_ms: int) -> None:
+        if not self._up:
+            return
+        try:
+            self.on_event(L2Book(coin, t_ms, bids, asks))
+        except Exception:
+            self.stats["handler_errors"] += 1
+            raise
 
     def _on_venue_event(self, ev: Any) -> None:
-        if ev.key != self.user or ev.channel not in self._channels:
+        ch = ev.channel
+        if ev.key != self.user or ch not in self._channels or not self._up:
             return
-        if ev.channel == "orderUpdates":
-            msg = {"channel": "orderUpdates", "data": ev.data}
-        elif ev.channel == "userFills":
-            msg = {"channel": "userFills", "data": {"user": self.user, "fills": ev.data}}
-        elif ev.channel == "userFundings":
-            msg = {"channel": "userFundings", "data": {"user": self.user, "fundings": ev.data}}
+        if ch == "orderUpdates":
+            data = ev.data
+        elif ch in _CHANNEL_KEY:
+            data = {"user": self.user, _CHANNEL_KEY[ch]: ev.data}
         else:
             return
         try:
-            decoded = decode(orjson.dumps(msg))
+            decoded = decode_message(ch, data)
         except Exception:
             self.stats["malformed"] += 1
             raise
@@ -157,7 +194,7 @@ class VenueFeed:
             loop.call_soon(self._emit, event)
 
     def _emit(self, event: Any) -> None:
-        if not self._started and not isinstance(event, Resync):
+        if not self._up and not isinstance(event, Resync):
             return
         try:
             self.on_event(event)

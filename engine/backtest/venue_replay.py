@@ -4,15 +4,20 @@
 * offers the snapshot (or trade) to the queue model for each of our resting orders — the model decides what
   reached them — and books those fills in the venue with `Venue.fill_resting` (maker fee, position, events:
   exactly what venue matching would have produced);
-* marks the perp's oracle at the replayed mid (margin, unrealised PnL and funding use it);
-* hands the snapshot to the engine's feed (after the market-data latency);
-* keeps the P&L attribution and the equity curve from the venue's own fill and funding rows.
+* marks the perp's oracle at the replayed mid, at most every `ORACLE_UPDATE_MS` (Hyperliquid's validators
+  publish oracle prices about every 3 s; margin, unrealised P&L and funding use it);
+* hands the snapshot to the engine's feed (after the market-data latency), and takes the feed down for a
+  recorded gap (a recorder reconnect marker) until the next snapshot, when the engine gets a `Resync`;
+* records our fills with the replayed mid at each (the reference of the P&L attribution) and samples equity.
 
-Lazily, right before the engine's requests reach the venue (`before_call`), it copies the current snapshot into
-the venue as system liquidity (`sim.drivers.ladder.Ladder`), so post-only checks and the engine's taker orders
-(hedges, carry) meet the replayed book. Levels at or through one of our resting orders are left out: the queue
-model has already decided what such a level did to us. Hourly funding is pinned to the recorded rate of each
-settlement (`Venue.set_funding_rate`) and settled by the venue on the hour.
+Right before an order action reaches the venue (`before_call`), the replayed book is made visible to it where
+it matters: when an order of the action would cross the replayed book (a hedge, a carry order, a post-only
+quote the market moved through), the best `LADDER_DEPTH` replayed levels are copied into the venue as system
+liquidity, so post-only checks reject and taker orders fill exactly against the replayed book. Levels at or
+through one of our resting orders are left out (the queue model has already decided what such a level did to
+us). After the market moves on, a stale copy is removed before the next action, so it never stands in for
+liquidity the replay no longer shows. Hourly funding is pinned to the recorded rate of each settlement
+(`Venue.set_funding_rate`) and settled by the venue on the hour.
 """
 from __future__ import annotations
 
@@ -21,20 +26,17 @@ from decimal import Decimal
 from typing import Any
 
 from engine.backtest.history import FundingRow
-from engine.backtest.metrics import Attribution, EquityCurve
+from engine.backtest.metrics import EquityCurve
 from engine.backtest.models import BUY, SELL, BookView, QueueModel, SimOrder
+from engine.venue.facts import FUNDING_INTERVAL_MS, MIN_ORDER_NOTIONAL_USD, ORACLE_UPDATE_MS
 
-HOUR_MS = 3_600_000
-MIN_LEVEL_USD = 10.0  # the venue refuses resting orders below $10: such replayed levels cannot be copied
-SYSTEM_TAKER = "0x0000000000000000000000000000000000007a7e"  # sim.drivers.ladder's accounts
+SYSTEM_TAKER = "0x0000000000000000000000000000000000007a7e"  # the sim's internal accounts (sim.drivers.ladder)
 SYSTEM_MAKER = "0x0000000000000000000000000000000000005151"
-# the venue holds the best 5 replayed levels a side: enough for post-only checks and for hedge/carry orders of
-# the sizes a market maker sends (copying all 20 made copying the book most of a run's time)
-LADDER_DEPTH = 5
+LADDER_DEPTH = 5  # enough for post-only checks and for hedge/carry orders of the sizes a market maker sends
 BOOK_ACTIONS = frozenset({"order", "batchModify", "modify"})  # the actions that can rest or trade
 
 
-def _num(x: float) -> str:
+def num(x: float) -> str:
     """A replayed float (parsed from a decimal string) back to its shortest decimal string."""
     text = repr(float(x))
     if "e" in text or "E" in text:
@@ -54,61 +56,61 @@ class ReplayLeg:
         self.sz_decimals = sz_decimals
         self.lot = 10 ** sz_decimals
         self.view: BookView | None = None
-        self.bids = self.asks = None
+        self.bids = self.asks = None  # (n, 2) arrays of the current snapshot
         self.t_ms: int | None = None
+        self.snapshot = 0  # counts snapshots: which one the ladder copy was made from
         self.mid = 0.0
-        self.position = 0.0
+        self.first_mid = 0.0
         self.orders: dict[int, SimOrder] = {}  # venue oid -> our resting order
         self.ladder = Ladder(venue, coin, SYSTEM_MAKER)
-        self.ladder_dirty = False
-        self.mids_seen: tuple[float, float] | None = None  # lowest bid / highest ask ever shown
+        self.ladder_of: int | None = None  # snapshot the venue's copy shows; None: no copy
+        self.oracle_ms = -10 ** 15
 
 
 class MarketReplay:
     def __init__(self, venue: Any, user: str, legs: dict[str, ReplayLeg], queue: QueueModel,
-                 funding: list[FundingRow] | None, start_spot_base: float, sample_ms: int = 1000,
-                 record_fills: bool = True) -> None:
+                 funding: list[FundingRow] | None, start_spot_base: float, sample_ms: int = 1000) -> None:
         self.venue = venue
         self.user = user.lower()
         self.legs = legs
         self.by_coin = {leg.coin: leg for leg in legs.values()}
+        self.by_asset: dict[int, ReplayLeg] = {}
         self.queue = queue
         self.book_fills = getattr(queue, "book_fills", None)
         self.feed: Any = None  # the engine's VenueFeed once it has started
-        self.attr = Attribution()
         self.curve = EquityCurve(sample_ms)
         self.cash = 0.0
-        self.start_spot_base = start_spot_base
+        self.positions = {name: 0.0 for name in legs}
         if "spot" in legs:
-            legs["spot"].position = start_spot_base
-        self.record_fills = record_fills
-        self.fills: list[dict] = []
+            self.positions["spot"] = start_spot_base
+        self.start_spot_base = start_spot_base
+        self.fills: list[dict] = []  # our venue fills, as userFills rows
+        self.fill_mids: dict[int, str] = {}  # tid -> replayed mid at the fill (the attribution's reference)
+        self.funding_rows: list[dict] = []
         self.n_fills = self.n_maker = 0
         self.volume = 0.0
-        self.funding_paid = 0.0
-        self.events = 0
         self.queue_fills = 0
-        self.price_range: dict[str, list[float]] = {}  # coin -> [lowest, highest] price shown on any side
+        self.gaps = 0
         self._stale_ladder: set[int] = set()
         self._rates: dict[int, Decimal] = {}
         for row in funding or []:  # the rate settled at each hour (8-hourly history spread over its hours)
-            self._rates[row.time_ms // HOUR_MS * HOUR_MS] = row.rate / row.interval_hours
+            self._rates[row.time_ms // FUNDING_INTERVAL_MS * FUNDING_INTERVAL_MS] = row.rate / row.interval_hours
         self._perp = legs["perp"].coin if "perp" in legs else None
         self._next_hour: int | None = None
         self._rate_set: Decimal | None = None
         self.missing_funding_hours = 0
-        self.first_spot_mid = 0.0
+        self._gap_open = False
         venue.subscribe(self._on_venue_event)
 
-    # ------------------------------------------------------------------ accounting
+    # ------------------------------------------------------------------ accounting (equity curve)
     @property
     def net(self) -> float:
-        return sum(leg.position for leg in self.legs.values())
+        return sum(self.positions.values())
 
     def equity(self) -> float:
         held = 0.0
-        for leg in self.legs.values():
-            held += leg.position * leg.mid
+        for name, leg in self.legs.items():
+            held += self.positions[name] * leg.mid
         return self.cash + held
 
     def _on_venue_event(self, ev: Any) -> None:
@@ -137,12 +139,12 @@ class MarketReplay:
                 self._stale_ladder.update(f["oid"] for f in ev.data)
         elif ch == "userFundings" and ev.key == self.user:
             for r in ev.data:
-                pay = float(r["usdc"])
-                self.cash += pay
-                self.attr.funding += pay
-                self.funding_paid += pay
+                self.cash += float(r["usdc"])
+                self.funding_rows.append(r)
 
     def _order_live(self, leg: ReplayLeg, o: dict) -> None:
+        if o["oid"] in leg.orders:  # a partial fill's update: the model already tracks it
+            return
         sz = float(o["sz"])
         order = SimOrder(o["oid"], BUY if o["side"] == "B" else SELL, float(o["limitPx"]), sz,
                          live_ms=self.venue.clock.now_ms(), meta={"lots": round(sz * leg.lot)})
@@ -155,52 +157,48 @@ class MarketReplay:
         if leg is None:
             return
         px, sz, fee = float(f["px"]), float(f["sz"]), float(f["fee"])
-        is_buy = f["side"] == "B"
-        signed = sz if is_buy else -sz
-        self.cash -= signed * px + fee
-        self.attr.spread += signed * (leg.mid - px)
-        self.attr.fees -= fee
-        leg.position += signed
+        signed = sz if f["side"] == "B" else -sz
+        fee_usdc = fee if f.get("feeToken", "USDC") == "USDC" else fee * leg.mid
+        self.cash -= signed * px + fee_usdc
+        self.positions[leg.name] += signed if f.get("feeToken", "USDC") == "USDC" else signed - fee
         self.volume += px * sz
         self.n_fills += 1
-        maker = not f["crossed"]
-        self.n_maker += maker
-        if self.record_fills:
-            self.fills.append({"t": f["time"], "leg": leg.name, "side": f["side"], "px": px, "sz": sz,
-                               "maker": maker, "fee": fee, "oid": f["oid"], "mid": leg.mid})
-
-    def _mark(self, leg: ReplayLeg, mid: float) -> None:
-        old = leg.mid
-        if not old and leg.is_spot:  # the starting coin enters the equity change at its first mark
-            self.cash -= self.start_spot_base * mid
-            self.first_spot_mid = mid
-        if old and mid != old:
-            d = mid - old
-            if leg.is_spot:
-                self.attr.basis += leg.position * d
-            else:
-                self.attr.inventory += self.net * d
-                spot = self.legs.get("spot")
-                if spot is not None:
-                    self.attr.basis -= spot.position * d
-        leg.mid = mid
+        self.n_maker += not f["crossed"]
+        self.fills.append(f)
+        self.fill_mids[f["tid"]] = num(leg.mid) if leg.mid else f["px"]
 
     # ------------------------------------------------------------------ the venue side
-    def before_call(self, kind: str) -> None:
-        """Bring the venue to the replay's present before it sees a request of type `kind`: funding hours
-        passed, and — for actions that can meet the book — the liquidity of the current snapshot."""
+    def before_call(self, kind: str, action: dict | None) -> None:
+        """Bring the venue to the replay's present before it sees a request: funding hours passed, and — for
+        actions that can meet the book — the replayed liquidity where an order would cross it."""
         self.step_funding(self.venue.clock.now_ms())
-        if kind not in BOOK_ACTIONS:
+        if kind not in BOOK_ACTIONS or action is None:
             return
+        if kind == "order":
+            wires = action.get("orders") or ()
+        else:
+            wires = [m.get("order") or {} for m in action.get("modifies") or ()]
+        crossing: set[ReplayLeg] = set()
+        for w in wires:
+            leg = self.by_asset.get(w.get("a"))
+            if leg is None or leg.view is None:
+                continue
+            px = float(w.get("p", 0))
+            if w.get("b"):
+                if leg.view.best_ask is not None and px >= leg.view.best_ask:
+                    crossing.add(leg)
+            elif leg.view.best_bid is not None and px <= leg.view.best_bid:
+                crossing.add(leg)
         for leg in self.legs.values():
-            if leg.ladder_dirty or self._stale_ladder:
-                self._sync_ladder(leg)
+            if leg in crossing:
+                if leg.ladder_of != leg.snapshot or self._stale_ladder:
+                    self._copy_book(leg)
+            elif leg.ladder_of is not None and leg.ladder_of != leg.snapshot:
+                leg.ladder.clear()  # a copy of an old snapshot must not stand in for today's book
+                leg.ladder_of = None
         self._stale_ladder.clear()
 
-    def _sync_ladder(self, leg: ReplayLeg) -> None:
-        leg.ladder_dirty = False
-        if leg.view is None:
-            return
+    def _copy_book(self, leg: ReplayLeg) -> None:
         for oid in [oid for oid in self._stale_ladder if oid in leg.ladder._by_oid]:
             self.venue.system_cancel(SYSTEM_MAKER, leg.coin, oid)
             leg.ladder.forget(oid)
@@ -212,25 +210,28 @@ class MarketReplay:
             out = {}
             for p, s in rows[:LADDER_DEPTH]:
                 lots = math.floor(s * lot + 1e-9)  # sizes off the lot grid (synthetic data) are cut to it
-                if keep(p) and lots and p * lots / lot >= MIN_LEVEL_USD:
-                    out[_num(p)] = _num(lots / lot)
+                if keep(p) and lots and p * lots / lot >= MIN_ORDER_NOTIONAL_USD:
+                    out[num(p)] = num(lots / lot)
             return out
 
         leg.ladder.sync(levels(leg.bids.tolist(), lambda p: p < lowest_ask),
                         levels(leg.asks.tolist(), lambda p: p > highest_bid))
+        leg.ladder_of = leg.snapshot
 
     def step_funding(self, now: int) -> None:
         """Settle every funding hour up to `now` at its recorded rate; pin the coming hour's rate."""
         if self._perp is None:
             return
         if self._next_hour is None:
-            self._next_hour = (now // HOUR_MS + 1) * HOUR_MS
+            self._next_hour = (now // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
+        if self._next_hour > now:
+            return
         while self._next_hour <= now:
             if self._rates and self._next_hour not in self._rates:
                 self.missing_funding_hours += 1  # settled at 0: the history has no row for this hour
             self._pin_rate(self._next_hour)
             self.venue.tick()  # the venue settles the hour that has passed at the pinned rate
-            self._next_hour += HOUR_MS
+            self._next_hour += FUNDING_INTERVAL_MS
         self._pin_rate(self._next_hour)
 
     def _pin_rate(self, hour_ms: int) -> None:
@@ -241,7 +242,6 @@ class MarketReplay:
 
     # ------------------------------------------------------------------ replayed events
     def on_book(self, leg: ReplayLeg, t: int, bids, asks) -> None:
-        self.events += 1
         view = BookView(bids, asks)
         if leg.orders:
             if self.book_fills is not None:
@@ -250,33 +250,39 @@ class MarketReplay:
                 fills = [(o, q) for o in list(leg.orders.values()) if (q := self.queue.on_book(o, view)) > 0]
             if fills:
                 self._book_fills(leg, fills)
-        bb, ba = view.best_bid, view.best_ask
-        rng = self.price_range.get(leg.coin)
-        lo = min(bids.item(2 * len(bids) - 2) if len(bids) else math.inf,
-                 asks.item(0) if len(asks) else math.inf)
-        hi = max(asks.item(2 * len(asks) - 2) if len(asks) else -math.inf,
-                 bids.item(0) if len(bids) else -math.inf)
-        if rng is None:
-            self.price_range[leg.coin] = [lo, hi]
-        else:
-            rng[0], rng[1] = min(rng[0], lo), max(rng[1], hi)
         leg.view, leg.bids, leg.asks, leg.t_ms = view, bids, asks, t
-        leg.ladder_dirty = True
+        leg.snapshot += 1
+        bb, ba = view.best_bid, view.best_ask
         if bb is not None and ba is not None:
             mid = (bb + ba) * 0.5
-            if mid != leg.mid and not leg.is_spot:
-                self.venue.set_oracle(leg.coin, _num(mid))
-            self._mark(leg, mid)
-        if self.feed is not None:
-            self.feed.push_book(leg.coin, t, bids, asks)
+            if not leg.mid:
+                leg.first_mid = mid
+            leg.mid = mid
+            if not leg.is_spot and t - leg.oracle_ms >= ORACLE_UPDATE_MS:
+                leg.oracle_ms = t
+                self.venue.set_oracle(leg.coin, num(mid))
+        feed = self.feed
+        if feed is not None:
+            if self._gap_open:
+                self._gap_open = False
+                feed.reconnect()
+            feed.push_book(leg.coin, t, tuple(bids.tolist()), tuple(asks.tolist()))
         if t >= self.curve.next_ms:
             self.curve.maybe_sample(t, self.equity(), self.net)
 
     def on_trade(self, leg: ReplayLeg, px: float, sz: float) -> None:
-        self.events += 1
+        if not leg.orders:
+            return
         fills = [(o, q) for o in list(leg.orders.values()) if (q := self.queue.on_trade(o, px, sz)) > 0]
         if fills:
             self._book_fills(leg, fills)
+
+    def on_gap(self) -> None:
+        """A recorded feed gap: the engine's feed goes down until the next snapshot."""
+        self.gaps += 1
+        if self.feed is not None and not self._gap_open:
+            self._gap_open = True
+            self.feed.drop()
 
     def _book_fills(self, leg: ReplayLeg, fills: list[tuple[SimOrder, float]]) -> None:
         """Book the queue model's fills in the venue, in the order the model produced them."""
@@ -285,7 +291,7 @@ class MarketReplay:
             if lots <= 0 or order.oid not in leg.orders:
                 continue
             try:
-                self.venue.fill_resting(order.oid, _num(lots / leg.lot), SYSTEM_TAKER)
+                self.venue.fill_resting(order.oid, num(lots / leg.lot), SYSTEM_TAKER)
             except ValueError:  # the order left the venue's book (cancelled) before the event reached it
                 leg.orders.pop(order.oid, None)
                 continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import heapq
 import math
 import selectors
 from typing import Any, Awaitable, Callable, TypeVar
@@ -66,9 +67,10 @@ class _VirtualSelector(selectors.BaseSelector):
         self._real.close()
 
     def select(self, timeout: float | None = None):
-        ready = self._real.select(0)
-        if ready or timeout == 0:
-            return ready
+        # Nothing real is ever waited on: no socket is opened, and the only registered fd is the loop's
+        # self-pipe, written only by other threads (InlineExecutor starts none). So no syscall here.
+        if timeout == 0:
+            return []
         if timeout is None:
             raise BacktestStalled("backtest stalled: no task is ready and no timer is scheduled")
         self._loop.advance_s(timeout)
@@ -100,6 +102,18 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         """Jump forward (never back) — for a driver that knows the next event's time."""
         if t_ms > self._now_ms:
             self._now_ms = t_ms
+
+    def next_due_ms(self) -> float:
+        """Virtual ms at which the loop next has something to run: now if a callback is ready, else the
+        earliest live timer (inf when none). A replay driver that is due to apply an event at `t` can jump
+        straight to `t` when this is later — no loop iteration, no timer — which is most events."""
+        if self._ready:  # asyncio internals of this class's own base (CPython 3.11+: deque / heap of handles)
+            return self._now_ms
+        scheduled = self._scheduled
+        while scheduled and scheduled[0]._cancelled:  # what _run_once does with a cancelled head
+            self._timer_cancelled_count -= 1
+            heapq.heappop(scheduled)._scheduled = False
+        return scheduled[0]._when * 1000.0 if scheduled else math.inf
 
 
 class LoopClock:

@@ -190,6 +190,17 @@ def _decode_data(channel: str, d: Any) -> Any:
     return Other(channel, d)
 
 
+def decode_message(channel: str, data: Any) -> Any:
+    """One already-parsed WS message (`{"channel", "data"}`) → typed message: what `decode` does after JSON
+    parsing (the in-process backtest feed hands the venue's messages over without serialising them)."""
+    try:
+        return _decode_data(channel, data)
+    except DecodeError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        raise DecodeError(f"{channel}: malformed data ({type(exc).__name__}: {exc})") from None
+
+
 def decode(frame: bytes | str) -> Any:
     """One WS text frame → typed message, or None for the server's connect banner."""
     if frame == CONNECTED_TEXT or frame == CONNECTED_TEXT.encode():
@@ -200,10 +211,4 @@ def decode(frame: bytes | str) -> Any:
         raise DecodeError(f"not JSON: {exc}") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("channel"), str):
         raise DecodeError("frame without a channel")
-    channel = msg["channel"]
-    try:
-        return _decode_data(channel, msg.get("data"))
-    except DecodeError:
-        raise
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
-        raise DecodeError(f"{channel}: malformed data ({type(exc).__name__}: {exc})") from None
+    return decode_message(msg["channel"], msg.get("data"))

@@ -204,3 +204,34 @@ class Signer:
         return {"action": action, "nonce": nonce, "signature": sig,
                 "vaultAddress": None if action.get("type") in VAULT_FORCED_NULL else vault_address,
                 "expiresAfter": expires_after}
+
+
+class UnsignedSigner:
+    """A `Signer` for an in-process venue that never verifies signatures (`sim.venue.Venue.exchange_as` acts
+    as the account directly): the same envelopes and action bytes — user-signed actions still get
+    signatureChainId / hyperliquidChain written in like the SDK — with a zero signature, so a backtest does
+    not spend a keccak and an ECDSA signature on every action. Byte-exact signing is tested against the SDK
+    separately (tests/venue/test_signing_vectors.py)."""
+
+    __slots__ = ("address", "is_mainnet")
+
+    def __init__(self, address: str, *, is_mainnet: bool = False) -> None:
+        self.address = to_checksum_address(address)
+        self.is_mainnet = bool(is_mainnet)
+
+    def __repr__(self) -> str:
+        return f"UnsignedSigner(address={self.address})"
+
+    def envelope(self, action: dict, nonce: int, vault_address: str | None = None,
+                 expires_after: int | None = None) -> dict:
+        if action.get("type", "") in USER_SIGNED_TYPES:
+            if expires_after is not None:
+                raise ValueError("expiresAfter is not supported for user-signed actions")
+            action["signatureChainId"] = hex(USER_SIGNED_CHAIN_ID)
+            action["hyperliquidChain"] = "Mainnet" if self.is_mainnet else "Testnet"
+        return {"action": action, "nonce": nonce, "signature": _ZERO_SIGNATURE,
+                "vaultAddress": None if action.get("type") in VAULT_FORCED_NULL else vault_address,
+                "expiresAfter": expires_after}
+
+
+_ZERO_SIGNATURE = {"r": "0x0", "s": "0x0", "v": 27}

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from flows.logic.numbers import dec
+from engine.numbers import dec
 
 
 @dataclasses.dataclass(frozen=True)

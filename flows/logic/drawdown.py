@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
 
-from flows.logic.numbers import dec
+from engine.numbers import dec
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from flows.logic.numbers import dec
+from engine.numbers import dec
 
 HOUR_MS = 3_600_000
 HOURS_PER_YEAR = Decimal(24 * 365)

@@ -16,7 +16,7 @@ import dataclasses
 from decimal import ROUND_DOWN, Decimal
 
 from engine.strategy.rounding import MIN_NOTIONAL, round_price, round_size, to_wire
-from flows.logic.numbers import dec, positive
+from engine.numbers import dec, positive
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flows.logic.numbers import dec
+from engine.numbers import dec
 
 REGIMES = ("calm", "normal", "stressed", "extreme")
 YEAR_MS = 365 * 24 * 3600 * 1000

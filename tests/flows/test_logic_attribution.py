@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.logic.attribution import AccountSnapshot, AttributionError, attribute_pnl
+from engine.attribution import AccountSnapshot, AttributionError, attribute_pnl
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)
 T1 = T0 + dt.timedelta(days=1)

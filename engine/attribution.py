@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from flows.logic.numbers import dec
+from engine.numbers import dec
 
 QUOTE = "USDC"
 ZERO = Decimal(0)
