@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from engine.backtest.data import BookEvent, iter_books
+from engine.backtest.data import BookEvent, book_source, iter_books
 
 FORMAT = 1
 
@@ -25,8 +25,9 @@ def cache_dir() -> pathlib.Path:
 
 
 def cache_path(path: pathlib.Path, coin: str | None) -> pathlib.Path:
-    st = path.stat()
-    key = f"{FORMAT}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{coin}".encode()
+    src = book_source(path, coin)  # a CSV capture directory: its orderbooks file, whose changes must show
+    st = src.stat()
+    key = f"{FORMAT}|{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{coin}".encode()
     return cache_dir() / f"{path.name}.{hashlib.sha256(key).hexdigest()[:20]}.npz"
 
 

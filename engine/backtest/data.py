@@ -8,18 +8,27 @@ Formats read (chosen by file suffix, then by the shape of each line):
 * The project's recordings (`hlmm record`): JSON lines `{"t": <local receive ms>, "channel": "...",
   "data": {...}}` where `data` is exactly the WS message payload (l2Book, trades, bbo, activeAssetCtx).
 * hftbacktest's raw collector lines `<receive ns> <WS message JSON>` (same WS payloads).
+* A CSV capture directory (`orderbooks_{COIN}.csv`, `trades_{COIN}.csv`, `prices_{COIN}.csv`): chosen by path,
+  read by `csv_capture.py`; `coin` is required when the path is the directory.
 
 Any of these may be plain (`.jsonl`), gzip (`.gz`) or LZ4-frame (`.lz4`) compressed. Book events carry the
 **exchange** time (`data.time`), not the recorder's clock, so replays are on the venue's time line.
+
+Trades of every layout go through `clean_trades`: a trade id seen again is dropped (a resubscription resends the
+venue's last trades, so a recording across a reconnect repeats them) and trades that arrive late are sorted back
+within a small window; `DataQuality` counts both, and the feed gaps `iter_gaps` reports.
 
 Bad input raises `DataError` naming the file and the 1-based line number; nothing is yielded past it.
 """
 from __future__ import annotations
 
 import gzip
+import heapq
 import io
 import pathlib
-from typing import IO, Iterator, NamedTuple
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from typing import IO, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import orjson
@@ -38,12 +47,43 @@ class BookEvent(NamedTuple):
 
 
 class TradeEvent(NamedTuple):
-    """One public trade. `side` is the taker's side as on the wire: "B" = taker bought (hit the asks)."""
+    """One public trade. `side` is the taker's side as on the wire: "B" = taker bought (hit the asks).
+
+    `tid` is the venue's trade id when the source has one (the key duplicates are dropped on)."""
     t_ms: int
     coin: str
     px: float
     sz: float
     side: str
+    tid: int | None = None
+
+
+class FeedGap(NamedTuple):
+    """A stretch the recording has no market data for because the feed was down (kind 3 in `merge_events`).
+
+    `t_ms`: exchange time of the last market data before the gap (the feed is known live up to there);
+    `until_ms`: exchange time of the first book snapshot after it (the resync), None if the file ends first.
+    """
+    t_ms: int
+    until_ms: int | None
+    reason: str
+
+
+@dataclass(slots=True)
+class DataQuality:
+    """What a loader did to its input, for a backtest result: pass one object to the iterators, read it after.
+
+    duplicate_trades: trades dropped because their id was seen before; reordered_trades: trades that arrived
+    after a later one and were sorted back; gaps: `FeedGap`s reported; repeated_books: snapshots identical to the
+    one before at the same time (kept: they change nothing).
+    """
+    duplicate_trades: int = 0
+    reordered_trades: int = 0
+    gaps: int = 0
+    repeated_books: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
 
 
 class RecordedMessage(NamedTuple):
@@ -157,22 +197,46 @@ def book_from_payload(path: pathlib.Path, lineno: int, data: object) -> BookEven
     return BookEvent(t, str(data.get("coin", "")), bids, asks)
 
 
-def iter_books(path: str | pathlib.Path, coin: str | None = None) -> Iterator[BookEvent]:
+def _capture(path: pathlib.Path):
+    """The CSV-capture reader when `path` is such a capture (a directory or one of its files), else None."""
+    from engine.backtest import csv_capture  # imported here: csv_capture imports this module
+
+    return csv_capture if csv_capture.is_capture(path) else None
+
+
+def book_source(path: str | pathlib.Path, coin: str | None = None) -> pathlib.Path:
+    """The file `iter_books(path, coin)` reads (for a CSV capture directory: its orderbooks file), for cache keys."""
+    p = pathlib.Path(path)
+    cap = _capture(p)
+    return cap.capture_file(p, coin, "orderbooks") if cap else p
+
+
+def iter_books(path: str | pathlib.Path, coin: str | None = None,
+               quality: DataQuality | None = None) -> Iterator[BookEvent]:
     """Book snapshots of one file in file order (exchange time), optionally filtered to one coin.
 
     Snapshots whose exchange time goes backwards are rejected: a replay on the simulated clock must be monotonic.
+    A snapshot identical to the one before at the same time is kept and counted in `quality.repeated_books`.
     """
     p = pathlib.Path(path)
-    last_t = -1
+    cap = _capture(p)
+    if cap is not None:
+        yield from cap.iter_books(p, coin, quality)
+        return
+    prev: BookEvent | None = None
     for lineno, msg in iter_messages(p):
         if msg.channel != "l2Book":
             continue
         ev = book_from_payload(p, lineno, msg.data)
         if coin is not None and ev.coin != coin:
             continue
-        if ev.t_ms < last_t:
-            raise DataError(f"{p}:{lineno}: l2Book time {ev.t_ms} goes backwards (previous {last_t})")
-        last_t = ev.t_ms
+        if prev is not None:
+            if ev.t_ms < prev.t_ms:
+                raise DataError(f"{p}:{lineno}: l2Book time {ev.t_ms} goes backwards (previous {prev.t_ms})")
+            if quality is not None and ev.t_ms == prev.t_ms and np.array_equal(ev.bids, prev.bids) \
+                    and np.array_equal(ev.asks, prev.asks):
+                quality.repeated_books += 1
+        prev = ev
         yield ev
 
 
@@ -180,9 +244,60 @@ def load_books(path: str | pathlib.Path, coin: str | None = None) -> list[BookEv
     return list(iter_books(path, coin))
 
 
-def iter_trades(path: str | pathlib.Path, coin: str | None = None) -> Iterator[TradeEvent]:
-    """Public trades from a recording (channel "trades", each message a list of trade dicts)."""
-    p = pathlib.Path(path)
+# A trade that arrives up to this much earlier than one already read is put back in order; further back it is
+# refused (a replay cannot take back what it already did, and a long shuffle means the file is not one feed).
+REORDER_WINDOW_MS = 2_000
+# Trade ids remembered for duplicate detection: a resubscription resends the venue's last 30 trades of the coin,
+# so the most recent ids suffice, and memory stays bounded on month-long files.
+TID_MEMORY = 100_000
+
+
+def clean_trades(items: Iterable[tuple[str, TradeEvent]], quality: DataQuality | None = None,
+                 window_ms: int = REORDER_WINDOW_MS) -> Iterator[TradeEvent]:
+    """Trades in time order without repeats. `items`: (where, trade) in file order, `where` = "file:line".
+
+    * a trade whose `tid` was seen before is dropped (`quality.duplicate_trades`); the same `tid` with a
+      different time, price, size or side is a `DataError`, since it is not a resend;
+    * a trade earlier than the latest one read is sorted back into place (`quality.reordered_trades`) when it is
+      at most `window_ms` earlier; further back it is a `DataError`. Equal times keep file order.
+
+    Output lags input by `window_ms` of trade time (a late trade can only be placed before trades still held).
+    """
+    if window_ms < 0:
+        raise ValueError(f"window_ms must be >= 0, got {window_ms}")
+    seen: OrderedDict[int, tuple] = OrderedDict()
+    held: list[tuple[int, int, TradeEvent]] = []  # heap by (time, arrival)
+    latest = None
+    for n, (where, ev) in enumerate(items):
+        if ev.tid is not None:
+            key = (ev.t_ms, ev.px, ev.sz, ev.side)
+            first = seen.get(ev.tid)
+            if first is not None:
+                if first[0] != key:
+                    raise DataError(f"{where}: trade id {ev.tid} repeats {first[1]} with different fields "
+                                    f"(time, px, sz, side) {key} vs {first[0]}")
+                if quality is not None:
+                    quality.duplicate_trades += 1
+                continue
+            seen[ev.tid] = (key, where)
+            if len(seen) > TID_MEMORY:
+                seen.popitem(last=False)
+        if latest is not None and ev.t_ms < latest:
+            if latest - ev.t_ms > window_ms:
+                raise DataError(f"{where}: trade time {ev.t_ms} is {latest - ev.t_ms} ms before a trade read "
+                                f"earlier ({latest}); more than the {window_ms} ms this loader puts back in order")
+            if quality is not None:
+                quality.reordered_trades += 1
+        else:
+            latest = ev.t_ms
+        heapq.heappush(held, (ev.t_ms, n, ev))
+        while held[0][0] < latest - window_ms:
+            yield heapq.heappop(held)[2]
+    while held:
+        yield heapq.heappop(held)[2]
+
+
+def _recorded_trades(p: pathlib.Path, coin: str | None) -> Iterator[tuple[str, TradeEvent]]:
     for lineno, msg in iter_messages(p):
         if msg.channel != "trades":
             continue
@@ -190,12 +305,81 @@ def iter_trades(path: str | pathlib.Path, coin: str | None = None) -> Iterator[T
             raise DataError(f"{p}:{lineno}: trades data must be a list")
         for tr in msg.data:
             try:
-                ev = TradeEvent(int(tr["time"]), str(tr["coin"]), float(tr["px"]), float(tr["sz"]), tr["side"])
-            except (KeyError, TypeError, ValueError) as exc:
+                tid = tr.get("tid")
+                ev = TradeEvent(int(tr["time"]), str(tr["coin"]), float(tr["px"]), float(tr["sz"]), tr["side"],
+                                None if tid is None else int(tid))
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 raise DataError(f"{p}:{lineno}: trade needs time, coin, px, sz, side ({exc!r})") from None
             if ev.side not in ("A", "B"):
                 raise DataError(f"{p}:{lineno}: trade field 'side' must be 'A' or 'B', got {ev.side!r}")
             if not (ev.px > 0 and ev.sz > 0):
                 raise DataError(f"{p}:{lineno}: trade px and sz must be positive")
             if coin is None or ev.coin == coin:
-                yield ev
+                yield f"{p}:{lineno}", ev
+
+
+def iter_trades(path: str | pathlib.Path, coin: str | None = None, quality: DataQuality | None = None,
+                reorder_window_ms: int = REORDER_WINDOW_MS) -> Iterator[TradeEvent]:
+    """Public trades in time order, repeats dropped (`clean_trades`): a recording's "trades" channel (each
+    message a list of trade dicts) or a CSV capture's trades file."""
+    p = pathlib.Path(path)
+    cap = _capture(p)
+    if cap is not None:
+        return cap.iter_trades(p, coin, quality, reorder_window_ms)
+    return clean_trades(_recorded_trades(p, coin), quality, reorder_window_ms)
+
+
+def _market_time(msg: RecordedMessage, coin: str | None) -> int | None:
+    """Exchange time of an l2Book / trades message of `coin` (None for other channels and coins)."""
+    d = msg.data
+    if msg.channel == "l2Book" and isinstance(d, dict) and isinstance(d.get("time"), int):
+        return d["time"] if coin is None or d.get("coin") == coin else None
+    if msg.channel == "trades" and isinstance(d, list):
+        ts = [t["time"] for t in d if isinstance(t, dict) and isinstance(t.get("time"), int)
+              and (coin is None or t.get("coin") == coin)]
+        return max(ts) if ts else None
+    return None
+
+
+def iter_gaps(path: str | pathlib.Path, coin: str | None = None, min_gap_ms: int | None = None,
+              quality: DataQuality | None = None) -> Iterator[FeedGap]:
+    """Feed gaps of a recording, in time order.
+
+    A recording (`hlmm record`) marks each dropped connection with a `recorder` `reconnect` line; consecutive
+    markers (failed retries) are one gap, from the last market data before them to the next l2Book (the venue
+    sends a full snapshot on resubscription). Silence alone is not a gap there: the venue pushes l2Book only
+    when the book changes, so a quiet coin is silent for long. A CSV capture has no markers: its gaps are book
+    silences longer than `min_gap_ms` (default `csv_capture.DEFAULT_GAP_MS`).
+    """
+    p = pathlib.Path(path)
+    cap = _capture(p)
+    if cap is not None:
+        yield from cap.iter_gaps(p, coin, cap.DEFAULT_GAP_MS if min_gap_ms is None else min_gap_ms, quality)
+        return
+    last: int | None = None
+    opened: tuple[int, list[str]] | None = None  # (start, reasons) of a gap waiting for its resync snapshot
+    for _, msg in iter_messages(p):
+        if msg.channel == "recorder":
+            d = msg.data if isinstance(msg.data, dict) else {}
+            if d.get("event") == "reconnect":
+                if opened is None:
+                    opened = (last if last is not None else msg.t_ms, [])
+                opened[1].append(str(d.get("error") or "connection lost"))
+            continue
+        t = _market_time(msg, coin)
+        if t is None:
+            continue
+        if opened is not None and msg.channel == "l2Book":
+            yield _gap(opened, t, quality)
+            opened = None
+        last = t if last is None else max(last, t)
+    if opened is not None:
+        yield _gap(opened, None, quality)
+
+
+def _gap(opened: tuple[int, list[str]], until: int | None, quality: DataQuality | None) -> FeedGap:
+    start, reasons = opened
+    if quality is not None:
+        quality.gaps += 1
+    tries = f" after {len(reasons)} attempts" if len(reasons) > 1 else ""
+    return FeedGap(start, until, f"recorder reconnect ({reasons[0]}){tries}")

@@ -5,24 +5,39 @@ hftbacktest separates its queue and latency models from the exchange simulation.
 
 Queue position. Our simulated order is not in the recorded book, so where it would stand is an estimate:
 it joins the **back** of its price level (`queue_ahead` = the visible size at its price when it goes live,
-0 if it makes a new level) and fills only once the volume ahead of it is gone:
+0 if it makes a new level, the largest visible level if it is deeper than the snapshot shows).
 
-* a trade at our price reduces `queue_ahead` by its size; what is left of the trade fills us;
-* a trade *through* our price (a bid when a trade prints below it) fills everything left: the market traded
-  past our price with us still resting there;
-* an opposite side at/through our price in a snapshot would have traded with us first (we would be the best
-  price on our side), so it fills us up to its visible size at/through our price — a lower bound;
-* a snapshot showing less size at our price than `queue_ahead` clamps `queue_ahead` down (there cannot be
-  more ahead of us than there is at the level) — this never fills, it only moves us forward.
+Fill rules. An order of ours is filled only by volume the recorded market traded at or through its price, or
+showed resting at or through its price on the opposite side; never by a level disappearing, whatever the best
+price does afterwards. Exactly, for a resting bid at P (an ask mirrors it: "through" = above P, the opposite
+side = bids at or above P):
+
+1. A trade at P of size s: `traded_at_px += s`; it first consumes `queue_ahead` (those ahead of us trade
+   first), then `crossing_credit` (see 3), and what is left fills us: fill = min(remaining, s − consumed).
+2. A trade through P (a print below P) of size s: a sell sweep prints below P only once nothing is left at P,
+   so with us resting at P that volume would have reached us, after the queue ahead of us. Same consumption
+   as rule 1: fill = min(remaining, max(0, s − queue_ahead − crossing_credit)); afterwards `queue_ahead` = 0,
+   since nothing can still rest at P ahead of us once the price traded below it. This is conservative: when
+   the queue-ahead estimate is stale (those orders were cancelled, not traded), all of s would have reached us.
+3. A snapshot whose asks are at or below P (X = their total size): Hyperliquid books never cross, so with our
+   bid resting at P none of those asks could have rested there: each seller would have traded with our bid,
+   which was the best bid (the snapshot shows no bid at P or above, so nothing was left ahead of us). That is
+   volume the market gave at our price; we fill min(remaining, X − crossing_credit) and set crossing_credit = X
+   (the size we were credited and that may still rest there). Resting size seen again in the next snapshot is
+   the same volume, not more, so only growth fills; a trade that lifts it (rule 1/2) uses up the credit first.
+   X is a lower bound of what crossed (size that crossed and left between two snapshots is not seen).
+   A snapshot that does not cross resets crossing_credit to 0.
+4. Anything else (size leaving our level without trades, the level vanishing, the best moving past) never
+   fills: it can only move us forward in the queue. A snapshot showing less size at P than `queue_ahead`
+   clamps `queue_ahead` down (there cannot be more ahead of us than there is at the level).
 
 Variants differ in what an *unexplained* decrease of the level's size (size gone between two snapshots that
-trades did not account for) means:
+trades at P did not account for) does to `queue_ahead`:
 
 * `RiskAverseQueue`: nothing beyond the clamp; only trades at/through our price move us (pessimistic).
 * `ProbabilisticQueue`: a decrease came from ahead of us with probability f(ahead) / (f(ahead) + f(behind)),
-  f(x) = x**power, drawn from a seeded RNG; when the whole level vanishes and the same side's best moves
-  past our price without the opposite side reaching it, the level is taken as executed through with
-  probability `p_through` (else cancelled, and we are alone at the front).
+  f(x) = x**power, drawn from a seeded RNG. A level that vanishes puts us at the front (the clamp), whether
+  it was cancelled or executed: if it was executed, the trades say so through rules 1 and 2.
 
 Fills always happen at the order's own price: a resting maker order never gets a better price.
 """
@@ -51,6 +66,8 @@ class SimOrder:
     traded_at_px: float = 0.0  # traded at our price since the last snapshot (explains part of a decrease)
     live_ms: int = 0
     meta: dict = field(default_factory=dict)
+    # opposite-side size at/through our price already credited to us (fill rule 3), which may still rest there
+    crossing_credit: float = 0.0
 
 
 class BookView:
@@ -192,6 +209,7 @@ class _QueueBase:
         # deeper than the snapshot shows: assume at least the largest visible level sits ahead of us
         order.queue_ahead = q if q is not None else book.largest(order.side)
         order.traded_at_px = 0.0
+        order.crossing_credit = 0.0
 
     def _fill(self, order: SimOrder, qty: float) -> float:
         qty = min(qty, order.qty)
@@ -202,20 +220,30 @@ class _QueueBase:
         return qty
 
     def on_trade(self, order: SimOrder, px: float, sz: float) -> float:
+        """Fill rules 1 (at our price) and 2 (through it) of the module docstring."""
         if order.qty <= 0:
             return 0.0
         if px == order.px:
             order.traded_at_px += sz
-            if sz <= order.queue_ahead:
-                order.queue_ahead -= sz
-                return 0.0
-            rest = sz - order.queue_ahead
-            order.queue_ahead = 0.0
-            return self._fill(order, rest)
-        if (px < order.px) if order.side == BUY else (px > order.px):
-            order.queue_ahead = 0.0
-            return self._fill(order, order.qty)
-        return 0.0
+            through = False
+        elif (px < order.px) if order.side == BUY else (px > order.px):
+            through = True
+        else:
+            return 0.0
+        rest = sz
+        ahead = order.queue_ahead
+        if ahead > 0:  # those ahead of us trade first
+            used = ahead if ahead < rest else rest
+            order.queue_ahead = ahead - used
+            rest -= used
+        credit = order.crossing_credit
+        if credit > 0:  # the print may be lifting resting size we were already credited (rule 3)
+            used = credit if credit < rest else rest
+            order.crossing_credit = credit - used
+            rest -= used
+        if through:
+            order.queue_ahead = 0.0  # the price traded past our level: nobody is left ahead of us there
+        return self._fill(order, rest) if rest > 0 else 0.0
 
     def on_book(self, order: SimOrder, book: BookView) -> float:
         fills = self.book_fills((order,), book)
@@ -225,7 +253,8 @@ class _QueueBase:
         """`on_book` for all resting orders of a leg at once, in order: [(order, filled qty), ...] or None.
 
         One call per snapshot instead of one per order (this is the replay's innermost loop); a side's price
-        column is fetched once, and only when an order of that side is inside the shown levels.
+        column is fetched once, and only when an order of that side is inside the shown levels. Only fill rule 3
+        (the opposite side at/through our price) fills here; the rest only moves `queue_ahead`.
         """
         fills = None
         best_bid, best_ask, last_bid, last_ask = book.best_bid, book.best_ask, book.last_bid, book.last_ask
@@ -260,31 +289,34 @@ class _QueueBase:
                     if ask_px is None:
                         ask_px = book.ask_prices
                     q = book._a.item(2 * ask_px.index(px) + 1) if px in ask_px else 0.0
+            if order.crossing_credit:
+                order.crossing_credit = 0.0  # the credited size is gone from our price
             prev = order.level_qty
             order.level_qty = q
             if q is not None:
                 if prev is not None:
                     unexplained = prev - order.traded_at_px - q
                     if unexplained > 0:
-                        filled = self._depletion(order, book, prev, q, unexplained)
-                        if filled > 0:
-                            fills = fills or []
-                            fills.append((order, filled))
+                        self._depletion(order, prev, unexplained)
                 if order.queue_ahead > q:
                     order.queue_ahead = q
             order.traded_at_px = 0.0
         return fills
 
     def _crossed(self, order: SimOrder, book: BookView) -> float:
-        """The opposite side shows size at/through our price: it would have traded with us first (we are the
-        best price on our side), so we fill up to that visible size — a lower bound of what crossed."""
+        """Fill rule 3: the opposite side shows size at/through our price. It could not rest there with our order
+        in the book (we would be the best price on our side, with nobody left ahead of us), so that size would
+        have traded with us: we fill what is new since the size already credited."""
         order.queue_ahead = 0.0
         order.level_qty = None
         order.traded_at_px = 0.0
-        return self._fill(order, book.crossing_qty(order.px, order.side))
+        crossing = book.crossing_qty(order.px, order.side)
+        new = crossing - order.crossing_credit
+        order.crossing_credit = crossing
+        return self._fill(order, new) if new > 0 else 0.0
 
-    def _depletion(self, order: SimOrder, book: BookView, prev: float, q: float, amount: float) -> float:
-        return 0.0
+    def _depletion(self, order: SimOrder, prev: float, amount: float) -> None:
+        """`amount` left our level between snapshots without trading at our price: may move us, never fills."""
 
 
 class RiskAverseQueue(_QueueBase):
@@ -296,31 +328,19 @@ class ProbabilisticQueue(_QueueBase):
     """Unexplained level depletion is drawn as ahead-of-us with probability by position (seeded)."""
     name = "probabilistic"
 
-    def __init__(self, seed: int = 0, power: float = 1.0, p_through: float = 0.5):
+    def __init__(self, seed: int = 0, power: float = 1.0):
         if power <= 0:
             raise ValueError(f"queue power must be > 0, got {power}")
-        if not 0 <= p_through <= 1:
-            raise ValueError(f"p_through must be in [0, 1], got {p_through}")
         self.rng = random.Random(seed)
         self.power = power
-        self.p_through = p_through
 
-    def _depletion(self, order: SimOrder, book: BookView, prev: float, q: float, amount: float) -> float:
-        best = book.same_best(order.side)
-        passed = q == 0 and best is not None and (best < order.px if order.side == BUY else best > order.px)
-        if passed:
-            # the whole level went and the best moved past us: executed through us, or everyone cancelled
-            order.queue_ahead = 0.0
-            if self.rng.random() < self.p_through:
-                return self._fill(order, order.qty)
-            return 0.0
+    def _depletion(self, order: SimOrder, prev: float, amount: float) -> None:
         ahead = order.queue_ahead
         behind = max(prev - ahead, 0.0)
         fa, fb = ahead ** self.power, behind ** self.power
         p_ahead = fa / (fa + fb) if fa + fb > 0 else 0.0
         if self.rng.random() < p_ahead:
             order.queue_ahead = max(ahead - amount, 0.0)
-        return 0.0
 
 
 def make_queue_model(name: str, seed: int = 0) -> QueueModel:

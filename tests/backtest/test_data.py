@@ -140,3 +140,76 @@ def test_funding_formats_agree_where_sources_overlap(shared_data):
         shared_data / "funding-multivenue-zushen-2025-2026/funding_hyperliquid.csv.gz", "SOL")}
     common = set(sol_json) & set(sol_z)
     assert len(common) == 4230 and all(sol_json[t] == sol_z[t] for t in common)
+
+
+def test_merge_carries_feed_gaps_as_kind_3_after_everything_at_the_same_time():
+    from decimal import Decimal
+
+    from engine.backtest.data import BookEvent, FeedGap, TradeEvent
+    from engine.backtest.history import FundingRow
+    from engine.backtest.streams import merge_events
+
+    e = np.empty((0, 2))
+    books = [BookEvent(t, "X", e, e) for t in (10, 20, 40)]
+    trades = [TradeEvent(t, "X", 1.0, 1.0, "B", tid) for tid, t in enumerate((20, 30))]
+    gaps = [FeedGap(20, 40, "recorder reconnect"), FeedGap(40, None, "recorder reconnect")]
+    fund = [FundingRow(20, "X", Decimal("0.0001"), 1)]
+    got = [(t, k) for t, k, _, _ in merge_events({"perp": iter(books)}, {"perp": iter(trades)}, fund,
+                                                  {"perp": gaps})]
+    assert got == [(10, 1), (20, 0), (20, 1), (20, 2), (20, 3), (30, 0), (40, 1), (40, 3)]
+    # without gaps nothing changes for consumers that know kinds 0-2
+    assert [k for _, k, _, _ in merge_events({"perp": iter(books)}, {"perp": iter(trades)}, fund)] == \
+           [1, 0, 1, 2, 0, 1]
+
+
+def _rewrite_with_reconnect(src, dst, cut: int, resend: int, tail_marker: bool = False) -> list:
+    """Real WS payloads (hftbacktest's BTC capture) rewritten as an `hlmm record` file, with the recorder's
+    reconnect markers after message `cut` (two attempts) and, as the venue does on resubscription, the last
+    `resend` trades messages sent again. Returns the messages as read from the source."""
+    msgs = list(iter_recording(src))
+    lines = []
+    for i, m in enumerate(msgs):
+        lines.append({"t": m.t_ms, "channel": m.channel, "data": m.data})
+        if i == cut:
+            for err in ("ConnectionClosedError", "OSError"):
+                lines.append({"t": m.t_ms + 5, "channel": "recorder", "data": {"event": "reconnect", "error": err}})
+            again = [x for x in msgs[:cut + 1] if x.channel == "trades"][-resend:] if resend else []
+            lines += [{"t": m.t_ms + 9, "channel": "trades", "data": x.data} for x in again]
+    if tail_marker:
+        lines.append({"t": msgs[-1].t_ms + 1, "channel": "recorder", "data": {"event": "reconnect", "error": "X"}})
+    dst.write_bytes(gzip.compress("".join(json.dumps(l) + "\n" for l in lines).encode()))
+    return msgs
+
+
+def test_recording_reconnects_are_gaps_and_resent_trades_are_dropped(shared_data, tmp_path):
+    from engine.backtest.data import DataQuality, FeedGap, iter_gaps
+
+    src = shared_data / "hftbacktest-examples/hyperliquid/btcusd_20250126.gz"
+    rec = tmp_path / "BTC_20250126T000000Z.jsonl.gz"
+    cut = 30  # of 55 messages (46 l2Book, 9 trades)
+    msgs = _rewrite_with_reconnect(src, rec, cut=cut, resend=4)
+    before = [m for m in msgs[:cut + 1] if m.channel in ("l2Book", "trades")]
+    last_t = max(m.data["time"] if m.channel == "l2Book" else max(t["time"] for t in m.data) for m in before)
+    next_book = next(m.data["time"] for m in msgs[cut + 1:] if m.channel == "l2Book")
+    q = DataQuality()
+    assert list(iter_gaps(rec, quality=q)) == [
+        FeedGap(last_t, next_book, "recorder reconnect (ConnectionClosedError) after 2 attempts")]
+    original = list(iter_trades(src))
+    replayed = list(iter_trades(rec, quality=q))
+    assert replayed == original and all(t.tid is not None for t in replayed)
+    resent = sum(len(m.data) for m in [x for x in msgs[:cut + 1] if x.channel == "trades"][-4:])
+    assert resent > 0 and (q.duplicate_trades, q.reordered_trades, q.gaps) == (resent, 0, 1)
+    assert len(list(iter_books(rec))) == 46  # books are not touched by the markers
+    _rewrite_with_reconnect(src, rec, cut=cut, resend=0, tail_marker=True)
+    gaps = list(iter_gaps(rec))
+    assert len(gaps) == 2 and gaps[1].until_ms is None  # the file ends inside the second gap
+
+
+def test_trades_out_of_order_beyond_the_window_are_refused(tmp_path):
+    p = tmp_path / "r.jsonl"
+    mk = lambda t, tid: json.dumps({"t": t, "channel": "trades", "data": [
+        {"coin": "BTC", "px": "1", "sz": "1", "side": "B", "time": t, "tid": tid}]})
+    p.write_text("\n".join([mk(5000, 1), mk(4000, 2), mk(2000, 3)]) + "\n")
+    with pytest.raises(DataError, match=r"r.jsonl:3: trade time 2000 is 3000 ms before a trade read earlier"):
+        list(iter_trades(p))
+    assert [t.tid for t in iter_trades(p, reorder_window_ms=3000)] == [3, 2, 1]

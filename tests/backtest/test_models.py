@@ -84,28 +84,29 @@ def test_risk_averse_fills_exactly_the_volume_past_the_queue(side, initial, qty,
            st.tuples(st.just("book"), st.integers(-5, 5), st.integers(-5, 5), st.floats(0.0, 5.0)),
        ), max_size=30))
 def test_no_fill_at_a_price_the_market_never_reached(side, initial, model, seed, events):
-    """A fill needs a trade at/through our price, an opposite best at/through it, or (probabilistic) the
-    whole level vanishing with the same side's best moving past it; fills are always at our own price."""
+    """A fill needs a trade at/through our price or an opposite best at/through it; our level vanishing while
+    the same side's best moves past it is not a fill (it only puts us at the front); a print fills at most its
+    size left after the queue ahead, a crossing snapshot at most the crossing size not credited before."""
     q = make_queue_model(model, seed)
     order = SimOrder(1, side, PX, 1.0)
     q.on_live(order, BookView(*book(side, PX, initial, PX + side)))
-    reached = False
     for ev in events:
         before = order.filled
+        reached = False
         if ev[0] == "trade":
             px = PX + ev[1]
-            q.on_trade(order, px, ev[2])
-            reached |= (px <= PX) if side == BUY else (px >= PX)
+            ahead, credit = order.queue_ahead, order.crossing_credit
+            got = q.on_trade(order, px, ev[2])
+            reached = (px <= PX) if side == BUY else (px >= PX)
+            assert got <= max(0.0, ev[2] - ahead - credit) + 1e-12, "a print filled more than it left after the queue"
         else:
             opp_best = PX + side * max(ev[1], 0)  # opposite side at or beyond our price (0 ticks = crossing)
             same_best = PX - side * abs(ev[2])
             level = ev[3] if same_best == PX else 0.0
-            bids_asks = book(side, same_best, level, opp_best)
-            q.on_book(order, BookView(*bids_asks))
-            reached |= opp_best == PX
-            shown_best = float((bids_asks[0] if side == BUY else bids_asks[1])[0, 0])
-            if model == "probabilistic" and level == 0 and (shown_best - PX) * side < 0:
-                reached = True  # our level emptied and the best moved past it: the model may read "executed"
+            credit = order.crossing_credit
+            got = q.on_book(order, BookView(*book(side, same_best, level, opp_best)))
+            reached = opp_best == PX
+            assert got <= max(0.0, 2.0 - credit) + 1e-12, "a crossing filled size already credited"  # 2.0 at opp best
         if order.filled > before:
             assert reached, "filled although nothing reached our price"
     assert order.filled <= 1.0 + 1e-12
@@ -120,8 +121,37 @@ def test_worked_example_back_of_queue():
     assert q.on_trade(o, PX, 1.5) == 0.0 and o.queue_ahead == pytest.approx(0.5)
     assert q.on_trade(o, PX, 1.0) == pytest.approx(0.5)
     assert q.on_trade(o, 101.0, 5.0) == 0.0  # a trade above our bid is not for us
-    assert q.on_trade(o, 99.0, 0.1) == pytest.approx(0.5)  # through our price: the rest fills
+    assert q.on_trade(o, 99.0, 0.1) == pytest.approx(0.1)  # through our price: the print's size, not the rest
+    assert q.on_trade(o, 99.0, 1.0) == pytest.approx(0.4)
     assert o.qty == pytest.approx(0.0)
+
+
+def test_worked_example_print_through_the_price():
+    """Bid 1.0 at 100 behind 2.0: a 1.5 print through (at 99) is eaten by the 2.0 ahead (no fill) and leaves
+    nobody ahead (the level traded through); the next 0.3 print at 99 fills 0.3, never the whole order."""
+    q = RiskAverseQueue()
+    o = SimOrder(7, BUY, PX, 1.0)
+    q.on_live(o, BookView(np.array([[PX, 2.0], [99.0, 1.0]]), np.array([[101.0, 1.0]])))
+    assert q.on_trade(o, 99.0, 1.5) == 0.0 and o.queue_ahead == 0.0
+    assert q.on_trade(o, 99.0, 0.3) == pytest.approx(0.3)
+    assert q.on_trade(o, 98.0, 2.5) == pytest.approx(0.7) and o.qty == pytest.approx(0.0)
+    s = SimOrder(8, SELL, PX, 1.0)  # an ask: through = a print above it
+    q.on_live(s, BookView(np.array([[99.0, 1.0]]), np.array([[PX, 0.5], [101.0, 1.0]])))
+    assert q.on_trade(s, 99.0, 9.0) == 0.0  # below our ask: not for us
+    assert q.on_trade(s, 101.0, 0.8) == pytest.approx(0.3)  # 0.5 ahead first
+
+
+@pytest.mark.parametrize("model", ["risk-averse", "probabilistic"])
+def test_a_vanished_level_moves_us_to_the_front_but_never_fills(model):
+    """Our level disappears and the best bid moves below it, with no trade and no crossing: cancelled or
+    executed, we cannot tell from the snapshot, so it is not a fill; we are at the front for the next print."""
+    asks = np.array([[101.0, 1.0]])
+    for seed in range(30):  # the old probabilistic rule filled here with probability p_through
+        q, o = make_queue_model(model, seed), SimOrder(1, BUY, PX, 1.0)
+        q.on_live(o, BookView(np.array([[PX, 4.0], [99.0, 1.0]]), asks))
+        assert q.on_book(o, BookView(np.array([[99.0, 1.0], [98.0, 2.0]]), asks)) == 0.0
+        assert o.filled == 0.0 and o.queue_ahead == 0.0
+        assert q.on_trade(o, PX, 0.25) == pytest.approx(0.25)
 
 
 def test_risk_averse_ignores_cancels_probabilistic_advances_seeded():
@@ -188,11 +218,21 @@ def test_a_crossing_book_fills_only_the_size_that_crossed(model):
     """A snapshot whose asks reach our bid: those asks would have traded with us first, up to their size."""
     q = make_queue_model(model, 0)
     o = SimOrder(1, BUY, PX, 1.0)
-    q.on_live(o, BookView(np.array([[99.0, 5.0]]), np.array([[101.0, 1.0]])))
-    assert q.on_book(o, BookView(np.array([[99.0, 5.0]]), np.array([[PX, 0.3], [100.5, 2.0]]))) == pytest.approx(0.3)
-    assert q.on_book(o, BookView(np.array([[99.0, 5.0]]), np.array([[99.5, 0.2], [PX, 0.4], [101.0, 9.0]]))) \
-        == pytest.approx(0.6)
-    assert o.qty == pytest.approx(0.1) and o.filled == pytest.approx(0.9)
+    bids = np.array([[99.0, 5.0]])
+    q.on_live(o, BookView(bids, np.array([[101.0, 1.0]])))
+    assert q.on_book(o, BookView(bids, np.array([[PX, 0.3], [100.5, 2.0]]))) == pytest.approx(0.3)
+    # the same 0.3 still resting at our price: the same volume, not more
+    assert q.on_book(o, BookView(bids, np.array([[PX, 0.3], [100.5, 2.0]]))) == 0.0
+    # crossing size grew from 0.3 to 0.6: only the growth is new
+    assert q.on_book(o, BookView(bids, np.array([[99.5, 0.2], [PX, 0.4], [101.0, 9.0]]))) == pytest.approx(0.3)
+    # a print at our price lifts 0.5 of the credited 0.6: it is that volume, not a fill; what rests after it
+    # and is seen again (0.1) is still credited, size that came back on top of it (0.2) is new
+    assert q.on_trade(o, PX, 0.5) == 0.0 and o.crossing_credit == pytest.approx(0.1)
+    assert q.on_book(o, BookView(bids, np.array([[PX, 0.3], [101.0, 9.0]]))) == pytest.approx(0.2)
+    # a snapshot that does not cross forgets the credit: size crossing again later is new
+    assert q.on_book(o, BookView(bids, np.array([[100.5, 1.0]]))) == 0.0 and o.crossing_credit == 0.0
+    assert q.on_book(o, BookView(bids, np.array([[PX, 0.05], [100.5, 1.0]]))) == pytest.approx(0.05)
+    assert o.qty == pytest.approx(0.15) and o.filled == pytest.approx(0.85)
     s = SimOrder(2, SELL, PX, 1.0)
     q.on_live(s, BookView(np.array([[99.0, 1.0]]), np.array([[101.0, 5.0]])))
     assert q.on_book(s, BookView(np.array([[100.5, 0.25], [PX, 5.0]]), np.array([[101.0, 5.0]]))) == pytest.approx(1.0)
