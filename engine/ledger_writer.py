@@ -50,8 +50,10 @@ def _truthy(value: Any) -> bool:
 
 
 class LedgerWriter:
-    def __init__(self, url: str, user: str, batch_max: int = 500, threaded: bool = True,
+    def __init__(self, url: str, user: str, batch_max: int | None = None, threaded: bool = True,
                  now: Callable[[], dt.datetime] | None = None) -> None:
+        """`batch_max`: rows per transaction (default 500 threaded; 20,000 inline, where a bigger batch lets
+        the many states of one order collapse into one row before anything is written)."""
         # imported here, on the caller's thread: the writer and reader threads importing SQLAlchemy's
         # dialect modules for the first time at once can trip over a half-initialised module
         from engine.ledger import repo  # noqa: F401
@@ -60,8 +62,9 @@ class LedgerWriter:
         self.url = url
         self.user = user.lower()
         self.engine = make_engine(url)
-        self.batch_max = batch_max
+        self.batch_max = batch_max or (500 if threaded else 20_000)
         self.threaded = threaded
+        self._controls_pending = False  # inline mode: a control/param write a read must see first
         self._now = now or _utc  # the time stamped on params/controls (the engine's clock in a backtest)
         self._q: queue.Queue = queue.Queue()
         self._pending: list[tuple[str, Any]] = []  # inline mode's queue
@@ -119,9 +122,11 @@ class LedgerWriter:
         self._put(("mark", row))
 
     def control(self, kind: ControlKind, value: Any, who: str, why: str, active: bool = True) -> None:
+        self._controls_pending = True
         self._put(("control", (kind, value, who, why, active)))
 
     def param(self, key: str, value: Any, why: str) -> None:
+        self._controls_pending = True
         self._put(("param", (key, value, why)))
 
     # ------------------------------------------------------------ writer
@@ -181,15 +186,12 @@ class LedgerWriter:
         """Equity marks, params and controls; returns the number of marks."""
         from engine.ledger import repo
 
-        marks = 0
+        marks = repo.record_equity_marks(s, self.user, [{**row, "time": _utc(row["time_ms"])}
+                                                         for kind, row in rows if kind == "mark"], source="engine")
         for kind, row in rows:
             if kind == "mark":
-                repo.record_equity_mark(s, time=_utc(row["time_ms"]), spot_value=row["spot_value"],
-                                        perp_account_value=row["perp_account_value"],
-                                        unrealized=row.get("unrealized"), net_delta=row.get("net_delta"),
-                                        coin=row.get("coin", "*"), user=self.user, source="engine")
-                marks += 1
-            elif kind == "param":
+                continue
+            if kind == "param":
                 key, value, why = row
                 repo.set_param(s, key, value, written_by="engine", time=self._now(), reason=why)
             else:
@@ -208,7 +210,9 @@ class LedgerWriter:
 
     # ------------------------------------------------------------ reads (call via run_in_executor)
     def _read_own_writes(self) -> None:
-        if not self.threaded:
+        """Inline mode: controls and params written by the engine are on disk before it reads them back."""
+        if not self.threaded and self._controls_pending:
+            self._controls_pending = False
             self.flush()
 
     def read_controls(self) -> Controls:

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 class Engine:
     def __init__(self, cfg: Any, private_key: str | None = None, *, clock: Clock | None = None,
                  signer: Any = None, deadman_horizon_ms: int = 15_000, metrics_port: int | None = None,
-                 equity_mark_every_ms: int = 10_000, account_refresh_ms: int = 5_000,
+                 equity_mark_every_ms: int = 10_000, account_refresh_ms: int = 30_000,
                  orders_refresh_ms: int = 30_000, http_client: Any = None,
                  feed_factory: Callable[[Callable[[Any], None]], Any] | None = None,
                  ledger_poll_ms: int = 1_000, ledger_threaded: bool = True) -> None:
@@ -262,6 +262,9 @@ class Engine:
                 q.poke()
 
     def _on_fundings(self, ev: Any) -> None:
+        if not ev.is_snapshot:
+            for r in ev.fundings:
+                self.inventory.on_funding(r.usdc)
         if ev.fundings:
             self.ledger.funding([{"time": r.time, "coin": r.coin, "usdc": str(r.usdc), "szi": str(r.szi),
                                   "fundingRate": str(r.funding_rate)} for r in ev.fundings])

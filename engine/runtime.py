@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from decimal import Decimal
 from typing import Any, Awaitable, Callable
 
 from engine.execution.deadman import DAY_MS, fires_in_history, fires_param_key
@@ -22,7 +23,7 @@ from engine.market.markets import INTERVAL_MS, MarketRuntime
 from engine.venue.facts import FUNDING_INTERVAL_MS
 
 log = logging.getLogger("engine.runtime")
-DEBOUNCE_MS = 250
+DEBOUNCE_MS = 250  # a burst of fills or funding rows is one venue re-read
 LOW_WEIGHT_FRACTION = 0.1  # warn when the IP-weight bucket falls below this share of its capacity
 
 
@@ -167,7 +168,9 @@ class EngineTimers:
             if mid:
                 spot_value += float(qty) * mid
         net = sum(float(e.inventory.qty(c)) for m in e.markets for c in m.coins)
-        if e.drawdown.mark(spot_value, e.inventory.perp_account_value, net):
+        mids = {c: e.data.mid(c, now, 10 ** 12) for c in e.inventory.perp}
+        perp_value = Decimal(repr(round(e.inventory.perp_value(mids), 6)))
+        if e.drawdown.mark(spot_value, perp_value, net):
             e.controls.written = True  # the next poll reads it back rather than clearing it
             e.poke_all()
         self.save_deadman_fires()

@@ -1,18 +1,19 @@
-"""`hlmm backtest --l2`: the live engine (`engine.loop.Engine`) and the venue (`sim.venue.Venue`) in one process
-on simulated time, replaying recorded books, trades and funding. No sockets.
+"""`hlmm backtest`: the live engine (`engine.loop.Engine`) and the venue (`sim.venue.Venue`) in one process on
+simulated time, replaying recorded books, trades, funding and feed gaps. No sockets, no second engine.
 
 Wiring (docs/backtesting.md has the picture):
 * `vloop.VirtualTimeLoop` runs everything; every sleep, timeout and throttle of the engine is on replay time;
-* the engine's REST client talks to the venue through `inproc.VenueClient`, its feed is `inproc.VenueFeed`;
+* the engine's REST client talks to the venue through `inproc.VenueClient`, its feed is `inproc.VenueFeed`,
+  its signer is `UnsignedSigner` (the in-process venue verifies nothing) and its ledger writer runs inline;
 * `venue_replay.MarketReplay` is the market: replayed snapshots → queue-model fills booked in the venue,
-  oracle marks, funding hours, liquidity for post-only checks and taker orders, P&L attribution.
-The engine runs unchanged: the same startup reconciliation, requote loop, executor, hedger, carry, dead man's
-switch, housekeeping and ledger writes as `hlmm run` — only its clock, transport and feed are swapped.
+  oracle marks, funding hours, replayed liquidity where an order would cross it.
+The engine runs unchanged: the same startup reconciliation, quoters, executor, carry manager, dead man's
+switch, timers and ledger writes as `hlmm run` — only its clock, transport, feed, signer and ledger threading
+are swapped. The driver applies each replayed event at its time and lets the loop run only when something
+is due before it, so a quiet stretch of the replay costs no loop iterations.
 """
 from __future__ import annotations
 
-import asyncio
-import logging
 import pathlib
 import secrets
 import tempfile
@@ -22,17 +23,17 @@ from typing import Any, Callable
 
 from engine.backtest.data import DataError
 from engine.backtest.history import load_funding
-from engine.backtest.results import core_result
 from engine.backtest.models import ConstantLatency, LatencyModel, LogNormalLatency, make_queue_model
-from engine.backtest.streams import merge_events
-from engine.backtest.venue_replay import MarketReplay, ReplayLeg, _num
+from engine.backtest.results import engine_result
+from engine.backtest.streams import BOOK, FUNDING, GAP, TRADE
+from engine.backtest.venue_replay import MarketReplay, ReplayLeg, num
+from engine.venue.facts import DEFAULT_MAX_LEVERAGE, MAX_LEVERAGE
 
-log = logging.getLogger(__name__)
 BASE_URL = "http://backtest.invalid"  # never dialled: the transport is in process
-# nothing but the engine writes this ledger during a backtest, so the once-a-second re-read of controls and
-# params (4-5 ms each here, most of the run's time) is relaxed to once a minute of replay time
-LEDGER_POLL_MS = 60_000
-MAX_LEVERAGE = {"BTC": 40, "ETH": 25, "SOL": 20, "HYPE": 10}
+# nothing but the engine writes a backtest's ledger, and the engine applies its own controls (a drawdown kill)
+# the moment it writes them: re-reading controls and params once an hour of replay time, not once a second,
+# only saves ~2 ms of SQL a poll
+LEDGER_POLL_MS = 3_600_000
 
 
 def _universe(perp: tuple[str, int, float], spot: tuple[str, int, float, str] | None):
@@ -41,7 +42,7 @@ def _universe(perp: tuple[str, int, float], spot: tuple[str, int, float, str] | 
 
     coin, szd, px = perp
     markets = [Market(asset=0, coin=coin, sz_decimals=szd, is_spot=False, default_px=Decimal(repr(px)),
-                      max_leverage=MAX_LEVERAGE.get(coin, 20))]
+                      max_leverage=MAX_LEVERAGE.get(coin, DEFAULT_MAX_LEVERAGE))]
     tokens = (TOKENS[0],)
     if spot is not None:
         pair, sszd, spx, base = spot
@@ -83,33 +84,36 @@ def latency_model(opts: Any) -> LatencyModel:
 
 
 class EngineBacktest:
-    """One run. `opts` is a `runner.ReplayOptions`; `books`/`trades` are the event iterators per leg."""
+    """One run. `opts` is a `runner.ReplayOptions`; `events` the merged replay stream (streams.merge_events)."""
 
-    def __init__(self, opts: Any, perp: tuple[str, int], spot: tuple[str, int] | None, books: dict, trades: dict | None,
-                 progress: Callable[[int], None] | None = None, funding: list | None = None) -> None:
-        """`funding`: rows already loaded (else read from `opts.funding`)."""
+    def __init__(self, opts: Any, perp: tuple[str, int], spot: tuple[str, int] | None, events: Any,
+                 funding: list | None = None, progress: Callable[[int, int], None] | None = None,
+                 quality: Any = None) -> None:
         self.opts = opts
         self.perp_coin, self.perp_szd = perp
         self.spot_coin, self.spot_szd = spot if spot else (None, None)
-        self.funding = funding if funding is not None else (
-            load_funding(opts.funding, self.perp_coin) if opts.funding else None)
-        self.events = merge_events(books, trades, self.funding)
+        self.funding = funding
+        self.events = iter(events)
         self.progress = progress
+        self.quality = quality
         self.latency = latency_model(opts)
         self.queue = make_queue_model(opts.queue, opts.seed)
         for name in ("start_spot_usdc", "start_spot_base", "start_perp_usdc"):
             if getattr(opts, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(opts, name)}")
-        self.result: dict | None = None
         self.market: MarketReplay | None = None
         self.engine: Any = None
         self.venue: Any = None
+        self.status_ms: dict[str, int] = {}
+        self.counts = {"books": 0, "trades": 0, "funding": 0, "gaps": 0}
 
     # ------------------------------------------------------------------ run
     def run(self) -> dict:
-        from engine.backtest.vloop import run_virtual
+        from engine.backtest.vloop import VirtualTimeLoop
 
         first = next(self.events, None)
+        while first is not None and first[1] != BOOK:  # trades before the first book have nothing to meet
+            first = next(self.events, None)
         if first is None:
             raise DataError(f"{self.opts.l2}: no l2Book snapshots for coin {self.perp_coin!r}")
         self._first = first
@@ -117,30 +121,31 @@ class EngineBacktest:
             workdir = pathlib.Path(self.opts.out) if self.opts.out is not None else pathlib.Path(tmp)
             workdir.mkdir(parents=True, exist_ok=True)
             ledger = workdir / "ledger.db"
-            if ledger.exists():
-                ledger.unlink()  # a results directory holds one run's ledger
+            for stale in (ledger, ledger.with_name("ledger.db-wal"), ledger.with_name("ledger.db-shm")):
+                stale.unlink(missing_ok=True)  # a results directory holds one run's ledger
             self._ledger_url = f"sqlite:///{ledger.resolve()}"
-            return run_virtual(self._main, max(0, first[0] - 1))
+            loop = VirtualTimeLoop(max(0, first[0] - 1))
+            try:
+                with loop.driving():
+                    result = self._drive(loop)
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+            return result
 
-    async def _main(self, loop) -> dict:
-        from eth_account import Account
-
-        from engine.backtest.inproc import VenueClient, VenueFeed
-        from engine.backtest.vloop import LoopClock
-        from engine.loop import Engine
+    def _build(self, clock: Any) -> tuple[Any, str]:
+        """The venue with a funded throwaway account, the replayed market around it. Returns (venue, address)."""
         from sim.venue import Venue
 
         opts = self.opts
-        clock = LoopClock(loop)
-        t0, kind0, _, ev0 = self._first
-        px0 = self._first_mid(ev0) if kind0 == 1 else 1.0
+        t0, _, _, ev0 = self._first
+        px0 = _first_mid(ev0)
         spot = (self.spot_coin, self.spot_szd, px0, self.perp_coin) if self.spot_coin else None
         venue = self.venue = Venue(clock, seed=opts.seed, universe=_universe((self.perp_coin, self.perp_szd, px0),
                                                                              spot), nonce_window=False)
         pm, pt, sm, st = (Decimal(repr(x)) / 10_000 for x in opts.fees_bp)
         venue.set_fee_rates(perp_taker=pt, perp_maker=pm, spot_taker=st, spot_maker=sm)
-        key = "0x" + secrets.token_hex(32)  # a throwaway account: the key lives in this process only
-        address = Account.from_key(key).address.lower()
+        address = "0x" + secrets.token_hex(20)  # a throwaway account: nothing signs for it in process
         venue.fund_perp(address, repr(opts.start_perp_usdc))
         if self.spot_coin:
             venue.fund_spot(address, "USDC", repr(opts.start_spot_usdc))
@@ -155,75 +160,86 @@ class EngineBacktest:
             legs["spot"] = ReplayLeg("spot", self.spot_coin, self.spot_szd, venue)
         market = self.market = MarketReplay(venue, address, legs, self.queue, self.funding,
                                             opts.start_spot_base if self.spot_coin else 0.0)
+        market.by_asset = {0: legs["perp"], **({10_000: legs["spot"]} if self.spot_coin else {})}
         market.step_funding(clock.now_ms())
-        cfg = engine_config(opts, self.perp_coin, self.spot_coin, address, self._ledger_url)
+        return venue, address
+
+    def _drive(self, loop) -> dict:
+        """Start the engine, apply every replayed event at its time (the loop runs whatever is due before it),
+        then stop the engine as Ctrl-C would (cancel all, disarm) and collect the results."""
+        from engine.backtest.inproc import VenueClient, VenueFeed
+        from engine.backtest.vloop import LoopClock
+        from engine.loop import Engine
+        from engine.venue.signing import UnsignedSigner
+
+        clock = LoopClock(loop)
+        venue, address = self._build(clock)
+        market = self.market
+        cfg = engine_config(self.opts, self.perp_coin, self.spot_coin, address, self._ledger_url)
         client = VenueClient(venue, address, entry_ms=self.latency.entry_ms, before_call=market.before_call,
-                                   info_hook=self._info_hook)
+                             info_hook=self._info_hook)
 
         def make_feed(on_event):
-            feed = VenueFeed(venue, address, on_event, market_data_ms=self.latency.market_data_ms)
-            market.feed = feed
+            feed = market.feed = VenueFeed(venue, address, on_event, market_data_ms=self.latency.market_data_ms)
             return feed
 
-        engine = self.engine = Engine(cfg, key, clock=clock, http_client=client, feed_factory=make_feed,
-                                      ledger_poll_ms=LEDGER_POLL_MS)
-        del key
+        engine = self.engine = Engine(cfg, clock=clock, signer=UnsignedSigner(address), http_client=client,
+                                      feed_factory=make_feed, ledger_poll_ms=LEDGER_POLL_MS, ledger_threaded=False)
         wall0 = time.perf_counter()
         self._apply(self._first)  # the first snapshot is in place before the engine reads the book
-        run = asyncio.create_task(engine.run(), name="hlmm-engine")
-        started = asyncio.create_task(engine.started.wait())
-        await asyncio.wait({run, started}, return_when=asyncio.FIRST_COMPLETED)
+        self.start = market.snapshot_account(self._first[0])
+        run = loop.create_task(engine.run(), name="hlmm-engine")
+        loop.run_until(lambda: engine.started.is_set() or run.done())
         if run.done():
-            started.cancel()
             run.result()  # a startup error (config, venue refusal) surfaces here
-        first_t = last_t = t0
+        first_t = last_t = self._first[0]
         n = 1
-        self._status_ms: dict[str, int] = {}
+        status = self.status_ms
         rt = engine.markets[0]
-        try:
-            for ev in self.events:
-                t = ev[0]
-                if t > clock.now_ms():
-                    await asyncio.sleep((t - clock.now_ms()) / 1000)
-                status = rt.status.split(":")[0]
-                self._status_ms[status] = self._status_ms.get(status, 0) + (t - last_t)
-                self._apply(ev)
-                last_t = t
-                n += 1
-                if self.progress is not None and n % 1024 == 0:
-                    self.progress(n)
-                if run.done():
-                    break
-            # let the engine answer the last event, then stop it like Ctrl-C would (cancel all, disarm)
-            await asyncio.sleep(max(self.latency.entry_ms(), 1) * 2 / 1000)
-        finally:
-            engine.stop()
-            await run
+        run_until_ms, apply, progress = loop.run_until_ms, self._apply, self.progress
+        for ev in self.events:
+            t = ev[0]
+            run_until_ms(t)
+            key = rt.status.split(":", 1)[0]
+            status[key] = status.get(key, 0) + (t - last_t)
+            apply(ev)
+            last_t = t
+            n += 1
+            if progress is not None and not n & 1023:
+                progress(n, t)
+            if run.done():
+                break
+        # let the engine answer the last event, then stop it like Ctrl-C would (cancel all, disarm)
+        run_until_ms(loop.now_ms() + max(self.latency.entry_ms(), 1) * 2)
+        engine.stop()
+        loop.run_until(run.done)
+        run.result()
         wall = time.perf_counter() - wall0
-        errors = market.feed.stats["handler_errors"] if market.feed is not None else 0
-        if errors:
-            raise RuntimeError(f"the engine raised on {errors} feed events (see the log)")
+        if market.feed is not None and market.feed.stats["handler_errors"]:
+            raise RuntimeError(f"the engine raised on {market.feed.stats['handler_errors']} feed events (see the log)")
         market.curve.force(last_t, market.equity(), market.net)
-        return self._results(wall, first_t, last_t, n)
-
-    def _first_mid(self, ev) -> float:
-        if len(ev.bids) and len(ev.asks):
-            return float((ev.bids.item(0) + ev.asks.item(0)) / 2)
-        return float(ev.bids.item(0) if len(ev.bids) else ev.asks.item(0) if len(ev.asks) else 1.0)
+        self.end = market.snapshot_account(last_t)
+        return engine_result(self, wall, first_t, last_t, n)
 
     def _apply(self, ev) -> None:
         t, kind, leg_name, payload = ev
         market = self.market
         market.step_funding(t)
-        leg = market.legs[leg_name]
-        if kind == 1:
-            market.on_book(leg, t, payload.bids, payload.asks)
-        elif kind == 0:
-            market.on_trade(leg, payload.px, payload.sz)
-        # kind 2 (a funding row) needs nothing here: its rate is pinned for its hour by step_funding
+        if kind == BOOK:
+            self.counts["books"] += 1
+            market.on_book(market.legs[leg_name], t, payload.bids, payload.asks)
+        elif kind == TRADE:
+            self.counts["trades"] += 1
+            market.on_trade(market.legs[leg_name], payload.px, payload.sz)
+        elif kind == GAP:
+            self.counts["gaps"] += 1
+            market.on_gap()
+        elif kind == FUNDING:  # its rate is pinned for its hour by step_funding
+            self.counts["funding"] += 1
 
     def _info_hook(self, body: dict) -> Any:
-        """The engine's book reads see the replayed book (the venue's book holds copied levels and our orders)."""
+        """The engine's book reads see the replayed book (the venue's book holds our orders and, at times, a copy
+        of the replayed levels)."""
         if body.get("type") != "l2Book":
             return None
         leg = self.market.by_coin.get(body.get("coin"))
@@ -231,52 +247,13 @@ class EngineBacktest:
             return None
 
         def side(levels):
-            return [{"px": _num(p), "sz": _num(s), "n": 1} for p, s in levels.tolist()]
+            return [{"px": num(p), "sz": num(s), "n": 1} for p, s in levels.tolist()]
 
         return {"coin": leg.coin, "time": leg.t_ms, "levels": [side(leg.bids), side(leg.asks)]}
 
-    # ------------------------------------------------------------------ results
-    def _results(self, wall: float, first_t: int, last_t: int, n: int) -> dict:
-        m, venue, engine = self.market, self.venue, self.engine
-        _, chs = venue.info({"type": "clearinghouseState", "user": m.user, "dex": ""})
-        _, spot_state = venue.info({"type": "spotClearinghouseState", "user": m.user})
-        spot_bal = {b["coin"]: float(b["total"]) for b in spot_state["balances"]}
-        perp_value = float(chs["marginSummary"]["accountValue"])
-        spot_leg = m.legs.get("spot")
-        spot_value = spot_bal.get("USDC", 0.0) + (spot_bal.get(self.perp_coin, 0.0) * spot_leg.mid if spot_leg else 0.0)
-        # the starting coin counts at its first mark, as in the attribution (its later moves are basis P&L)
-        start_value = self.opts.start_perp_usdc + (
-            self.opts.start_spot_usdc + self.opts.start_spot_base * m.first_spot_mid if spot_leg else 0.0)
-        # the venue's own account value change at the last marks: equal to the attribution total when every
-        # fill and funding row was accounted
-        equity_change = perp_value + (spot_value if spot_leg else 0.0) - start_value
-        gauges = engine.snapshot()["gauges"]
-        return {
-            "mode": "engine",
-            **core_result(n, wall, first_t, last_t, m.n_fills, m.n_maker, m.volume, m.attr, m.curve),
-            "queue_fills": m.queue_fills,
-            "turnover": m.volume / start_value if start_value else None,
-            "equity_change_usd": equity_change,
-            "final_inventory": {**{name: leg.position for name, leg in m.legs.items()}, "net": m.net},
-            "funding_usd": m.funding_paid,
-            "missing_funding_hours": m.missing_funding_hours,
-            "engine": {k: gauges[k] for k in sorted(gauges) if k.startswith(("engine_", "exec_"))},
-            "orders": self._order_counts(),
-            "time_in_status": self._status_share(),
-            "balances": {"perp_account_value": perp_value, "spot": spot_bal,
-                         "perp_position": {p["position"]["coin"]: float(p["position"]["szi"])
-                                           for p in chs["assetPositions"]}},
-        }
 
-    def _order_counts(self) -> dict:
-        """Our orders' status changes on the venue (placed, filled, cancelled, rejected) by status."""
-        counts: dict[str, int] = {}
-        for row in self.venue.order_events():
-            if row["user"] == self.market.user:
-                counts[row["status"]] = counts.get(row["status"], 0) + 1
-        return counts
-
-    def _status_share(self) -> dict:
-        """Share of replayed time the engine's market spent quoting, paused (by reason kind) or killed."""
-        total = sum(self._status_ms.values())
-        return {k: v / total for k, v in sorted(self._status_ms.items())} if total else {}
+def _first_mid(ev) -> float:
+    bids, asks = ev.bids, ev.asks
+    if len(bids) and len(asks):
+        return float((bids.item(0) + asks.item(0)) / 2)
+    return float(bids.item(0) if len(bids) else asks.item(0) if len(asks) else 1.0)

@@ -9,8 +9,8 @@ passes `UnsignedSigner`): the venue runs each action as the engine's account (`V
 `VenueFeed` stands in for `engine.venue.feed.Feed`: the venue's user events (orderUpdates, userFills,
 userFundings) are the messages the WS server would send, decoded by the live decoder (`decode_message`, the
 part of `decode` after JSON parsing); book snapshots come from the replay (`push_book`). Events are delivered
-after the market-data latency through the event loop, or — at zero latency — as soon as the venue call that
-raised them has finished, never inside it. A replayed feed gap is a disconnect: `drop()` stops delivery and
+after the market-data latency through the event loop, or — at zero latency — as the venue call that raised
+them returns, once its state change is complete. A replayed feed gap is a disconnect: `drop()` stops delivery and
 `reconnect()` sends the engine a `Resync`, as a real reconnect would.
 """
 from __future__ import annotations
@@ -185,13 +185,15 @@ class VenueFeed:
         self._deliver(decoded)
 
     def _deliver(self, event: Any) -> None:
+        """After the market-data latency; at zero latency right away — the venue raises its events once the
+        state change is complete (`Venue` flushes them as its call returns), so the engine never sees a
+        half-done venue, and nothing the engine does from a handler re-enters the venue (it only schedules)."""
         self.stats["msgs"] += 1
-        loop = asyncio.get_running_loop()
         delay = self.market_data_ms()
         if delay > 0:
-            loop.call_later(delay / 1000, self._emit, event)
+            asyncio.get_running_loop().call_later(delay / 1000, self._emit, event)
         else:
-            loop.call_soon(self._emit, event)
+            self._emit(event)
 
     def _emit(self, event: Any) -> None:
         if not self._up and not isinstance(event, Resync):

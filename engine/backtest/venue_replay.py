@@ -91,6 +91,8 @@ class MarketReplay:
         self.volume = 0.0
         self.queue_fills = 0
         self.gaps = 0
+        self.book_bp: dict[int, int] = {}  # book half-spread in 0.1 bp bins, one count per snapshot
+        self.quote_bp: dict[int, int] = {}  # our resting orders' distance from mid when they went live
         self._stale_ladder: set[int] = set()
         self._rates: dict[int, Decimal] = {}
         for row in funding or []:  # the rate settled at each hour (8-hourly history spread over its hours)
@@ -101,6 +103,35 @@ class MarketReplay:
         self.missing_funding_hours = 0
         self._gap_open = False
         venue.subscribe(self._on_venue_event)
+
+    # ------------------------------------------------------------------ the account, as the venue holds it
+    def snapshot_account(self, t_ms: int):
+        """An `AccountSnapshot` (engine.attribution) of our account: the venue's cash (spot USDC + the perp's
+        raw USD) and positions, valued at the replayed mids."""
+        import datetime as dt
+
+        from engine.attribution import AccountSnapshot
+
+        _, chs = self.venue.info({"type": "clearinghouseState", "user": self.user, "dex": ""})
+        _, spot = self.venue.info({"type": "spotClearinghouseState", "user": self.user})
+        cash = Decimal(chs["marginSummary"]["totalRawUsd"])
+        positions: dict[str, Decimal] = {}
+        for p in chs["assetPositions"]:
+            positions[p["position"]["coin"]] = Decimal(p["position"]["szi"])
+        spot_leg = self.legs.get("spot")
+        for b in spot["balances"]:
+            if b["coin"] == "USDC":
+                cash += Decimal(b["total"])
+            elif spot_leg is not None and b["coin"] == self.legs["perp"].coin:  # the spot pair's base token
+                positions[spot_leg.coin] = Decimal(b["total"])
+        marks = {leg.coin: Decimal(num(leg.mid)) for leg in self.legs.values() if leg.mid}
+        equity = cash + sum((q * marks[c] for c, q in positions.items() if q), Decimal(0))
+        return AccountSnapshot(dt.datetime.fromtimestamp(t_ms / 1000, tz=dt.timezone.utc), equity, positions, marks)
+
+    @staticmethod
+    def _bp_histogram(hist: dict[int, int], bp: float) -> None:
+        key = int(bp * 10 + 0.5)  # 0.1 bp bins: enough to say how far quotes sat from where the market traded
+        hist[key] = hist.get(key, 0) + 1
 
     # ------------------------------------------------------------------ accounting (equity curve)
     @property
@@ -148,6 +179,8 @@ class MarketReplay:
         sz = float(o["sz"])
         order = SimOrder(o["oid"], BUY if o["side"] == "B" else SELL, float(o["limitPx"]), sz,
                          live_ms=self.venue.clock.now_ms(), meta={"lots": round(sz * leg.lot)})
+        if leg.mid:
+            self._bp_histogram(self.quote_bp, abs(order.px - leg.mid) / leg.mid * 1e4)
         if leg.view is not None:
             self.queue.on_live(order, leg.view)
         leg.orders[order.oid] = order
@@ -258,6 +291,7 @@ class MarketReplay:
             if not leg.mid:
                 leg.first_mid = mid
             leg.mid = mid
+            self._bp_histogram(self.book_bp, (ba - bb) * 0.5 / mid * 1e4)
             if not leg.is_spot and t - leg.oracle_ms >= ORACLE_UPDATE_MS:
                 leg.oracle_ms = t
                 self.venue.set_oracle(leg.coin, num(mid))

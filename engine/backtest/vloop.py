@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import heapq
 import math
 import selectors
-from typing import Any, Awaitable, Callable, TypeVar
+import sys
+import threading
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -102,6 +105,49 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         """Jump forward (never back) — for a driver that knows the next event's time."""
         if t_ms > self._now_ms:
             self._now_ms = t_ms
+
+    @contextlib.contextmanager
+    def driving(self) -> Iterator["VirtualTimeLoop"]:
+        """Make this the running loop of the current thread without entering `run_forever`, so a replay driver
+        can step it (`run_until_ms`, `run_until`) between the events it applies itself — what `run_forever`
+        sets up and tears down around its own stepping."""
+        self._check_closed()
+        self._check_running()
+        old_hooks = sys.get_asyncgen_hooks()
+        self._thread_id = threading.get_ident()
+        sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook)
+        asyncio.events._set_running_loop(self)
+        try:
+            yield self
+        finally:
+            self._thread_id = None
+            asyncio.events._set_running_loop(None)
+            sys.set_asyncgen_hooks(*old_hooks)
+
+    def run_until_ms(self, t_ms: int) -> None:
+        """Run every callback and timer due up to `t_ms` (jumping between timers), then move the clock to `t_ms`.
+        Costs nothing when nothing is due: most replayed events find the loop idle."""
+        ready, scheduled, run_once = self._ready, self._scheduled, self._run_once
+        limit = t_ms + 0.5  # virtual time is whole ms; the loop treats timers within 0.5 ms as due
+        while True:
+            if ready:
+                run_once()
+                continue
+            scheduled = self._scheduled  # _run_once may rebuild the heap
+            while scheduled and scheduled[0]._cancelled:
+                self._timer_cancelled_count -= 1
+                heapq.heappop(scheduled)._scheduled = False
+            if scheduled and scheduled[0]._when * 1000.0 <= limit:
+                run_once()
+                continue
+            break
+        if t_ms > self._now_ms:
+            self._now_ms = t_ms
+
+    def run_until(self, done: Callable[[], bool]) -> None:
+        """Step the loop until `done()` (virtual time jumps from timer to timer); BacktestStalled if it can't."""
+        while not done():
+            self._run_once()
 
     def next_due_ms(self) -> float:
         """Virtual ms at which the loop next has something to run: now if a callback is ready, else the

@@ -22,7 +22,8 @@ def _dec(name: str, value: str) -> Decimal:
 def register(app: typer.Typer) -> None:
     bt = typer.Typer(
         name="backtest",
-        help="Replay real L2/funding data through the engine on the simulated clock (`carry`: the carry leg alone).",
+        help="Replay recorded books, trades, funding and feed gaps through the live engine against the local "
+             "venue, in one process on simulated time (`carry`: the carry leg alone).",
         invoke_without_command=True,
         no_args_is_help=False,
     )
@@ -30,16 +31,14 @@ def register(app: typer.Typer) -> None:
     @bt.callback()
     def backtest_replay(
         ctx: typer.Context,
-        l2: Optional[Path] = typer.Option(None, "--l2", help="L2 snapshots: archive .lz4, .jsonl(.gz) or a recording."),
-        trades: Optional[Path] = typer.Option(None, "--trades", help="Recording with a trades channel."),
+        l2: Optional[Path] = typer.Option(None, "--l2", help="L2 snapshots: archive .lz4, .jsonl(.gz), a recording "
+                                                             "(`hlmm record`) or a CSV capture directory."),
+        trades: Optional[Path] = typer.Option(None, "--trades", help="Trades: a recording or a CSV capture directory."),
         funding: Optional[Path] = typer.Option(None, "--funding", help="Funding history (hourly, perp leg)."),
         spot_l2: Optional[Path] = typer.Option(None, "--spot-l2", help="Spot-leg L2 snapshots."),
         config: Optional[Path] = typer.Option(None, "--config", help="hlmm TOML config (strategy section)."),
         latency_ms: float = typer.Option(50.0, "--latency-ms", help="Order-entry and market-data latency (ms)."),
         queue: str = typer.Option("risk-averse", "--queue", help="Queue model: risk-averse | probabilistic."),
-        mode: str = typer.Option("engine", "--mode",
-                                 help="engine: the live Engine against the in-process venue (default); "
-                                      "fast: the pure-function replay (same strategy functions, ~80x faster)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Directory for results.json and PNG charts."),
         as_json: bool = typer.Option(False, "--json", help="Print the results JSON (no progress bar)."),
         seed: int = typer.Option(0, "--seed", help="Seed for the latency / queue randomness."),
@@ -74,9 +73,7 @@ def register(app: typer.Typer) -> None:
         if len(fee_values) != 4:
             raise typer.BadParameter(f"--fees-bp needs four numbers (perp maker, perp taker, spot maker, spot taker), "
                                      f"got {fees_bp!r}")
-        if mode not in ("engine", "fast"):
-            raise typer.BadParameter(f"--mode must be engine or fast, got {mode!r}")
-        opts = ReplayOptions(l2=l2, mode=mode, trades=trades, funding=funding, spot_l2=spot_l2, config=config,
+        opts = ReplayOptions(l2=l2, trades=trades, funding=funding, spot_l2=spot_l2, config=config,
                              latency_ms=latency_ms, latency_jitter=latency_jitter, queue=queue, out=out,
                              seed=seed, coin=coin, sz_decimals=sz_decimals, cache=cache,
                              fees_bp=tuple(fee_values), start_spot_usdc=spot_usdc, start_spot_base=spot_base,
@@ -89,11 +86,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(result, indent=2))
         else:
-            for k in ("mode", "events", "events_per_s", "fills", "maker_ratio", "volume_usd", "pnl_total_usd",
-                      "max_drawdown_usd", "sharpe", "final_inventory", "balances"):
-                typer.echo(f"{k:>18}: {result[k]}")
-            for k, v in result["pnl_attribution"].items():
-                typer.echo(f"{'pnl.' + k:>18}: {v}")
+            from engine.backtest.report import summary_table
+
+            typer.echo(summary_table(result))
 
     @bt.command("carry", help="Funding carry alone (long spot + short perp) over hourly funding history.")
     def carry_command(

@@ -20,6 +20,8 @@ class Inventory:
     spot: dict[str, Decimal] = field(default_factory=dict)      # token -> total balance
     spot_hold: dict[str, Decimal] = field(default_factory=dict)
     perp_account_value: Decimal = ZERO
+    perp_raw_usd: Decimal = ZERO  # the perp account's cash: account value minus Σ szi·mark (moves with fills)
+    perp_mark: dict[str, Decimal] = field(default_factory=dict)  # coin -> the venue's mark at the last snapshot
     snapshot_ms: int | None = None
     last_tid: dict[str, int] = field(default_factory=dict)      # coin -> newest fill tid applied
     spot_base: dict[str, str] = field(default_factory=dict)     # spot pair coin ("@1") -> base token
@@ -28,6 +30,9 @@ class Inventory:
     def on_snapshot(self, chs: Any, spot_balances: Mapping[str, Any], now_ms: int) -> None:
         self.perp = {p.coin: p.szi for p in chs.positions}
         self.perp_account_value = chs.account_value
+        self.perp_raw_usd = chs.account_value - sum(
+            (p.position_value if p.szi > 0 else -p.position_value for p in chs.positions if p.szi), ZERO)
+        self.perp_mark = {p.coin: p.position_value / abs(p.szi) for p in chs.positions if p.szi}
         self.spot = {name: b.total for name, b in spot_balances.items()}
         self.spot_hold = {name: b.hold for name, b in spot_balances.items()}
         self.snapshot_ms = now_ms
@@ -48,7 +53,22 @@ class Inventory:
                 self.spot[base] -= fee
         else:
             self.perp[coin] = start_position + signed
+            self.perp_raw_usd -= signed * px + (fee if fee_token == "USDC" else ZERO)
         return True
+
+    def on_funding(self, usdc: Decimal) -> None:
+        """A funding payment (user's view: positive = received) moves the perp account's cash."""
+        self.perp_raw_usd += usdc
+
+    def perp_value(self, mids: Mapping[str, float]) -> float:
+        """The perp account's value at `mids` (cash + Σ szi·mid); a coin without a mid is valued at the
+        venue's mark of the last snapshot."""
+        value = float(self.perp_raw_usd)
+        for coin, szi in self.perp.items():
+            if szi:
+                mid = mids.get(coin) or float(self.perp_mark.get(coin, 0))
+                value += float(szi) * mid
+        return value
 
     def qty(self, coin: str) -> Decimal:
         """Signed position of a wire coin: perp szi, or the spot pair's base balance."""

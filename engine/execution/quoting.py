@@ -1,7 +1,8 @@
 """`MarketQuoter`: one market's requote cycle — when to decide, and one venue job in flight at a time.
 
 Anything that can change the market's quotes calls `poke()` (a book, a fill, an order update, a control or
-params change, a stale-data deadline). A poke runs synchronously, on the event that caused it:
+params change, a stale-data deadline). Pokes of one loop iteration are coalesced into one step, which runs
+right after the events that caused it:
 
 1. if a job of this market is still running, or the engine is not ready (starting, resyncing, dead man's
    switch not armed), it only marks the market dirty: the job's end (or readiness) pokes again;
@@ -68,12 +69,21 @@ class MarketQuoter:
         self.last_send_ms = -10 ** 15
         self._wake: asyncio.TimerHandle | None = None
         self._wake_ms: int | None = None
+        self._poked = False  # a step is scheduled for this loop iteration
         self._quote_memo: dict[tuple, tuple] = {}
         self._noop: tuple | None = None  # (accepted, resting) of the last diff that found nothing to do
         self.last_decision: Decision | None = None
 
     # ------------------------------------------------------------------ scheduling
     def poke(self) -> None:
+        """Something changed: evaluate once the events arriving together have all been applied (a fill and
+        the book that shows it are decided on together, not one after the other)."""
+        if not self._poked:
+            self._poked = True
+            asyncio.get_running_loop().call_soon(self._step)
+
+    def _step(self) -> None:
+        self._poked = False
         ctx = self.ctx
         if self.busy or not ctx.ready():
             self.dirty = True

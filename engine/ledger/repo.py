@@ -106,6 +106,25 @@ def record_equity_mark(session: Session, *, time: dt.datetime, spot_value: Any, 
     return mark
 
 
+def record_equity_marks(session: Session, user: str | None, rows: Sequence[Mapping[str, Any]],
+                        source: str | None = None) -> int:
+    """Record many marks in one statement (the engine's writer): each row {time, spot_value,
+    perp_account_value, unrealized?, net_delta?, coin?}; every row is checked before anything is written."""
+    who = None if user is None else user_address(user)
+    src = _text(source, "source", 64, optional=True)
+    parsed = [{"time": require_aware(r.get("time"), f"marks[{i}].time"),
+               "coin": _text(r.get("coin", TOTAL), f"marks[{i}].coin", 32), "user": who,
+               "spot_value": to_decimal(r.get("spot_value"), f"marks[{i}].spot_value"),
+               "perp_account_value": to_decimal(r.get("perp_account_value"), f"marks[{i}].perp_account_value"),
+               "unrealized": None if r.get("unrealized") is None else to_decimal(r["unrealized"],
+                                                                                 f"marks[{i}].unrealized"),
+               "net_delta": None if r.get("net_delta") is None else to_decimal(r["net_delta"], f"marks[{i}].net_delta"),
+               "source": src} for i, r in enumerate(rows)]
+    if parsed:
+        session.execute(insert(EquityMark.__table__), parsed)
+    return len(parsed)
+
+
 # ------------------------------------------------------------------ params
 def set_param(session: Session, key: str, value: Any, *, written_by: str, time: dt.datetime,
               reason: str | None = None) -> int:

@@ -48,17 +48,22 @@ def _order_row(user: str, r: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def upsert_orders(session: Session, user: str, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert or update orders by (user, cloid): the status, oid (once known) and reason of an existing row
-    move to the newest given. Returns the number of rows written."""
+    move to the newest given. Returns the number of rows written (one per cloid)."""
     user = user_address(user)
-    parsed = [_order_row(user, r, f"orders[{i}]") for i, r in enumerate(rows)]
-    newest: dict[str, dict[str, Any]] = {}
-    for row in parsed:  # the last state of a cloid in the batch is its state
-        first = newest.get(row["cloid"])
-        if first is not None:
-            row["created_at"] = first["created_at"]
-            if row["oid"] is None:
-                row["oid"] = first["oid"]
-        newest[row["cloid"]] = row
+    merged: dict[Any, tuple[int, dict[str, Any], Any, Any]] = {}  # cloid -> (index, last row, first time, oid)
+    for i, r in enumerate(rows):  # the last state of a cloid in the batch is its state
+        key = r.get("cloid")
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = (i, r, r.get("time"), r.get("oid"))
+        else:
+            merged[key] = (i, r, seen[2], r.get("oid") if r.get("oid") is not None else seen[3])
+    newest = []
+    for i, r, first_time, oid in merged.values():
+        row = _order_row(user, {**r, "oid": oid}, f"orders[{i}]")
+        if first_time is not None and first_time is not r.get("time"):
+            row["created_at"] = require_aware(first_time, f"orders[{i}].time")
+        newest.append(row)
     if not newest:
         return 0
     table = Order.__table__
@@ -68,7 +73,7 @@ def upsert_orders(session: Session, user: str, rows: Sequence[Mapping[str, Any]]
         index_elements=["user", "cloid"],
         set_={"status": ex.status, "updated_at": ex.updated_at, "oid": func.coalesce(ex.oid, table.c.oid),
               "reason": func.coalesce(ex.reason, table.c.reason)})
-    session.execute(stmt, list(newest.values()))
+    session.execute(stmt, newest)
     return len(newest)
 
 

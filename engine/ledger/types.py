@@ -14,7 +14,7 @@ UTC (timestamptz on PostgreSQL, ISO text on SQLite, which then sorts chronologic
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
@@ -24,20 +24,21 @@ PRECISION = 38
 SCALE = 18
 
 
+_CTX = Context(prec=PRECISION + SCALE + 4)  # wide enough that normalize() never rounds a value in range
+_ONE = Decimal(1)
+_SCALE_Q = Decimal(1).scaleb(-SCALE)
+
+
 def canonical(value: Decimal) -> Decimal:
     """`value` without trailing zeros, integers with exponent 0: Decimal('1.50') → Decimal('1.5'),
-    Decimal('1E+2') → Decimal('100'). Numerically equal to the input: digit surgery, no context, never rounds."""
-    sign, digits, exponent = value.as_tuple()
-    if not any(digits):
+    Decimal('1E+2') → Decimal('100'). Numerically equal to the input (`value` must be in the ledger's range,
+    as `to_decimal` checks first; the context is wide enough that nothing rounds)."""
+    if not value:
         return Decimal(0)
-    kept = list(digits)
-    while exponent < 0 and kept[-1] == 0:
-        kept.pop()
-        exponent += 1
-    if exponent > 0:
-        kept += [0] * exponent
-        exponent = 0
-    return Decimal((sign, tuple(kept), exponent))
+    n = value.normalize(_CTX)
+    if n == n.to_integral_value():  # normalize writes 100 as 1E+2: integers get exponent 0
+        return n.quantize(_ONE, context=_CTX)
+    return n
 
 
 def to_decimal(value: object, field: str = "value") -> Decimal:
@@ -63,9 +64,9 @@ def to_decimal(value: object, field: str = "value") -> Decimal:
         raise ValueError(f"{field}: {value!r} has {d.adjusted() + 1} integer digits; the ledger keeps at most "
                          f"{PRECISION - SCALE}")
     d = canonical(d)
-    fractional = max(0, -d.as_tuple().exponent)
-    if fractional > SCALE:
-        raise ValueError(f"{field}: {value!r} has {fractional} decimal places; the ledger keeps at most {SCALE}")
+    if d != d.quantize(_SCALE_Q, context=_CTX):  # (as_tuple() would say how many, at twice the cost)
+        raise ValueError(f"{field}: {value!r} has {-d.as_tuple().exponent} decimal places; the ledger keeps at "
+                         f"most {SCALE}")
     return d
 
 

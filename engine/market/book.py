@@ -81,7 +81,10 @@ class L2Book:
     @property
     def has_zero(self) -> bool:
         """Any non-positive price or size: a corrupt snapshot (the venue never shows empty levels)."""
-        return any(px <= 0 or sz <= 0 for px, sz in self.bids) or any(px <= 0 or sz <= 0 for px, sz in self.asks)
+        for side in (self.bids, self.asks):
+            if side and min(min(lv[0], lv[1]) for lv in side) <= 0:
+                return True
+        return False
 
     @property
     def is_crossed(self) -> bool:

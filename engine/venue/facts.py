@@ -22,6 +22,10 @@ MAKER_FEE = {"perp": PERP_MAKER_FEE, "spot": SPOT_MAKER_FEE}
 MAX_LEVERAGE = {"BTC": 40, "ETH": 25, "SOL": 20, "HYPE": 10}
 DEFAULT_MAX_LEVERAGE = 20
 
+# szDecimals (meta / spotMeta) of the coins our recorded data covers; other coins need --sz-decimals
+SZ_DECIMALS = {"BTC": 5, "ETH": 4, "SOL": 2, "HYPE": 2, "WLFI": 0, "@107": 2, "@1": 2, "HYPE/USDC": 2,
+               "PURR/USDC": 0}
+
 MIN_ORDER_NOTIONAL_USD = 10.0
 FUNDING_INTERVAL_MS = 3_600_000
 ORACLE_UPDATE_MS = 3_000  # validators publish oracle prices about every 3 s
