@@ -130,6 +130,9 @@ class CarryManager:
                          st.unwind_to)
                 st.unwind_to = None
                 self._persist(m)
+            elif self._free_spot(spot.coin) * spot.best_bid < float(MIN_NOTIONAL) and \
+                    self.orders.exposure(spot.coin)[1] > 0:
+                return None  # our own asks hold the spot: the requote (asks capped by the unwind) frees it first
             else:
                 return self._unwind_step(m, spot, perp, spot_qty, perp_qty)
         order, reduce_only = self._taker_order(m, st, spot, perp, spot_qty, perp_qty, now)
@@ -197,9 +200,7 @@ class CarryManager:
         slip = self.hedger.params.slippage
         chunk_usd = min(self.limits.max_order_notional * 0.98,
                         max(self.hedger.params.band_usd, 2 * float(MIN_NOTIONAL)))
-        base = self.inventory.spot_base.get(spot.coin)
-        free = float(self.inventory.free(base)) if base else 0.0
-        sell = unwind_sell(spot_qty, perp_qty, st.unwind_to, free, spot, chunk_usd, slip)
+        sell = unwind_sell(spot_qty, perp_qty, st.unwind_to, self._free_spot(spot.coin), spot, chunk_usd, slip)
         now = self.clock.now_ms()
         filled_all = True
         if sell is not None and self._risk_ok(sell, False, self._ctx(m, now, spot_qty, perp_qty)):
@@ -218,6 +219,14 @@ class CarryManager:
             filled_all = await self.hedger.execute(buy, True) and filled_all
             await self.refresh_account()
         st.retry_after_ms = self.clock.now_ms() + (0 if filled_all else HEDGE_RETRY_MS)
+
+    def _free_spot(self, pair: str) -> float:
+        """The spot base we can sell now: the balance less what our own resting asks hold (known from our
+        orders at once, where the venue's `hold` is only as fresh as the last account read)."""
+        base = self.inventory.spot_base.get(pair)
+        if base is None:
+            return 0.0
+        return max(0.0, float(self.inventory.spot.get(base, 0)) - float(self.orders.exposure(pair)[1]))
 
     def _risk_ok(self, order: HedgeOrder, reduce_only: bool, ctx_for: Callable[[str], RiskContext]) -> bool:
         decision = evaluate([with_reduce_only(order, reduce_only)], ctx_for(order.coin), self.limits, self.kill)
