@@ -27,7 +27,7 @@ from engine.execution.diff import CloidFactory, Tolerance
 from engine.execution.executor import CoinSpec, Executor
 from engine.execution.hedger import Hedger
 from engine.execution.inventory import Inventory
-from engine.execution.orders import OurOrder, OurOrders
+from engine.execution.orders import OrderState, OurOrder, OurOrders
 from engine.execution.quoting import MarketQuoter, QuotingContext
 from engine.execution.reconcile import is_ours, make_run_id
 from engine.market.marketdata import MarketData
@@ -241,11 +241,16 @@ class Engine:
                 continue
             if u.status == "scheduledCancel" and self.deadman.observe_fire(u.status_timestamp):
                 self._deadman_fired(f"an order update reports the venue's scheduled cancel at {u.status_timestamp}")
-            if self.orders.get(o.oid) is None and not is_ours(o.cloid):
+            known = self.orders.get(o.oid) or (self.orders.by_cloid(o.cloid) if o.cloid else None)
+            if known is None and not is_ours(o.cloid):
                 continue  # not ours: reconciliation decides about foreign orders
+            before = known.state if known is not None else None
             self.orders.on_update(o.oid, o.cloid, o.coin, o.is_buy, o.limit_px, o.sz, u.status, now,
                                   reduce_only=o.reduce_only)
-            q.poke()
+            # the echo of our own action (placed → open, being cancelled → canceled) changes nothing to decide on
+            if not ((before is OrderState.INFLIGHT and u.status == "open")
+                    or (before is OrderState.CANCELING and u.status == "canceled")):
+                q.poke()
 
     def _on_fills(self, ev: Any) -> None:
         self.ledger.fills([f.raw for f in ev.fills])

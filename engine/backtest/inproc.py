@@ -1,8 +1,9 @@
 """The engine's two venue connections, in process: REST as an httpx-shaped client and the feed as venue events.
 
 `VenueClient` plugs into `VenueRest` in place of its httpx client: every /info and /exchange request the engine
-makes is decoded and handed to `sim.venue.Venue` directly — the same request bodies and reply bytes as over
-HTTP, minus the socket and the HTTP machinery. Requests reach the venue after the latency model's order-entry
+makes is handed to `sim.venue.Venue` directly — the same requests and replies as over HTTP, as the objects the
+bytes encode (`request_object`; `post` still takes and returns bytes), minus the socket, the HTTP machinery
+and the JSON round trip. Requests reach the venue after the latency model's order-entry
 delay, slept on the backtest's virtual clock. The engine's envelopes carry no real signature (a backtest
 passes `UnsignedSigner`): the venue runs each action as the engine's account (`Venue.exchange_as`).
 
@@ -59,7 +60,12 @@ class VenueClient:
         self.stats = {"info": 0, "exchange": 0}
 
     async def post(self, path: str, *, content: bytes, timeout: Any = None) -> Reply:
-        body = orjson.loads(content)
+        status, payload = await self.request_object(path, orjson.loads(content))
+        return Reply(status, payload.encode() if isinstance(payload, str) else orjson.dumps(payload))
+
+    async def request_object(self, path: str, body: Any) -> tuple[int, Any]:
+        """The request as the object it encodes, the reply as the object it decodes to (VenueRest uses this
+        when present). The venue builds every reply afresh, so handing its objects over shares nothing."""
         delay = self.entry_ms()
         if delay > 0:
             await asyncio.sleep(delay / 1000)  # order entry / request latency, on the virtual clock
@@ -67,7 +73,7 @@ class VenueClient:
             self.stats["exchange"] += 1
             action = body.get("action") if isinstance(body, dict) else None
             if not isinstance(action, dict):
-                return Reply(422, b"Failed to deserialize the JSON body into the target type")
+                return 422, "Failed to deserialize the JSON body into the target type"
             self.before_call(str(action.get("type")), action)
             status, payload = self.venue.exchange_as(self.user, action)
         elif path == "/info":
@@ -79,8 +85,8 @@ class VenueClient:
             else:
                 status = 200
         else:
-            return Reply(404, f"no route {path}".encode())
-        return Reply(status, payload.encode() if isinstance(payload, str) else orjson.dumps(payload))
+            return 404, f"no route {path}"
+        return status, payload
 
     async def aclose(self) -> None:
         return None

@@ -94,6 +94,8 @@ class Executor:
         self.now_ms = now_ms
         self.tif = tif
         self.stats = ExecStats()
+        self.deviations = 0  # replies that differ from "rested / cancelled as planned" (counted as they come)
+        self.last_as_planned = False  # the last execute() went exactly as planned: nothing left to re-decide
 
     # ------------------------------------------------------------ bookkeeping
     def _count(self, result: ActionResult) -> None:
@@ -121,6 +123,7 @@ class Executor:
         """Carry out `plan`; returns the number of orders and cancels sent."""
         if plan.is_empty:
             return 0
+        deviations = self.deviations
         plan = plan.stamp(self.new_cloid)
         actions = plan_actions(plan, self.asset_of, self.tif)  # raises before anything is sent
         cancels, modifies, places = list(plan.cancels), list(plan.modifies), list(plan.places)
@@ -160,6 +163,7 @@ class Executor:
                 self._fold_orders(result, [(p.quote, p.cloid) for p in items], retry)
         if retry:
             sent += await self._reprice(retry)
+        self.last_as_planned = self.deviations == deviations and not gone and not retry
         return sent
 
     async def _cancel(self, action: dict, lives: list[LiveOrder], gone: set) -> None:
@@ -169,6 +173,8 @@ class Executor:
         result = await self._send(action)
         self._count(result)
         now = self.now_ms()
+        if not result.ok or result.resolution is not None:
+            self.deviations += 1
         if not result.ok and result.resolution is None:  # refused as a whole: nothing was cancelled
             for lo in lives:
                 self.orders.cancel_refused(lo.oid, now)
@@ -177,6 +183,8 @@ class Executor:
             self._fold_cancel(lo, st, now, gone)
 
     def _fold_cancel(self, lo: LiveOrder, st: OrderResult, now: int, gone: set) -> None:
+        if not st.placed or st.resolution is not None:
+            self.deviations += 1
         if st.resolution is Resolution.UNKNOWN:
             self.orders.fate_unknown(lo.oid, now, "cancel of unknown fate")
             return
@@ -199,6 +207,7 @@ class Executor:
         self.stats.orders_sent += len(items)
         now = self.now_ms()
         if not result.ok and result.resolution is None and not result.statuses:  # refused whole: untouched
+            self.deviations += 1
             for m in items:
                 self.orders.cancel_refused(m.live.oid, now)
                 self.orders.on_result(m.cloid, "rejected", now, reason=result.error.message if result.error
@@ -222,6 +231,7 @@ class Executor:
     def _fold_orders(self, result: ActionResult, items: list[tuple[Quote, str]], retry: list | None) -> None:
         now = self.now_ms()
         if not result.statuses:  # refused whole before execution: none of them rested
+            self.deviations += 1
             why = result.error.message if result.error else "order action refused"
             for _, cloid in items:
                 self.orders.on_result(cloid, "rejected", now, reason=why)
@@ -230,9 +240,10 @@ class Executor:
             self._fold_order(q, cloid, st, now, retry)
 
     def _fold_order(self, q: Quote, cloid: str, st: OrderResult, now: int, retry: list | None) -> None:
-        if st.kind == "resting":
+        if st.kind == "resting" and st.resolution is None:
             self.orders.on_result(cloid, "resting", now, oid=st.oid)
             return
+        self.deviations += 1
         if st.kind == "filled":
             self.orders.on_result(cloid, "filled", now, oid=st.oid, filled_sz=st.total_sz)
             return

@@ -98,7 +98,7 @@ class MarketQuoter:
         self.dirty = False
         job = self._next_job(now)
         if job is not None:
-            self._run(job)
+            self._run(*job)
 
     def wake_at(self, t_ms: int) -> None:
         """Poke again at `t_ms` (engine clock); an earlier pending wake wins."""
@@ -114,10 +114,10 @@ class MarketQuoter:
         self._wake = self._wake_ms = None
         self.poke()
 
-    def _run(self, job: Awaitable[Any]) -> None:
+    def _run(self, job: Awaitable[Any], plan: bool = False) -> None:
         self.busy = True
         task = asyncio.get_running_loop().create_task(job)
-        task.add_done_callback(self._job_done)
+        task.add_done_callback(self._plan_done if plan else self._job_done)
 
     def _job_done(self, task: asyncio.Task) -> None:
         self.busy = False
@@ -126,13 +126,22 @@ class MarketQuoter:
             self.ctx.stats["job_errors"] = self.ctx.stats.get("job_errors", 0) + 1
         self.poke()
 
+    def _plan_done(self, task: asyncio.Task) -> None:
+        """A plan carried out exactly as decided, with nothing new meanwhile, leaves nothing to re-decide: our
+        orders now are the quotes the decision accepted."""
+        if self.dirty or task.cancelled() or task.exception() is not None or not self.ctx.executor.last_as_planned:
+            self._job_done(task)
+        else:
+            self.busy = False
+
     def cancel_timers(self) -> None:
         if self._wake is not None:
             self._wake.cancel()
             self._wake = self._wake_ms = None
 
     # ------------------------------------------------------------------ one step
-    def _next_job(self, now: int) -> Awaitable[Any] | None:
+    def _next_job(self, now: int) -> tuple[Awaitable[Any], bool] | None:
+        """(the venue job to run now, whether it is a quote plan), or None."""
         ctx = self.ctx
         unknown = [o for o in ctx.orders.unknown() if o.coin in self.coins]
         if unknown:
@@ -141,11 +150,11 @@ class MarketQuoter:
                 self.wake_at(oldest + UNKNOWN_GRACE_MS)
                 return None
             ctx.stats["unknown_rereads"] = ctx.stats.get("unknown_rereads", 0) + 1
-            return ctx.refresh_orders()
+            return ctx.refresh_orders(), False
         if not ctx.kill.engaged:
             job = ctx.carry.next_job(self.m, now)
             if job is not None:
-                return job
+                return job, False
         t0 = ctx.timings.start()
         decision = self.decide(now)
         ctx.timings.stop("strategy", t0)
@@ -158,7 +167,7 @@ class MarketQuoter:
         if decision.risk.cancel_all:
             ctx.stats["kill_cancels"] += len(decision.plan.cancels)
         ctx.stats["plans_sent"] += 1
-        return self._execute(decision.plan)
+        return self._execute(decision.plan), True
 
     async def _execute(self, plan: OrderPlan) -> None:
         t0 = self.ctx.timings.start()

@@ -82,7 +82,7 @@ class L2Book:
     def has_zero(self) -> bool:
         """Any non-positive price or size: a corrupt snapshot (the venue never shows empty levels)."""
         for side in (self.bids, self.asks):
-            if side and min(min(lv[0], lv[1]) for lv in side) <= 0:
+            if side and min(map(min, side)) <= 0:  # the smallest price or size of the side, in C
                 return True
         return False
 

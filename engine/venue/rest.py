@@ -75,6 +75,9 @@ class VenueRest(InfoMethods, Settlement):
         self._rng = rng or random.Random()
         # `client`: anything with httpx.AsyncClient's `post(path, content=, timeout=)` and `aclose()` — the
         # in-process backtest passes one that calls the venue directly (engine/backtest/inproc.py)
+        # a client that also answers `request_object(path, body) -> (status, payload)` is an in-process venue:
+        # the same requests and replies as over HTTP, without serialising them (engine/backtest/inproc.py)
+        self._objects = getattr(client, "request_object", None)
         self._client = client if client is not None else httpx.AsyncClient(
             base_url=self.base_url, headers=_HEADERS, transport=transport,
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
@@ -114,6 +117,16 @@ class VenueRest(InfoMethods, Settlement):
                 await self._sleep(self._backoff(attempt - 1))
             await self.bucket.acquire(weight)
             self.stats["info"] += 1
+            if self._objects is not None:  # an in-process venue: the same request, no bytes
+                status, payload = await self._objects("/info", body)
+                if status == 200:
+                    if isinstance(payload, list):
+                        self.bucket.charge(info_surcharge(kind, len(payload)))
+                    return payload
+                last = classify_http(status, payload if isinstance(payload, str) else orjson.dumps(payload).decode())
+                if last.disposition(for_action=False) is not Disposition.RETRY:
+                    break
+                continue
             try:
                 resp = await self._client.post("/info", content=orjson.dumps(body))
             except httpx.TransportError as exc:
@@ -149,6 +162,9 @@ class VenueRest(InfoMethods, Settlement):
     async def _post_exchange(self, env: dict, timeout: httpx.Timeout | None = None
                              ) -> tuple[int | None, Any, str | None]:
         """(status, payload, transport_error). status None = transport error (see `_NOT_SENT`)."""
+        if self._objects is not None:
+            status, payload = await self._objects("/exchange", env)
+            return status, payload, None
         try:
             if timeout is not None:
                 resp = await self._client.post("/exchange", content=orjson.dumps(env), timeout=timeout)
