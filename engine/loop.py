@@ -131,6 +131,7 @@ class Engine:
         self.executor = Executor(self.rest, self.orders, specs, self.timings, self.cloids.next, now)
         self.account = AccountSync(self.rest, self.inventory, self.orders, self.ledger, now, self.venue_now_ms,
                                    coins, {c: s.asset for c, s in specs.items()})
+        self.account.on_change = self.poke_all
         self.controls = ControlsPoller(self.ledger, self.kill, self.base_params, cfg.strategy,
                                        [m.coin for m in self.markets], now, self.alert)
         self.drawdown = DrawdownGuard(cfg.risk, self.kill, self.ledger, now, self.alert)
@@ -220,12 +221,12 @@ class Engine:
             bids = tuple([(lv[0], lv[1]) for lv in bids])
         if asks and len(asks[0]) != 2:
             asks = tuple([(lv[0], lv[1]) for lv in asks])
-        if self.data.on_book(coin, bids, asks, venue_ms) is None:
+        m, changed = self.data.on_book(coin, bids, asks, venue_ms)
+        if m is None:
             return
         self.stats["book_events"] += 1
-        q = self._quoter_of.get(coin)
-        if q is not None:
-            q.poke()
+        if changed:
+            self._quoter_of[coin].poke()
 
     def inject_book(self, coin: str, bids: list[tuple[float, float]], asks: list[tuple[float, float]],
                     venue_ms: int | None = None) -> None:

@@ -34,13 +34,18 @@ class AccountSync:
         self.venue_now_ms = venue_now_ms
         self.coins = coins
         self.asset_of = asset_of
+        self.on_change: Callable[[], None] | None = None  # the engine pokes its quoters
         self.stats = {"account_reads": 0, "order_reads": 0, "status_reads": 0, "adopted": 0, "orphans_cancelled": 0}
 
     async def refresh_account(self) -> None:
         chs = await self.rest.clearinghouse_state()
         spot = await self.rest.spot_clearinghouse_state()
-        self.inventory.on_snapshot(chs, spot, self.now_ms())
+        inv = self.inventory
+        before = (dict(inv.perp), dict(inv.spot))
+        inv.on_snapshot(chs, spot, self.now_ms())
         self.stats["account_reads"] += 1
+        if (inv.perp, inv.spot) != before and self.on_change is not None:
+            self.on_change()  # positions or balances moved without a fill we saw: decide again
 
     async def refresh_orders(self) -> None:
         t_req = self.now_ms()

@@ -7,11 +7,13 @@ double the position); a later REST snapshot overrides it.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Mapping
 
 ZERO = Decimal(0)
+SEEN_TIDS = 10_000  # fills remembered for de-duplication (a resync re-sends at most the last 2,000)
 
 
 @dataclass(slots=True)
@@ -23,7 +25,9 @@ class Inventory:
     perp_raw_usd: Decimal = ZERO  # the perp account's cash: account value minus Σ szi·mark (moves with fills)
     perp_mark: dict[str, Decimal] = field(default_factory=dict)  # coin -> the venue's mark at the last snapshot
     snapshot_ms: int | None = None
-    last_tid: dict[str, int] = field(default_factory=dict)      # coin -> newest fill tid applied
+    # (coin, tid) of the fills applied, oldest first: venue tids are not in time order, so a fill is known
+    # by its id, never by comparing ids
+    seen_tids: OrderedDict = field(default_factory=OrderedDict)
     spot_base: dict[str, str] = field(default_factory=dict)     # spot pair coin ("@1") -> base token
     spot_quote: dict[str, str] = field(default_factory=dict)    # spot pair coin -> quote token
 
@@ -39,10 +43,13 @@ class Inventory:
 
     def on_fill(self, coin: str, side: str, sz: Decimal, px: Decimal, fee: Decimal, fee_token: str,
                 start_position: Decimal, tid: int) -> bool:
-        """Apply one of our fills; returns False for a fill already applied (older tid)."""
-        if tid <= self.last_tid.get(coin, -1):
+        """Apply one of our fills; returns False for a fill already applied (same tid)."""
+        key = (coin, tid)
+        if key in self.seen_tids:
             return False
-        self.last_tid[coin] = tid
+        self.seen_tids[key] = None
+        if len(self.seen_tids) > SEEN_TIDS:
+            self.seen_tids.popitem(last=False)
         signed = sz if side == "B" else -sz
         base = self.spot_base.get(coin)
         if base is not None:

@@ -30,18 +30,24 @@ class MarketData:
         self._views: dict[str, tuple[Any, int, MarketView]] = {}  # coin -> (book, closed bars, view)
 
     # ------------------------------------------------------------------ input
-    def on_book(self, coin: str, bids: tuple, asks: tuple, venue_ms: int) -> MarketRuntime | None:
-        """Install a snapshot ((px, sz) levels best first); returns the market it belongs to, if any."""
+    def on_book(self, coin: str, bids: tuple, asks: tuple, venue_ms: int) -> tuple[MarketRuntime | None, bool]:
+        """Install a snapshot ((px, sz) levels best first). Returns (its market, whether anything a decision reads
+        changed): the best bid and ask, the book's usability, a closed volatility bar. A snapshot that only moved
+        deeper levels changes no decision — it only renews the data's freshness."""
         now = self.clock.now_ms()
         book = L2Book(coin, bids, asks, venue_ms, now)
+        prev = self.books.book(coin)
         self.books.on_book(book)
         self.observe_venue_time(venue_ms, now)
         m = self.by_coin.get(coin)
-        if m is not None and coin == m.vol_coin:
-            mid = book.mid
-            if mid is not None:
-                m.vol.on_price(venue_ms, mid)
-        return m
+        if m is None:
+            return None, False
+        usable = book.is_usable
+        changed = (prev is None or not usable or not prev.is_usable or prev.bids[0][0] != bids[0][0]
+                   or prev.asks[0][0] != asks[0][0] or not prev.is_fresh(now, self.max_age_ms))
+        if coin == m.vol_coin and usable:
+            changed = m.vol.on_price(venue_ms, (bids[0][0] + asks[0][0]) / 2) > 0 or changed
+        return m, changed
 
     def observe_venue_time(self, venue_ms: int, now: int | None = None) -> None:
         offset = venue_ms - (self.clock.now_ms() if now is None else now)
