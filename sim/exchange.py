@@ -128,20 +128,28 @@ def _order(core, u, action, now, opts):
     return ok("order", [place_wire(core, u, w, now) for w in action["orders"]])
 
 
-def place_wire(core: Core, u: User, w: dict, now: int) -> dict:
+def place_wire(core: Core, u: User, w: dict, now: int, parsed: tuple | None = None) -> dict:
+    """One order in wire form. `parsed`: (market, scaled price) a caller has already validated (a modify
+    checks the new price before it cancels the original)."""
     a = w["a"]
-    m = core.u.by_asset.get(a)
-    if m is None:
-        return rules.err(rules.UNKNOWN_ASSET, a)
+    if parsed is None:
+        m = core.u.by_asset.get(a)
+        if m is None:
+            return rules.err(rules.UNKNOWN_ASSET, a)
+    else:
+        m = parsed[0]
     t = w["t"]
     if "trigger" in t:
         return rules.err(rules.TRIGGER_UNSUPPORTED, a)
     tif = t["limit"].get("tif")
     if tif not in ("Gtc", "Alo", "Ioc", "FrontendMarket"):
         return rules.err(rules.BAD_TIF, a)
-    px, e = rules.parse_price(m, w["p"])
-    if e:
-        return rules.err(e, a)
+    if parsed is None:
+        px, e = rules.parse_price(m, w["p"])
+        if e:
+            return rules.err(e, a)
+    else:
+        px = parsed[1]
     sz, e = rules.parse_size(m, w["s"])
     if e:
         return rules.err(e, a)

@@ -8,7 +8,7 @@ units of 10**-(MAX_DECIMALS) quote: micro-USDC for perps, 1e-8 USDC for spot.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal
 
 PERP_MAX_DECIMALS = 6
 SPOT_MAX_DECIMALS = 8
@@ -57,8 +57,11 @@ class Market:
         return Decimal(sz_int).scaleb(-self.sz_decimals)
 
     def ntl_dec(self, ntl_int: int) -> Decimal:
-        return Decimal(ntl_int).scaleb(-self.ntl_decimals)
+        # exact: scaleb only moves the exponent (a 60-digit context keeps every digit of a notional)
+        return Decimal(ntl_int).scaleb(-self.ntl_decimals, _EXACT)
 
+
+_EXACT = Context(prec=60)
 
 TOKENS: tuple[Token, ...] = (
     Token(0, "USDC", 8, 8, "0x6d1e7cde53ba9467b783cb7c530ce054"),

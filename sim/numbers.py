@@ -10,10 +10,30 @@ from decimal import Decimal, InvalidOperation
 ZERO = Decimal(0)
 
 
+_PARSED: dict[tuple[str, int], tuple[int, bool] | None] = {}
+
+
 def parse_scaled(text: object, decimals: int) -> tuple[int, bool] | None:
     """"12.50" at 3 decimals -> (12500, True). Second item False when `text` has more significant
-    decimals than allowed. None when `text` is not a plain non-negative decimal string."""
-    if not isinstance(text, str) or not text or len(text) > 40:
+    decimals than allowed. None when `text` is not a plain non-negative decimal string. The answers for
+    recurring strings (a market maker re-sends the same few prices and sizes) are remembered."""
+    if type(text) is str:
+        key = (text, decimals)
+        hit = _PARSED.get(key, _MISS)
+        if hit is not _MISS:
+            return hit
+        if len(_PARSED) >= 16384:
+            _PARSED.clear()
+        hit = _PARSED[key] = _parse_scaled(text, decimals)
+        return hit
+    return None
+
+
+_MISS = object()
+
+
+def _parse_scaled(text: str, decimals: int) -> tuple[int, bool] | None:
+    if not text or len(text) > 40:
         return None
     if "." in text:
         ip, _, fp = text.partition(".")
@@ -37,8 +57,22 @@ def sig_figs_ok(scaled: int, decimals: int, max_sig: int = 5) -> bool:
     return len(digits) <= max_sig
 
 
+_PRINTED: dict[tuple[int, int], str] = {}
+
+
 def scaled_str(value: int, decimals: int) -> str:
-    """Print a scaled int the way Hyperliquid prints numbers: "30135.0", "0.0012", "-2.5"."""
+    """Print a scaled int the way Hyperliquid prints numbers: "30135.0", "0.0012", "-2.5". Prices and sizes
+    recur from order to order: the strings are remembered."""
+    key = (value, decimals)
+    s = _PRINTED.get(key)
+    if s is None:
+        if len(_PRINTED) >= 8192:
+            _PRINTED.clear()
+        s = _PRINTED[key] = _scaled_str(value, decimals)
+    return s
+
+
+def _scaled_str(value: int, decimals: int) -> str:
     neg = value < 0
     q, r = divmod(-value if neg else value, 10 ** decimals)
     if r:

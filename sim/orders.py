@@ -5,11 +5,13 @@ body undeserializable (422) with no side effects, as on the live venue.
 """
 from __future__ import annotations
 
+import re
+
 from . import rules
 from .accounts import User
 from .core import Core
 
-HEX = set("0123456789abcdefABCDEF")
+_CLOID = re.compile(r"0x[0-9a-fA-F]{32}\Z").match
 
 
 def _is_int(x) -> bool:
@@ -17,7 +19,7 @@ def _is_int(x) -> bool:
 
 
 def is_cloid(x) -> bool:
-    return isinstance(x, str) and len(x) == 34 and x.startswith("0x") and set(x[2:]) <= HEX
+    return isinstance(x, str) and _CLOID(x) is not None
 
 
 def order_wire_shape(w) -> bool:
@@ -115,5 +117,5 @@ def modify_action(core: Core, u: User, modifies: list, now: int, place_wire) -> 
         core.cancel(old, "canceled", now)
         if w.get("c") is None and old.cloid:
             w = dict(w, c=old.cloid)
-        statuses.append(place_wire(core, u, w, now))
+        statuses.append(place_wire(core, u, w, now, parsed=(m, px)))
     return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}

@@ -192,6 +192,7 @@ class EngineBacktest:
         loop.run_until(lambda: engine.started.is_set() or run.done())
         if run.done():
             run.result()  # a startup error (config, venue refusal) surfaces here
+        self.phases = {"start_s": time.perf_counter() - wall0}
         first_t = last_t = self._first[0]
         n = 1
         status = self.status_ms
@@ -211,10 +212,13 @@ class EngineBacktest:
                 break
         # let the engine answer the last event, then stop it like Ctrl-C would (cancel all, disarm)
         run_until_ms(loop.now_ms() + max(self.latency.entry_ms(), 1) * 2)
+        t_replayed = time.perf_counter()
+        self.phases["replay_s"] = t_replayed - wall0 - self.phases["start_s"]
         engine.stop()
         loop.run_until(run.done)
         run.result()
         wall = time.perf_counter() - wall0
+        self.phases["stop_s"] = wall - self.phases["start_s"] - self.phases["replay_s"]
         if market.feed is not None and market.feed.stats["handler_errors"]:
             raise RuntimeError(f"the engine raised on {market.feed.stats['handler_errors']} feed events (see the log)")
         market.curve.force(last_t, market.equity(), market.net)

@@ -72,6 +72,7 @@ def engine_result(bt: Any, wall: float, first_t: int, last_t: int, n: int) -> di
         "engine": "the live Engine against the in-process venue",
         "events": n, "book_events": bt.counts["books"], "trade_events": bt.counts["trades"],
         "events_per_s": n / wall if wall > 0 else 0.0, "wall_s": wall,
+        "wall_phases_s": getattr(bt, "phases", None),  # engine start (venue reads, ledger schema), replay, stop
         "start_ms": first_t, "end_ms": last_t,
         "fills": fills, "maker_fills": m.n_maker, "maker_ratio": m.n_maker / fills if fills else 0.0,
         "volume_usd": m.volume, "turnover": m.volume / start_value if start_value else None,

@@ -22,6 +22,7 @@ from engine.strategy.quotes import Quote
 
 CLOID_RUN_HEX = 8  # 32-bit run prefix
 CLOID_COUNTER_HEX = 24  # 96-bit counter: "0x" + 32 hex total (protocol §11)
+_COUNTER_LIMIT = 16 ** CLOID_COUNTER_HEX
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,19 +114,20 @@ class CloidFactory:
     prefix lets reconcile tell this run's orders from a previous process's (`owns`).
     """
 
-    __slots__ = ("run_id", "_counter")
+    __slots__ = ("run_id", "_counter", "_prefix")
 
     def __init__(self, run_id: int, start: int = 0) -> None:
         if not 0 <= run_id < 16 ** CLOID_RUN_HEX:
             raise ValueError(f"CloidFactory.run_id must fit in 32 bits, got {run_id}")
         self.run_id = run_id
         self._counter = start
+        self._prefix = f"0x{run_id:0{CLOID_RUN_HEX}x}"
 
     def next(self) -> str:
         self._counter += 1
-        if self._counter >= 16 ** CLOID_COUNTER_HEX:
+        if self._counter >= _COUNTER_LIMIT:
             raise OverflowError("cloid counter exhausted")
-        return f"0x{self.run_id:0{CLOID_RUN_HEX}x}{self._counter:0{CLOID_COUNTER_HEX}x}"
+        return self._prefix + format(self._counter, "024x")
 
     def owns(self, cloid: str | None) -> bool:
         return cloid is not None and parse_cloid(cloid)[0] == self.run_id

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 
 from engine.execution.actions import plan_actions
 from engine.execution.diff import Cancel, LiveOrder, OrderPlan
-from engine.execution.orders import OurOrders
+from engine.execution.orders import OrderState, OurOrders
 from engine.monitoring import Timings
 from engine.strategy import rounding as R
 from engine.strategy.quotes import Quote
@@ -306,7 +306,7 @@ class Executor:
         self.stats.orders_sent += len(wires)
         self._fold_orders(result, retry, None)
         self.stats.alo_repriced += sum(1 for _, c in retry if (o := self.orders.by_cloid(c)) is not None
-                                       and o.state.value == "open")
+                                       and o.state is OrderState.OPEN)
         return len(wires)
 
     # ------------------------------------------------------------ taker orders (hedger, carry)

@@ -4,7 +4,7 @@ It is a cache of venue state, not a source of truth: replies to our actions, `or
 pushes and REST `openOrders` snapshots all move an order's state, in whatever order they arrive (a push may
 say an order filled before the reply that created it). The rules that make those races harmless:
 
-* states only move forward (`_RANK`): a late "resting" reply never revives an order a push already closed;
+* states only move forward (`OrderState.rank`): a late "resting" reply never revives an order a push already closed;
 * a terminal state can still become FILLED when a fill arrives (a cancel that found the order gone, then
   the fill that explains why);
 * an order whose fate is unknown (ambiguous reply) stays UNKNOWN, counts as resting for risk and blocks new
@@ -33,23 +33,22 @@ ZERO = Decimal(0)
 
 
 class OrderState(enum.Enum):
-    INFLIGHT = "inflight"      # sent, no reply yet
-    OPEN = "open"              # resting on the venue
-    CANCELING = "canceling"    # cancel (or the modify that replaces it) sent, no reply yet
-    UNKNOWN = "unknown"        # an ambiguous reply could not be settled: treated as open until re-read
-    FILLED = "filled"
-    CANCELED = "canceled"      # by us or by the venue; `venue_status` says which
-    REJECTED = "rejected"      # never rested
+    """An order's life as we know it. `live`: may still fill; `rank`: states only move to a higher rank."""
+    INFLIGHT = ("inflight", 0, True)      # sent, no reply yet
+    UNKNOWN = ("unknown", 1, True)        # an ambiguous reply could not be settled: treated as open until re-read
+    OPEN = ("open", 2, True)              # resting on the venue
+    CANCELING = ("canceling", 3, True)    # cancel (or the modify that replaces it) sent, no reply yet
+    REJECTED = ("rejected", 4, False)     # never rested
+    CANCELED = ("canceled", 4, False)     # by us or by the venue; `venue_status` says which
+    FILLED = ("filled", 5, False)
 
-    @property
-    def live(self) -> bool:
-        """May still fill."""
-        return self in _LIVE
+    def __init__(self, word: str, rank: int, live: bool) -> None:
+        # plain attributes: read on every order event, where an enum hash (`state in some_set`) costs more
+        self.word = word
+        self.rank = rank
+        self.live = live
 
 
-_LIVE = frozenset({OrderState.INFLIGHT, OrderState.OPEN, OrderState.CANCELING, OrderState.UNKNOWN})
-_RANK = {OrderState.INFLIGHT: 0, OrderState.UNKNOWN: 1, OrderState.OPEN: 2, OrderState.CANCELING: 3,
-         OrderState.REJECTED: 4, OrderState.CANCELED: 4, OrderState.FILLED: 5}
 _FROM_END = {VenueOrderEnd.OPEN: OrderState.OPEN, VenueOrderEnd.FILLED: OrderState.FILLED,
              VenueOrderEnd.CANCELED: OrderState.CANCELED, VenueOrderEnd.REJECTED: OrderState.REJECTED}
 
@@ -73,7 +72,7 @@ class OurOrder:
     @property
     def status(self) -> str:
         """What the ledger stores: the venue's word when known, else our state."""
-        return self.venue_status or self.state.value
+        return self.venue_status or self.state.word
 
     def live_order(self) -> LiveOrder:
         return LiveOrder(self.oid, self.coin, self.is_buy, self.px, self.sz, self.cloid)
@@ -88,6 +87,7 @@ class OurOrders:
         self._live: dict[str, OurOrder] = {}  # cloid -> order, live states only
         self._closed: OrderedDict[str, None] = OrderedDict()  # terminal cloids, oldest first (pruning)
         self.coin_version: dict[str, int] = {}  # bumps whenever a coin's live set changes (quote cache key)
+        self._resting: dict[frozenset, tuple[tuple, tuple]] = {}  # coins -> (versions, resting orders)
 
     # ------------------------------------------------------------------ queries
     def get(self, oid: int) -> OurOrder | None:
@@ -102,10 +102,16 @@ class OurOrders:
         wanted = coins if isinstance(coins, (set, frozenset)) else set(coins)
         return [o for o in self._live.values() if o.coin in wanted]
 
-    def resting(self, coins: Iterable[str]) -> list[LiveOrder]:
-        """OPEN orders of these coins, as the diff sees them."""
-        wanted = coins if isinstance(coins, (set, frozenset)) else set(coins)
-        return [o.live_order() for o in self._live.values() if o.state is OrderState.OPEN and o.coin in wanted]
+    def resting(self, coins: Iterable[str]) -> tuple[LiveOrder, ...]:
+        """OPEN orders of these coins, as the diff sees them (remembered until one of the coins changes)."""
+        key = coins if isinstance(coins, frozenset) else frozenset(coins)
+        versions = tuple(self.coin_version.get(c, 0) for c in key)
+        hit = self._resting.get(key)
+        if hit is not None and hit[0] == versions:
+            return hit[1]
+        out = tuple(o.live_order() for o in self._live.values() if o.state is OrderState.OPEN and o.coin in key)
+        self._resting[key] = (versions, out)
+        return out
 
     def unsettled(self, coins: Iterable[str]) -> bool:
         """Any order of these coins in flight, being cancelled or of unknown fate."""
@@ -147,7 +153,7 @@ class OurOrders:
     def _move(self, o: OurOrder, state: OrderState, now: int, venue_status: str | None = None,
               reason: str | None = None) -> bool:
         """Move `o` forward to `state` (never backwards); returns whether anything changed."""
-        if _RANK[state] < _RANK[o.state]:
+        if state.rank < o.state.rank:
             return False
         if state is o.state and (venue_status is None or venue_status == o.venue_status):
             return False

@@ -199,7 +199,7 @@ class MarketQuoter:
             legs.append(LegInputs(leg.coin, st, data.view(m, leg.coin), position))
         total = ctx.orders.count()
         mine = ctx.orders.count(self.coins)
-        return MarketInputs(now, tuple(legs), params, tuple(ctx.orders.resting(self.coins)), total - mine,
+        return MarketInputs(now, tuple(legs), params, ctx.orders.resting(self.coins), total - mine,
                             ctx.address_budget(), ctx.paused(m))
 
     def decide(self, now: int) -> Decision:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.venue._fields import VenueDataError, _dec, _get, _int, _list, _opt_dec
 
@@ -82,8 +82,9 @@ def parse_spot_state(p: Any) -> dict[str, SpotBalance]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class OpenOrder:
+class OpenOrder(NamedTuple):
+    """One order record (openOrders, orderUpdates, orderStatus). A named tuple, not a frozen dataclass: one is
+    built for every order update, and a tuple of 13 fields is built ~4x faster."""
     coin: str
     side: str          # "B" | "A"
     limit_px: Decimal
@@ -104,6 +105,23 @@ class OpenOrder:
 
 
 def parse_order(o: Any, where: str = "order") -> OpenOrder:
+    """One order record; every failure names the field. The common, well-formed record takes a fast path
+    (no field names are built unless something is wrong: this runs for every order update)."""
+    try:
+        side, px, sz = o["side"], o["limitPx"], o["sz"]
+        orig, oid, ts = o.get("origSz", sz), o["oid"], o["timestamp"]
+        if (side == "B" or side == "A") and type(px) is str and type(sz) is str and type(orig) is str \
+                and type(oid) is int and type(ts) is int and "triggerPx" not in o:
+            d_px, d_sz, d_orig = Decimal(px), Decimal(sz), Decimal(orig)
+            if d_px.is_finite() and d_sz.is_finite() and d_orig.is_finite():
+                return OpenOrder(o["coin"], side, d_px, d_sz, oid, ts, d_orig, bool(o.get("reduceOnly", False)),
+                                 o.get("cloid"), o.get("orderType"), o.get("tif"), bool(o.get("isTrigger", False)))
+    except (KeyError, TypeError, ArithmeticError):
+        pass  # the checked path below names what is wrong
+    return _parse_order_checked(o, where)
+
+
+def _parse_order_checked(o: Any, where: str) -> OpenOrder:
     side = _get(o, "side", where)
     if side not in ("A", "B"):
         raise VenueDataError(f"{where}.side: expected 'A' or 'B', got {side!r}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -56,15 +56,13 @@ class AllMids:
     mids: dict
 
 
-@dataclass(frozen=True, slots=True)
-class OrderUpdate:
+class OrderUpdate(NamedTuple):  # named tuples here: one per order event, built several times faster
     order: OpenOrder
     status: str
     status_timestamp: int
 
 
-@dataclass(frozen=True, slots=True)
-class OrderUpdates:
+class OrderUpdates(NamedTuple):
     updates: tuple[OrderUpdate, ...]
 
 

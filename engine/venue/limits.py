@@ -70,10 +70,15 @@ class IpWeightBucket:
 
     def __init__(self, capacity: float = IP_WEIGHT_PER_MIN, period_ms: int = 60_000,
                  now_ms: NowMs | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, reserve: float = 0.05) -> None:
+        """`reserve`: the share of the capacity only priority requests may use (cancels and the dead man's
+        switch: pulling quotes and re-arming must never wait behind quoting)."""
         if capacity <= 0 or period_ms <= 0:
             raise ValueError("capacity and period_ms must be > 0")
+        if not 0 <= reserve < 1:
+            raise ValueError(f"reserve must be in [0, 1), got {reserve}")
         self.capacity = float(capacity)
+        self.reserve = self.capacity * reserve
         self.rate_per_ms = self.capacity / period_ms
         self._now = now_ms or WallClock().now_ms
         self._sleep = sleep
@@ -95,16 +100,21 @@ class IpWeightBucket:
             self._refill()
             return self._level
 
-    def try_take(self, weight: float) -> float:
+    def try_take(self, weight: float, priority: bool = False) -> float:
+        """Take `weight` now (returns 0) or say how many ms to wait. Ordinary requests leave the reserve
+        alone; priority ones may use all of it."""
         if weight > self.capacity:
             raise ValueError(f"weight {weight} exceeds bucket capacity {self.capacity}")
+        # ordinary requests leave the reserve alone (but a request bigger than what the reserve leaves over
+        # can still go once the bucket is full)
+        floor = 0.0 if priority else min(self.reserve, self.capacity - weight)
         with self._lock:
             self._refill()
-            if self._level >= weight:
+            if self._level - floor >= weight:
                 self._level -= weight
                 self.taken += weight
                 return 0.0
-            return math.ceil((weight - self._level) / self.rate_per_ms)
+            return math.ceil((weight + floor - self._level) / self.rate_per_ms)
 
     def charge(self, weight: float) -> None:
         """Weight learned after the fact (per-row surcharges); may go into debt."""
@@ -120,9 +130,9 @@ class IpWeightBucket:
             self._refill()
             self._level = min(self._level, 0.0)
 
-    async def acquire(self, weight: float) -> None:
+    async def acquire(self, weight: float, priority: bool = False) -> None:
         while True:
-            wait_ms = self.try_take(weight)
+            wait_ms = self.try_take(weight, priority)
             if not wait_ms:
                 return
             self.throttled += 1

@@ -193,7 +193,9 @@ class VenueRest(InfoMethods, Settlement):
                 Outcome.ADDRESS_BUDGET, None, "local address budget exhausted (waiting for the 10 s slot)"))
         env = self.prepare(action, vault_address=vault, nonce=nonce)
         nonce = env["nonce"]
-        await self.bucket.acquire(exchange_weight(n))
+        priority = is_cancel or kind == "scheduleCancel"  # pulling quotes and the dead man's switch go first
+        if self.bucket.try_take(exchange_weight(n), priority):
+            await self.bucket.acquire(exchange_weight(n), priority)
         if self.budget is not None:
             self.budget.record(n, self._now_ms(), is_cancel)
         self.stats["actions"] += 1

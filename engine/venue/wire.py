@@ -42,25 +42,41 @@ def float_to_wire(x: Number, field: str = "value") -> str:
     if isinstance(x, Decimal):
         if not x.is_finite():
             raise WireError(f"{field}={x!r} is not finite")
-        s = str(x)
-        if len(s) <= 28 and "E" not in s:
-            # fast path, same answer as below: a plain string of <= 28 chars has <= 28 digits (so normalize()
-            # would not round), and stripping trailing zeros is what normalize() + ":f" print
-            if "." in s:
-                s = s.rstrip("0").rstrip(".")
-                if "." in s and len(s) - s.index(".") - 1 > 8:
-                    raise WireError(f"{field}={x} has more than 8 decimals (would round)")
-            return "0" if s in ("0", "-0") else s
-        t = x.as_tuple()
-        if len(t.digits) > 28:
-            raise WireError(f"{field}={x} has more than 28 significant digits")
-        n = x.normalize()
-        if n.as_tuple().exponent < -8:  # type: ignore[operator]
-            raise WireError(f"{field}={x} has more than 8 decimals (would round)")
-        return "0" if n.is_zero() else f"{n:f}"  # Decimal has no "-0" reason to exist on the wire
+        hit = _DECIMAL_WIRE.get(x)
+        if hit is not None:
+            return hit
+        if len(_DECIMAL_WIRE) >= 8192:
+            _DECIMAL_WIRE.clear()
+        _DECIMAL_WIRE[x] = out = _decimal_to_wire(x, field)
+        return out
     if isinstance(x, int) and not isinstance(x, bool):
         return str(x)
     raise WireError(f"{field}={x!r} must be a float, int or Decimal")
+
+
+# prices and sizes on the tick/lot grid recur from order to order: their wire strings are remembered (equal
+# Decimals give equal strings: trailing zeros are stripped either way)
+_DECIMAL_WIRE: dict[Decimal, str] = {}
+
+
+def _decimal_to_wire(x: Decimal, field: str) -> str:
+    """The Decimal case of float_to_wire (exact; refused beyond 8 decimals or 28 significant digits)."""
+    s = str(x)
+    if len(s) <= 28 and "E" not in s:
+        # fast path, same answer as below: a plain string of <= 28 chars has <= 28 digits (so normalize()
+        # would not round), and stripping trailing zeros is what normalize() + ":f" print
+        if "." in s:
+            s = s.rstrip("0").rstrip(".")
+            if "." in s and len(s) - s.index(".") - 1 > 8:
+                raise WireError(f"{field}={x} has more than 8 decimals (would round)")
+        return "0" if s in ("0", "-0") else s
+    t = x.as_tuple()
+    if len(t.digits) > 28:
+        raise WireError(f"{field}={x} has more than 28 significant digits")
+    n = x.normalize()
+    if n.as_tuple().exponent < -8:  # type: ignore[operator]
+        raise WireError(f"{field}={x} has more than 8 decimals (would round)")
+    return "0" if n.is_zero() else f"{n:f}"  # Decimal has no "-0" reason to exist on the wire
 
 
 def check_cloid(cloid: str) -> str:

@@ -36,9 +36,23 @@ def test_weights_per_protocol():
     assert action_batch_len({"type": "noop"}) == 1
 
 
+def test_bucket_keeps_a_reserve_for_cancels_and_the_dead_mans_switch():
+    clk = FakeClock()
+    b = IpWeightBucket(now_ms=clk.now_ms)  # 5 % of 1200 = 60 weight held back for priority requests
+    for _ in range(57):
+        assert b.try_take(20) == 0
+    assert b.level == pytest.approx(60)
+    assert b.try_take(20) == 1000  # quoting waits for the refill ...
+    assert b.try_take(20, priority=True) == 0 and b.try_take(40, priority=True) == 0  # ... a cancel does not
+    assert b.try_take(1, priority=True) == 50
+    # a request as big as the whole bucket is not blocked forever by the reserve
+    big = IpWeightBucket(capacity=100, now_ms=clk.now_ms, reserve=0.5)
+    assert big.try_take(100) == 0
+
+
 def test_bucket_refill_and_wait_math():
     clk = FakeClock()
-    b = IpWeightBucket(now_ms=clk.now_ms)
+    b = IpWeightBucket(now_ms=clk.now_ms, reserve=0)
     for _ in range(60):
         assert b.try_take(20) == 0
     assert b.level == pytest.approx(0)
@@ -73,7 +87,7 @@ async def test_bucket_acquire_uses_injected_sleep():
         slept.append(s)
         clk.t += int(s * 1000)
 
-    b = IpWeightBucket(capacity=100, period_ms=10_000, now_ms=clk.now_ms, sleep=fake_sleep)
+    b = IpWeightBucket(capacity=100, period_ms=10_000, now_ms=clk.now_ms, sleep=fake_sleep, reserve=0)
     await b.acquire(100)
     await b.acquire(50)  # needs 5000 ms at 0.01/ms
     assert slept == [5.0] and b.throttled == 1
