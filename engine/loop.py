@@ -221,12 +221,12 @@ class Engine:
             bids = tuple([(lv[0], lv[1]) for lv in bids])
         if asks and len(asks[0]) != 2:
             asks = tuple([(lv[0], lv[1]) for lv in asks])
-        m, changed = self.data.on_book(coin, bids, asks, venue_ms)
+        m, change = self.data.on_book(coin, bids, asks, venue_ms)
         if m is None:
             return
         self.stats["book_events"] += 1
-        if changed:
-            self._quoter_of[coin].poke()
+        if change:  # TOUCH (1): only the best prices moved, the requote gate may skip it; FULL (2): decide
+            self._quoter_of[coin].poke(touch_only=change == 1)
 
     def inject_book(self, coin: str, bids: list[tuple[float, float]], asks: list[tuple[float, float]],
                     venue_ms: int | None = None) -> None:

@@ -11,7 +11,8 @@ right after the events that caused it:
 3. orders of unknown fate on the market's coins come first: after a short grace for the venue's pushes, the
    open orders are re-read (the venue decides) before anything else is sent;
 4. then taker work (carry unwind / top-up, delta hedge: `CarryManager.next_job`);
-5. then the pure `decide` (quotes → risk → diff); a non-empty plan is sent by the executor as the job.
+5. then, unless only the touch moved and the requote gate proves the last decision still stands
+   (requote_gate.py), the pure `decide` (quotes → risk → diff); a non-empty plan is sent by the executor.
 
 Only the venue I/O runs as an asyncio task; deciding does not wait for anything. The decision inputs include
 every order of ours that may still fill, so risk bounds the worst case, not the position alone.
@@ -26,6 +27,7 @@ from typing import Any, Awaitable, Callable
 from engine.execution.decide import Decision, LegInputs, MarketInputs, decide
 from engine.execution.diff import OrderPlan, Tolerance, diff_orders
 from engine.execution.orders import OurOrders
+from engine.execution.requote_gate import RequoteGate
 from engine.market.markets import MarketRuntime
 from engine.market.state import leg_state
 from engine.risk import KillSwitch, RiskLimits
@@ -73,11 +75,18 @@ class MarketQuoter:
         self._quote_memo: dict[tuple, tuple] = {}
         self._noop: tuple | None = None  # (accepted, resting) of the last diff that found nothing to do
         self.last_decision: Decision | None = None
+        self.gate = RequoteGate()
 
     # ------------------------------------------------------------------ scheduling
-    def poke(self) -> None:
+    def poke(self, touch_only: bool = False) -> None:
         """Something changed: evaluate once the events arriving together have all been applied (a fill and
-        the book that shows it are decided on together, not one after the other)."""
+        the book that shows it are decided on together, not one after the other). `touch_only`: only a best
+        bid or ask moved — the requote gate may prove the decision unchanged; anything else closes it."""
+        if not touch_only:
+            self.gate.close()
+        elif self.gate.open and not self._poked and not self.busy and \
+                self.gate.holds(self.ctx.data, self.ctx.clock.now_ms()):
+            return  # proved unchanged on the spot: no step needed (a fill in the same batch closes the gate)
         if not self._poked:
             self._poked = True
             asyncio.get_running_loop().call_soon(self._step)
@@ -121,6 +130,7 @@ class MarketQuoter:
 
     def _job_done(self, task: asyncio.Task) -> None:
         self.busy = False
+        self.gate.close()  # orders or positions moved in ways the last decision did not plan
         if not task.cancelled() and task.exception() is not None:
             log.error("%s: venue job failed", self.m.coin, exc_info=task.exception())
             self.ctx.stats["job_errors"] = self.ctx.stats.get("job_errors", 0) + 1
@@ -129,10 +139,12 @@ class MarketQuoter:
     def _plan_done(self, task: asyncio.Task) -> None:
         """A plan carried out exactly as decided, with nothing new meanwhile, leaves nothing to re-decide: our
         orders now are the quotes the decision accepted."""
-        if self.dirty or task.cancelled() or task.exception() is not None or not self.ctx.executor.last_as_planned:
+        if task.cancelled() or task.exception() is not None or not self.ctx.executor.last_as_planned:
             self._job_done(task)
         else:
             self.busy = False
+            if self.dirty:  # only touches moved meanwhile (anything else closed the gate already)
+                self.poke(touch_only=True)
 
     def cancel_timers(self) -> None:
         if self._wake is not None:
@@ -155,6 +167,8 @@ class MarketQuoter:
             job = ctx.carry.next_job(self.m, now)
             if job is not None:
                 return job, False
+        if self.gate.open and self.gate.holds(ctx.data, now):
+            return None  # the new touch provably changes nothing the last decision decided
         t0 = ctx.timings.start()
         decision = self.decide(now)
         ctx.timings.stop("strategy", t0)
@@ -204,7 +218,9 @@ class MarketQuoter:
 
     def decide(self, now: int) -> Decision:
         ctx = self.ctx
-        d = decide(self.inputs(now), ctx.limits, ctx.kill, ctx.tolerance, self._quotes, self._diff)
+        inputs = self.inputs(now)
+        d = decide(inputs, ctx.limits, ctx.kill, ctx.tolerance, self._quotes, self._diff)
+        self.gate.arm(inputs, d, ctx.limits, ctx.tolerance.price_tol_bps, ctx.tolerance.size_tol_frac)
         self.m.status = d.status
         ctx.stats["requotes"] += 1
         if d.risk.paused_coins:

@@ -17,6 +17,7 @@ from engine.strategy.hedge import LegMarket
 from engine.venue.facts import TAKER_FEE
 
 VENUE_CLOCK_SLACK_MS = 60_000
+UNCHANGED, TOUCH, FULL = 0, 1, 2  # what a new book changed for a decision (MarketData.on_book)
 
 
 class MarketData:
@@ -30,10 +31,10 @@ class MarketData:
         self._views: dict[str, tuple[Any, int, MarketView]] = {}  # coin -> (book, closed bars, view)
 
     # ------------------------------------------------------------------ input
-    def on_book(self, coin: str, bids: tuple, asks: tuple, venue_ms: int) -> tuple[MarketRuntime | None, bool]:
-        """Install a snapshot ((px, sz) levels best first). Returns (its market, whether anything a decision reads
-        changed): the best bid and ask, the book's usability, a closed volatility bar. A snapshot that only moved
-        deeper levels changes no decision — it only renews the data's freshness."""
+    def on_book(self, coin: str, bids: tuple, asks: tuple, venue_ms: int) -> tuple[MarketRuntime | None, int]:
+        """Install a snapshot ((px, sz) levels best first). Returns (its market, what changed for a decision):
+        UNCHANGED (only deeper levels moved: the data is fresher, no decision changes), TOUCH (the best bid or
+        ask moved, nothing else) or FULL (usability, freshness or a closed volatility bar changed)."""
         now = self.clock.now_ms()
         book = L2Book(coin, bids, asks, venue_ms, now)
         prev = self.books.book(coin)
@@ -41,13 +42,17 @@ class MarketData:
         self.observe_venue_time(venue_ms, now)
         m = self.by_coin.get(coin)
         if m is None:
-            return None, False
+            return None, UNCHANGED
         usable = book.is_usable
-        changed = (prev is None or not usable or not prev.is_usable or prev.bids[0][0] != bids[0][0]
-                   or prev.asks[0][0] != asks[0][0] or not prev.is_fresh(now, self.max_age_ms))
-        if coin == m.vol_coin and usable:
-            changed = m.vol.on_price(venue_ms, (bids[0][0] + asks[0][0]) / 2) > 0 or changed
-        return m, changed
+        if prev is None or not usable or not prev.is_usable or not prev.is_fresh(now, self.max_age_ms):
+            change = FULL
+        elif prev.bids[0][0] != bids[0][0] or prev.asks[0][0] != asks[0][0]:
+            change = TOUCH
+        else:
+            change = UNCHANGED
+        if coin == m.vol_coin and usable and m.vol.on_price(venue_ms, (bids[0][0] + asks[0][0]) / 2) > 0:
+            change = FULL
+        return m, change
 
     def observe_venue_time(self, venue_ms: int, now: int | None = None) -> None:
         offset = venue_ms - (self.clock.now_ms() if now is None else now)
