@@ -147,7 +147,8 @@ class Engine:
             tolerance=self.tolerance, min_interval_ms=cfg.strategy.min_requote_interval_ms,
             params_for=self.controls.params_for, paused=self._paused,
             address_budget=lambda: self.rest.budget.remaining() if self.rest.budget is not None else None,
-            ready=self.ready, refresh_orders=self.account.refresh_orders, timings=self.timings, stats=self.stats)
+            ready=self.ready, refresh_orders=self.account.refresh_orders, refresh_account=self.account.refresh_account,
+            timings=self.timings, stats=self.stats)
         for m in self.markets:
             q = self.quoters[m.coin] = MarketQuoter(m, ctx)
             for coin in m.coins:

@@ -105,7 +105,7 @@ class EngineBacktest:
         self.engine: Any = None
         self.venue: Any = None
         self.status_ms: dict[str, int] = {}
-        self.counts = {"books": 0, "trades": 0, "funding": 0, "gaps": 0}
+        self.counts = {"books": 0, "trades": 0, "funding": 0, "gaps": 0, "before_first_book": 0}
 
     # ------------------------------------------------------------------ run
     def run(self) -> dict:
@@ -113,6 +113,7 @@ class EngineBacktest:
 
         first = next(self.events, None)
         while first is not None and first[1] != BOOK:  # trades before the first book have nothing to meet
+            self.counts["before_first_book"] += 1
             first = next(self.events, None)
         if first is None:
             raise DataError(f"{self.opts.l2}: no l2Book snapshots for coin {self.perp_coin!r}")

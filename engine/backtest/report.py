@@ -20,6 +20,8 @@ def summary_table(r: dict) -> str:
     rows.append(("replayed", f"{_when(r.get('start_ms'))} → {_when(r.get('end_ms'))} ({span_s / 60:,.1f} min)"))
     rows.append(("events", f"{r['events']:,} ({r['book_events']:,} books, {r['trade_events']:,} trades) "
                            f"in {r['wall_s']:.2f} s ({r['events_per_s']:,.0f}/s)"))
+    if r.get("skipped_before_first_book"):
+        rows.append(("  skipped", f"{r['skipped_before_first_book']:,} trades printed before the first book"))
     rows.append(("", ""))
     rows.append(("P&L total", f"{_usd(r['pnl_total_usd'])} USD"))
     for k, v in r["pnl_attribution"].items():

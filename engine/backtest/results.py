@@ -71,6 +71,7 @@ def engine_result(bt: Any, wall: float, first_t: int, last_t: int, n: int) -> di
     return {
         "engine": "the live Engine against the in-process venue",
         "events": n, "book_events": bt.counts["books"], "trade_events": bt.counts["trades"],
+        "skipped_before_first_book": bt.counts["before_first_book"],
         "events_per_s": n / wall if wall > 0 else 0.0, "wall_s": wall,
         "wall_phases_s": getattr(bt, "phases", None),  # engine start (venue reads, ledger schema), replay, stop
         "start_ms": first_t, "end_ms": last_t,

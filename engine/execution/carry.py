@@ -107,19 +107,31 @@ class CarryManager:
         return max(0.0, pair - float(st.unwind_to))
 
     # ------------------------------------------------------------------ decisions
-    def next_job(self, m: MarketRuntime, now: int) -> Awaitable[None] | None:
+    def idle(self, m: MarketRuntime, now: int) -> bool:
+        """No taker step is due for `m` now (the common case: no unwind, the carry's spot leg at its target and
+        net delta inside the band) — what `next_job` would conclude, without building anything."""
         spot_leg, perp_leg = m.leg("spot"), m.leg("perp")
         if spot_leg is None or perp_leg is None or self.kill.engaged:
-            return None
+            return True
         st = self.state(m)
         if now < st.retry_after_ms:
-            return None
+            return True
+        if st.unwind_to is not None:
+            return False
         inv = self.inventory
         spot_qty, perp_qty = float(inv.qty(spot_leg.coin)), float(inv.qty(perp_leg.coin))
-        if st.unwind_to is None and not (st.target.active and Decimal(repr(spot_qty)) < st.target.spot_qty):
-            mid = self.data.mid(perp_leg.coin, now)
-            if mid is None or abs(spot_qty + perp_qty) * mid <= self.hedger.params.band_usd:
-                return None  # the common case, decided without building anything
+        if st.target.active and Decimal(repr(spot_qty)) < st.target.spot_qty:
+            return False
+        mid = self.data.mid(perp_leg.coin, now)
+        return mid is None or abs(spot_qty + perp_qty) * mid <= self.hedger.params.band_usd
+
+    def next_job(self, m: MarketRuntime, now: int) -> Awaitable[None] | None:
+        if self.idle(m, now):
+            return None
+        spot_leg, perp_leg = m.leg("spot"), m.leg("perp")
+        st = self.state(m)
+        inv = self.inventory
+        spot_qty, perp_qty = float(inv.qty(spot_leg.coin)), float(inv.qty(perp_leg.coin))
         spot, perp = self.data.leg_market(spot_leg, now), self.data.leg_market(perp_leg, now)
         if spot is None or perp is None:
             return None

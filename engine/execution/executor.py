@@ -37,6 +37,7 @@ from engine.venue.wire import order_action, order_wire
 log = logging.getLogger(__name__)
 _BBO_RE = re.compile(r"bbo was ([0-9.eE+-]+|None|null)?@([0-9.eE+-]+|None|null)?")
 RATE_LIMIT_OUTCOMES = (Outcome.RATE_LIMITED_IP, Outcome.ADDRESS_BUDGET)
+FUNDS_OUTCOMES = (Outcome.INSUFFICIENT_SPOT, Outcome.INSUFFICIENT_MARGIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +58,14 @@ class ExecStats:
     errors: int = 0
     ambiguous: int = 0
     places_withheld: int = 0  # new orders not sent because a cancel on their side found its order gone
+    funds_rejects: int = 0  # orders refused for want of spot balance or perp margin
     by_outcome: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"actions": self.actions, "orders_sent": self.orders_sent, "alo_rejects": self.alo_rejects,
                 "alo_repriced": self.alo_repriced, "rate_limited": self.rate_limited, "errors": self.errors,
                 "ambiguous": self.ambiguous, "places_withheld": self.places_withheld,
+                "funds_rejects": self.funds_rejects,
                 **{f"outcome_{k}": v for k, v in self.by_outcome.items()}}
 
 
@@ -95,6 +98,9 @@ class Executor:
         self.tif = tif
         self.stats = ExecStats()
         self.deviations = 0  # replies that differ from "rested / cancelled as planned" (counted as they come)
+        # coins whose orders the venue refused for want of balance or margin: our view of the account is off,
+        # and re-sending the same orders before re-reading it would only be refused again
+        self.short_of_funds: set[str] = set()
         self.last_as_planned = False  # the last execute() went exactly as planned: nothing left to re-decide
 
     # ------------------------------------------------------------ bookkeeping
@@ -271,6 +277,11 @@ class Executor:
             return
         if outcome in RATE_LIMIT_OUTCOMES:
             self.stats.rate_limited += 1
+        elif outcome in FUNDS_OUTCOMES:
+            self.short_of_funds.add(q.coin)
+            self.stats.funds_rejects += 1
+            log.info("order %s %s %s@%s refused for funds: %s (re-reading the account)", q.coin,
+                     "buy" if q.is_buy else "sell", q.sz, q.px, err.message if err else st.kind)
         else:
             self.stats.errors += 1
             log.warning("order %s %s %s@%s rejected: %s", q.coin, "buy" if q.is_buy else "sell", q.sz, q.px,

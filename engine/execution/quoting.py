@@ -32,11 +32,11 @@ from engine.market.markets import MarketRuntime
 from engine.market.state import leg_state
 from engine.risk import KillSwitch, RiskLimits
 from engine.strategy.quotes import QuoteParams, quotes
+from engine.venue.facts import SPOT_TAKER_FEE
 
 log = logging.getLogger("engine.quoting")
 UNKNOWN_GRACE_MS = 1_000  # how long orders of unknown fate wait for the venue's pushes before a re-read
 CAPACITY_SLACK = 2.0  # a spot balance this many times what the quotes could use never binds them
-_EMPTY = OrderPlan()
 
 
 @dataclass
@@ -57,6 +57,7 @@ class QuotingContext:
     address_budget: Callable[[], int | None]
     ready: Callable[[], bool]
     refresh_orders: Callable[[], Awaitable[None]]
+    refresh_account: Callable[[], Awaitable[None]]
     timings: Any
     stats: dict
 
@@ -73,7 +74,7 @@ class MarketQuoter:
         self._wake_ms: int | None = None
         self._poked = False  # a step is scheduled for this loop iteration
         self._quote_memo: dict[tuple, tuple] = {}
-        self._noop: tuple | None = None  # (accepted, resting) of the last diff that found nothing to do
+        self._noop: tuple | None = None  # ((accepted, resting), plan) of the last diff that found nothing to do
         self.last_decision: Decision | None = None
         self.gate = RequoteGate()
 
@@ -84,9 +85,10 @@ class MarketQuoter:
         bid or ask moved — the requote gate may prove the decision unchanged; anything else closes it."""
         if not touch_only:
             self.gate.close()
-        elif self.gate.open and not self._poked and not self.busy and \
-                self.gate.holds(self.ctx.data, self.ctx.clock.now_ms()):
-            return  # proved unchanged on the spot: no step needed (a fill in the same batch closes the gate)
+        elif self.gate.open and not self._poked and not self.busy:
+            now = self.ctx.clock.now_ms()
+            if self.ctx.carry.idle(self.m, now) and self.gate.holds(self.ctx.data, now):
+                return  # proved unchanged on the spot: no step needed (a fill in the same batch closes the gate)
         if not self._poked:
             self._poked = True
             asyncio.get_running_loop().call_soon(self._step)
@@ -163,6 +165,10 @@ class MarketQuoter:
                 return None
             ctx.stats["unknown_rereads"] = ctx.stats.get("unknown_rereads", 0) + 1
             return ctx.refresh_orders(), False
+        short = ctx.executor.short_of_funds
+        if short and not short.isdisjoint(self.coins):
+            short.difference_update(self.coins)  # balances and margin as the venue holds them, then decide
+            return ctx.refresh_account(), False
         if not ctx.kill.engaged:
             job = ctx.carry.next_job(self.m, now)
             if job is not None:
@@ -204,7 +210,8 @@ class MarketQuoter:
                 need = _max_quoted_notional(params) * CAPACITY_SLACK
                 quote_bal = float(inv.spot.get(leg.quote, 0))
                 if quote_bal < need:  # capacities are passed only where they can bind (same quotes otherwise)
-                    buy_cap = quote_bal / book.mid
+                    # a resting spot buy holds its price plus the worst-case (taker) fee
+                    buy_cap = quote_bal / (book.mid * (1 + SPOT_TAKER_FEE))
                 base_bal = float(inv.spot.get(leg.base, 0)) - ctx.carry.unwind_excess(m)
                 if base_bal * book.mid < need:
                     sell_cap = max(0.0, base_bal)
@@ -239,12 +246,14 @@ class MarketQuoter:
         return hit
 
     def _diff(self, accepted, resting, tolerance):
-        """`diff_orders`, remembered for the last no-op: unchanged quotes against unchanged orders."""
+        """`diff_orders`, remembered for the last no-op: unchanged quotes against unchanged orders give the same
+        (empty) plan, kept pairs included."""
         key = (accepted, resting)
-        if self._noop == key:
-            return _EMPTY
+        noop = self._noop
+        if noop is not None and noop[0] == key:
+            return noop[1]
         plan = diff_orders(accepted, resting, tolerance)
-        self._noop = key if plan.is_empty else None
+        self._noop = (key, plan) if plan.is_empty else None
         return plan
 
 

@@ -6,7 +6,10 @@ The gate proves that in O(1) per leg, instead of running the whole decision, fro
 decision was made (`arm`):
 
 * every resting order sits within `slack_bp` of the price the decision wanted for it (slack = tolerance −
-  the farthest a kept order was from its desired price; replaced and new orders sit exactly there);
+  the farthest a kept order was from its desired price; replaced and new orders sit exactly there), its size
+  within the size tolerance with room for the size a moved price asks for (size = notional / price, floored
+  to the lot), and no other resting order of its side within the tolerance of that price (the diff pairs
+  each desired quote with the nearest in-tolerance order: a second candidate could re-pair the orders);
 * desired prices move with the mid: price_i = c·(1 ± d_i) where the centre c = mid + skew, the skew is at most
   `max_skew_frac` of mid and grows at most with mid² (A–S, GLFT), the ATR floor of d is ATR/mid. A mid move
   of δ therefore moves a desired price by at most MID_GAIN·δ, plus one tick of rounding.
@@ -31,11 +34,12 @@ _BP = 1e4
 
 
 class RequoteGate:
-    __slots__ = ("open", "_legs", "skipped")
+    __slots__ = ("open", "_legs", "_stretch", "skipped")
 
     def __init__(self) -> None:
         self.open = False
         self._legs: tuple = ()  # per leg: (coin, mid0, slack_bp, tick_bp, highest bid, lowest ask, tick)
+        self._stretch = 1.0  # the tolerance is relative to the moved price: a move of m bp counts m·(1 + tol)
         self.skipped = 0
 
     def close(self) -> None:
@@ -54,11 +58,7 @@ class RequoteGate:
             return
         if inputs.other_orders + len(decision.accepted) > NEAR * limits.max_open_orders:
             return
-        kept_dist: dict[str, float] = {}
-        for live, q in decision.plan.kept:
-            d = abs(float(live.px) - float(q.px)) / float(q.px) * _BP
-            if d > kept_dist.get(q.coin, 0.0):
-                kept_dist[q.coin] = d
+        resting = {(q.coin, q.is_buy, q.level): (float(live.px), float(live.sz)) for live, q in decision.plan.kept}
         legs = []
         for leg in inputs.legs:
             st = leg.state
@@ -88,9 +88,11 @@ class RequoteGate:
             if (hi_bid is not None and hi_bid >= st.best_ask - 2 * tick) or \
                     (lo_ask is not None and lo_ask <= st.best_bid + 2 * tick):
                 return  # the post-only guard binds, or could: desired prices follow the touch, not the mid
-            slack = tol_bps - kept_dist.get(leg.coin, 0.0)
-            legs.append((leg.coin, mid, slack, tick / mid * _BP, hi_bid, lo_ask, tick))
+            slack = _slack_bp(quotes, resting, tol_bps, size_tol, lot)
+            low = min(float(q.px) for q in quotes) if quotes else mid
+            legs.append((leg.coin, mid, slack, tick / low * _BP, hi_bid, lo_ask, tick))
         self._legs = tuple(legs)
+        self._stretch = 1.0 + tol_bps / _BP
         self.open = bool(legs)
 
     def holds(self, books: Any, now: int) -> bool:
@@ -101,9 +103,44 @@ class RequoteGate:
                 return False
             bb, ba = book.bids[0][0], book.asks[0][0]
             mid = (bb + ba) * 0.5
-            if MID_GAIN * abs(mid - mid0) / mid0 * _BP + tick_bp >= slack:
+            if (MID_GAIN * abs(mid - mid0) / mid0 * _BP + tick_bp) * self._stretch >= slack:
                 return False
             if (hi_bid is not None and hi_bid >= ba - 2 * tick) or (lo_ask is not None and lo_ask <= bb + 2 * tick):
                 return False
         self.skipped += 1
         return True
+
+
+def _slack_bp(quotes: list, resting: dict, tol_bps: float, size_tol: float, lot: float) -> float:
+    """How far (bp of price) every desired price of one leg may move with the diff still keeping every order.
+
+    For each desired quote q (price p, size s) and the order resting for it (its kept order, else one placed
+    exactly at q), a price move of m bp:
+    * keeps the order in price tolerance while its distance + m ≤ tol;
+    * asks for a size that differs from s by at most s·m + one lot: the order stays in size tolerance while
+      |its size − s| + s·m + lot ≤ size_tol·(s − s·m − lot);
+    * leaves the diff's pairing alone (each desired quote takes the nearest in-tolerance order of its side)
+      while every other order o of the side stays out of q's tolerance (d(o) − m > tol) or farther from q
+      than q's own order (d(o) − m > d(own) + m).
+    """
+    rows = []
+    for q in quotes:
+        px, sz = float(q.px), float(q.sz)
+        lpx, lsz = resting.get((q.coin, q.is_buy, q.level), (px, sz))
+        rows.append((q.is_buy, px, sz, lpx, lsz))
+    slack = tol_bps
+    for i, (is_buy, px, sz, lpx, lsz) in enumerate(rows):
+        own = abs(lpx - px) / px * _BP
+        room = tol_bps - own
+        size_room = (size_tol * sz - abs(lsz - sz) - lot * (1 + size_tol)) / (sz * (1 + size_tol)) * _BP
+        if size_room < room:
+            room = size_room
+        for j, (o_buy, _, _, opx, _) in enumerate(rows):
+            if o_buy == is_buy and j != i:
+                d = abs(opx - px) / px * _BP
+                apart = max(d - tol_bps, (d - own) * 0.5)
+                if apart < room:
+                    room = apart
+        if room < slack:
+            slack = room
+    return slack

@@ -101,16 +101,20 @@ def test_path_forms_coin_rules_and_cache(capture):
 
 
 def test_hlmm_backtest_reads_the_capture_directory(capture, tmp_path):
-    """`hlmm backtest --l2 DIR --coin ETH --trades DIR` (fast mode: the loaders and the replay, not the engine)."""
+    """`hlmm backtest --l2 DIR --coin ETH --trades DIR`: the capture's books and trades reach the engine's run."""
     from typer.testing import CliRunner
 
     from engine.cli import app
 
     res = CliRunner().invoke(app, ["backtest", "--l2", str(capture), "--coin", "ETH", "--trades", str(capture),
-                                   "--mode", "fast", "--json", "--no-cache"])
+                                   "--json", "--no-cache"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert out["events"] == 3785 + 6867  # every snapshot and every trade once (17 repeats dropped)
+    # every snapshot and every trade once (17 repeats dropped); trades printed before the first book have no
+    # book to meet and are counted as skipped
+    assert out["book_events"] == 3785
+    assert out["trade_events"] + out["skipped_before_first_book"] == 6867 and out["skipped_before_first_book"] > 0
+    assert out["data_quality"]["duplicate_trades"] == 17 and out["feed_gaps"] == 1
 
 
 # ---------------------------------------------------------------- bad input
