@@ -69,6 +69,7 @@ class StrategyConfig(BaseModel):
     atr_multiplier: float = Field(0.5, ge=0, le=50)          # half-spread >= atr_multiplier * ATR%
     skew_model: Literal["avellaneda_stoikov", "glft"] = "avellaneda_stoikov"
     gamma: float = Field(0.1, gt=0, le=100)                      # risk aversion
+    horizon_bars: float = Field(1.0, ge=0, le=10_000)  # A–S horizon T − t in atr_timeframe bars
     levels: int = Field(3, ge=1, le=20)
     level_spacing_bps: float = Field(5.0, ge=0, le=1000)
     order_size_usd: float = Field(100.0, ge=10, le=10_000_000)   # Hyperliquid refuses orders under $10

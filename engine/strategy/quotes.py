@@ -35,7 +35,7 @@ class QuoteParams:
     min_notional_policy: Literal["bump", "drop"] = "bump"
     skew_model: Literal["as", "avellaneda_stoikov", "glft"] = "as"  # "avellaneda_stoikov" = config's name
     gamma: float = 0.1  # risk aversion (see skew.py for units per model)
-    horizon_bars: float = 1.0  # A–S τ
+    horizon_bars: float = 1.0  # A–S horizon T − t, in bars of the vol estimate (config strategy.horizon_bars)
     glft_A: float = 1.0  # GLFT fills per bar at zero depth
     glft_k: float = 1000.0  # GLFT intensity decay per unit of fractional depth
     max_skew_frac: float = 0.01  # cap on |centre − mid| / mid
@@ -63,7 +63,8 @@ class QuoteParams:
         """From the `[strategy]` config section (duck-typed: this module must not depend on config I/O);
         `overrides` carry what the flows write at run time, e.g. regime_multiplier."""
         values = dict(base_spread=strategy.base_spread, atr_multiplier=strategy.atr_multiplier,
-                      skew_model=strategy.skew_model, gamma=strategy.gamma, levels=strategy.levels,
+                      skew_model=strategy.skew_model, gamma=strategy.gamma, horizon_bars=strategy.horizon_bars,
+                      levels=strategy.levels,
                       level_spacing=strategy.level_spacing_bps / 10_000, order_notional=strategy.order_size_usd)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ Two models, both closed form so they cost nothing per tick:
 Avellaneda–Stoikov (default). Reservation price
     r = mid − q · γ · σ² · τ
 with q the signed net inventory in coin (spot + perp, the shared book), σ the volatility in *price units* per
-√bar (EWMA σ as a fraction × mid), τ the horizon in bars and γ the risk aversion (units 1/(USD·coin), so the
+√bar (EWMA σ as a fraction × mid), τ = T − t the horizon in bars (config `strategy.horizon_bars`, default 1) and γ the risk aversion (units 1/(USD·coin), so the
 product is a price). Long inventory (q > 0) puts r below mid: asks get closer to the market, bids further,
 and fills tend to bring q back to zero.
 

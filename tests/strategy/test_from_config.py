@@ -6,7 +6,7 @@ from engine.execution.diff import Tolerance
 from engine.risk import KillSwitch, MarketView, Reason, RiskContext, RiskLimits, evaluate
 from engine.strategy.carry import CarryParams
 from engine.strategy.hedge import HedgeParams
-from engine.strategy.quotes import LegState, QuoteParams, half_spread, quotes
+from engine.strategy.quotes import LegState, QuoteParams, centre_price, half_spread, quotes
 
 
 @pytest.fixture()
@@ -41,3 +41,26 @@ def test_usd_position_cap_uses_reference_price():
 
     d = evaluate([O(20.0), O(6.0)], ctx, limits, KillSwitch())  # cap = 25 coin at $40
     assert len(d.accepted) == 1 and d.rejected[0][1].reason == Reason.POSITION_LIMIT
+
+
+@pytest.mark.parametrize("q,horizon", [(3.0, 0.5), (-2.0, 1.0), (3.0, 0.0)])
+def test_reservation_price_is_avellaneda_stoikov(cfg, q, horizon):
+    """The paper's numerical setting (s = 100, σ = 2 per unit time, γ = 0.1) reached through the config key:
+    with inventory q and T − t = `strategy.horizon_bars`, the quote centre is s − qγσ²(T − t)."""
+    strategy = cfg.strategy.model_copy(update={"gamma": 0.1, "horizon_bars": horizon})
+    qp = QuoteParams.from_config(strategy)
+    assert qp.horizon_bars == horizon
+    s, sigma_px, gamma = 100.0, 2.0, 0.1
+    state = LegState("HYPE", "perp", 2, s, q, sigma=sigma_px / s)  # the engine's σ is a fraction of mid
+    assert centre_price(state, qp) == pytest.approx(s - q * gamma * sigma_px ** 2 * horizon)
+    # the default keeps the old fixed one-bar horizon
+    assert QuoteParams.from_config(cfg.strategy).horizon_bars == 1.0
+
+
+def test_horizon_key_is_validated(tmp_path):
+    from engine.config import ConfigError, load_config
+
+    path = tmp_path / "bad.toml"
+    path.write_text("[strategy]\nhorizon_bars = -1\n")
+    with pytest.raises(ConfigError, match="strategy.horizon_bars"):
+        load_config(path, env={})
