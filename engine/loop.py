@@ -1,7 +1,7 @@
 """`Engine`: wires the engine's components together and runs their timers. It decides nothing itself.
 
-    feed events ─▶ MarketData / OurOrders / Inventory ─▶ MarketQuoter.poke ─▶ decide (pure) ─▶ Executor ─▶ venue
-                                                                 ▲  CarryManager (taker steps)
+    feed events ─▶ FeedRouter ─▶ MarketData / OurOrders / Inventory ─▶ MarketQuoter.poke
+                 MarketQuoter ─▶ decide (pure) ─▶ Executor ─▶ venue;  CarryManager (taker steps) ─▶ Executor
     timers: ControlsPoller (ledger) · AccountSync (venue re-reads) · DrawdownGuard (equity marks)
     own task: DeadManSwitch (re-arms on schedule; quoting is paused while it is not armed)
 
@@ -25,9 +25,10 @@ from engine.execution.carry import CarryManager
 from engine.execution.deadman import DeadMan, DeadManSwitch
 from engine.execution.diff import CloidFactory, Tolerance
 from engine.execution.executor import CoinSpec, Executor
+from engine.execution.feed_router import FeedRouter
 from engine.execution.hedger import Hedger
 from engine.execution.inventory import Inventory
-from engine.execution.orders import OrderState, OurOrder, OurOrders
+from engine.execution.orders import OurOrder, OurOrders
 from engine.execution.quoting import MarketQuoter, QuotingContext
 from engine.execution.reconcile import is_ours, make_run_id
 from engine.market.marketdata import MarketData
@@ -83,6 +84,7 @@ class Engine:
         self.drawdown: DrawdownGuard | None = None
         self.deadman: DeadMan | None = None
         self.switch: DeadManSwitch | None = None
+        self.router: FeedRouter | None = None
         self.feed: Any = None
         self.metrics: Any = None
         self.alerter: Any = None
@@ -153,6 +155,12 @@ class Engine:
             q = self.quoters[m.coin] = MarketQuoter(m, ctx)
             for coin in m.coins:
                 self._quoter_of[coin] = q
+        timers = self._timers
+        self.router = FeedRouter(
+            clock=self.clock, data=self.data, orders=self.orders, inventory=self.inventory, ledger=self.ledger,
+            deadman=self.deadman, quoter_of=self._quoter_of, stats=self.stats, on_deadman_fired=self._deadman_fired,
+            account_soon=timers.account_soon, funding_soon=timers.funding_soon,
+            resync=lambda reason: timers.spawn(self.resync(reason), "resync"))
 
     def ready(self) -> bool:
         return self.started.is_set() and not self._hold
@@ -199,85 +207,15 @@ class Engine:
     # ------------------------------------------------------------------ feed events (sync, hot path)
     def on_feed_event(self, ev: Any) -> None:
         t0 = time.perf_counter_ns()
-        kind = type(ev).__name__
         try:
-            if kind == "L2Book":
-                self.on_book(ev.coin, ev.bids, ev.asks, ev.time)
-            elif kind == "OrderUpdates":
-                self._on_order_updates(ev)
-            elif kind == "UserFills":
-                self._on_fills(ev)
-            elif kind == "UserFundings":
-                self._on_fundings(ev)
-            elif kind == "Resync":
-                self.stats["resyncs"] += 1
-                log.info("feed %s (connection %d): re-reading orders, positions and fills", ev.reason, ev.connects)
-                self._timers.spawn(self.resync(ev.reason), "resync")
+            self.router.on_event(ev)
         finally:
             self._handler_us = (time.perf_counter_ns() - t0) / 1_000
-
-    def on_book(self, coin: str, bids: Any, asks: Any, venue_ms: int) -> None:
-        """A book snapshot; levels (px, sz[, n]) best first."""
-        if bids and len(bids[0]) != 2:
-            bids = tuple([(lv[0], lv[1]) for lv in bids])
-        if asks and len(asks[0]) != 2:
-            asks = tuple([(lv[0], lv[1]) for lv in asks])
-        m, change = self.data.on_book(coin, bids, asks, venue_ms)
-        if m is None:
-            return
-        self.stats["book_events"] += 1
-        if change:  # TOUCH (1): only the best prices moved, the requote gate may skip it; FULL (2): decide
-            self._quoter_of[coin].poke(touch_only=change == 1)
 
     def inject_book(self, coin: str, bids: list[tuple[float, float]], asks: list[tuple[float, float]],
                     venue_ms: int | None = None) -> None:
         """Install a book as if the feed had pushed it (tests of the stale/crossed/zero-book pause)."""
-        self.on_book(coin, tuple(bids), tuple(asks), self.venue_now_ms() if venue_ms is None else venue_ms)
-
-    def _on_order_updates(self, ev: Any) -> None:
-        now = self.clock.now_ms()
-        for u in ev.updates:
-            o = u.order
-            q = self._quoter_of.get(o.coin)
-            if q is None:
-                continue
-            if u.status == "scheduledCancel" and self.deadman.observe_fire(u.status_timestamp):
-                self._deadman_fired(f"an order update reports the venue's scheduled cancel at {u.status_timestamp}")
-            known = self.orders.get(o.oid) or (self.orders.by_cloid(o.cloid) if o.cloid else None)
-            if known is None and not is_ours(o.cloid):
-                continue  # not ours: reconciliation decides about foreign orders
-            before = known.state if known is not None else None
-            self.orders.on_update(o.oid, o.cloid, o.coin, o.is_buy, o.limit_px, o.sz, u.status, now,
-                                  reduce_only=o.reduce_only)
-            # the echo of our own action (placed → open, being cancelled → canceled) changes nothing to decide on
-            if not ((before is OrderState.INFLIGHT and u.status == "open")
-                    or (before is OrderState.CANCELING and u.status == "canceled")):
-                q.poke()
-
-    def _on_fills(self, ev: Any) -> None:
-        self.ledger.fills([f.raw for f in ev.fills])
-        self._timers.account_soon()  # balances and account value follow from a re-read
-        if ev.is_snapshot:
-            return  # history: positions come from that REST read
-        now = self.clock.now_ms()
-        for f in ev.fills:
-            self.stats["fill_events"] += 1
-            self.inventory.on_fill(f.coin, f.side, f.sz, f.px, f.fee, f.fee_token, f.start_position, f.tid)
-            self.orders.on_fill(f.oid, f.cloid, f.sz, now)
-            q = self._quoter_of.get(f.coin)
-            if q is not None:
-                q.poke()
-
-    def _on_fundings(self, ev: Any) -> None:
-        if not ev.is_snapshot:
-            for r in ev.fundings:
-                self.inventory.on_funding(r.usdc)
-        if ev.fundings:
-            self.ledger.funding([{"time": r.time, "coin": r.coin, "usdc": str(r.usdc), "szi": str(r.szi),
-                                  "fundingRate": str(r.funding_rate)} for r in ev.fundings])
-        if not ev.is_snapshot:
-            self._timers.account_soon()
-            self._timers.funding_soon()  # a funding hour passed: re-read the trailing mean
+        self.router.on_book(coin, tuple(bids), tuple(asks), self.venue_now_ms() if venue_ms is None else venue_ms)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:

@@ -22,8 +22,8 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from engine.backtest.data import DataError
-from engine.backtest.history import load_funding
-from engine.backtest.models import ConstantLatency, LatencyModel, LogNormalLatency, make_queue_model
+from engine.backtest.latency import ConstantLatency, LatencyModel, LogNormalLatency
+from engine.backtest.models import make_queue_model
 from engine.backtest.results import engine_result
 from engine.backtest.streams import BOOK, FUNDING, GAP, TRADE
 from engine.backtest.venue_replay import MarketReplay, ReplayLeg, num

@@ -1,7 +1,7 @@
-"""Swappable execution models for L2 replays: queue position, latency, fees.
+"""Swappable queue-position models for L2 replays (latency models: latency.py; fees are the venue's own).
 
-Each family has one small interface so a replay can switch variants by name (`--queue risk-averse`), the way
-hftbacktest separates its queue and latency models from the exchange simulation.
+One small interface so a replay can switch variants by name (`--queue risk-averse`), the way hftbacktest
+separates its queue and latency models from the exchange simulation.
 
 Queue position. Our simulated order is not in the recorded book, so where it would stand is an estimate:
 it joins the **back** of its price level (`queue_ahead` = the visible size at its price when it goes live,
@@ -349,71 +349,3 @@ def make_queue_model(name: str, seed: int = 0) -> QueueModel:
     if name == ProbabilisticQueue.name:
         return ProbabilisticQueue(seed=seed)
     raise ValueError(f"unknown queue model {name!r}; choose risk-averse or probabilistic")
-
-
-# ---------------------------------------------------------------- latency
-
-class LatencyModel(Protocol):
-    def entry_ms(self) -> int:
-        """Delay from our decision to the order (or cancel) being live at the venue."""
-
-    def market_data_ms(self) -> int:
-        """Delay from the exchange timestamp of a snapshot to our seeing it."""
-
-
-@dataclass(frozen=True)
-class ConstantLatency:
-    entry: int = 50
-    market_data: int = 0
-
-    def __post_init__(self) -> None:
-        if self.entry < 0 or self.market_data < 0:
-            raise ValueError("latencies must be >= 0 ms")
-
-    def entry_ms(self) -> int:
-        return self.entry
-
-    def market_data_ms(self) -> int:
-        return self.market_data
-
-
-class LogNormalLatency:
-    """Seeded log-normal delays (heavy right tail, like real order round trips); medians in ms."""
-
-    def __init__(self, entry_median: float = 50.0, md_median: float = 5.0, sigma: float = 0.5, seed: int = 0):
-        if entry_median <= 0 or md_median <= 0 or sigma < 0:
-            raise ValueError("latency medians must be > 0 ms and sigma >= 0")
-        self.rng = random.Random(seed)
-        self.entry_median, self.md_median, self.sigma = entry_median, md_median, sigma
-
-    def entry_ms(self) -> int:
-        return int(round(self.entry_median * self.rng.lognormvariate(0.0, self.sigma)))
-
-    def market_data_ms(self) -> int:
-        return int(round(self.md_median * self.rng.lognormvariate(0.0, self.sigma)))
-
-
-# ---------------------------------------------------------------- fees
-
-@dataclass(frozen=True)
-class FeeModel:
-    """Fee rates in basis points of traded notional (base tier: perp 1.5/4.5, spot 4/7 maker/taker).
-
-    A negative maker rate is a rebate (the fee returned is negative).
-    """
-    perp_maker_bp: float = 1.5
-    perp_taker_bp: float = 4.5
-    spot_maker_bp: float = 4.0
-    spot_taker_bp: float = 7.0
-
-    def rate(self, market: str, maker: bool) -> float:
-        if market == "perp":
-            bp = self.perp_maker_bp if maker else self.perp_taker_bp
-        elif market == "spot":
-            bp = self.spot_maker_bp if maker else self.spot_taker_bp
-        else:
-            raise ValueError(f"market must be 'perp' or 'spot', got {market!r}")
-        return bp / 10_000.0
-
-    def fee(self, market: str, maker: bool, notional: float) -> float:
-        return abs(notional) * self.rate(market, maker)

@@ -1,4 +1,4 @@
-"""Queue / latency / fee models: properties over random event sequences (hypothesis) plus worked cases."""
+"""Queue and latency models: properties over random event sequences (hypothesis) plus worked cases."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.backtest.models import (BUY, SELL, BookView, ConstantLatency, FeeModel, LogNormalLatency, ProbabilisticQueue,
-                                    RiskAverseQueue, SimOrder, make_queue_model)
+from engine.backtest.latency import ConstantLatency, LogNormalLatency
+from engine.backtest.models import BUY, SELL, BookView, ProbabilisticQueue, RiskAverseQueue, SimOrder, make_queue_model
 
 PX = 100.0
 
@@ -200,16 +200,8 @@ def test_latency_models():
         ConstantLatency(entry=-1)
 
 
-def test_fee_model_defaults_and_errors():
-    f = FeeModel()
-    assert f.fee("perp", True, 10_000) == pytest.approx(1.5)
-    assert f.fee("perp", False, 10_000) == pytest.approx(4.5)
-    assert f.fee("spot", True, -10_000) == pytest.approx(4.0)
-    assert f.fee("spot", False, 10_000) == pytest.approx(7.0)
-    assert FeeModel(perp_maker_bp=-0.2).fee("perp", True, 10_000) == pytest.approx(-0.2)
-    with pytest.raises(ValueError, match="market"):
-        f.rate("options", True)
-    with pytest.raises(ValueError, match="unknown queue model"):
+def test_unknown_queue_model_is_named():
+    with pytest.raises(ValueError, match="unknown queue model 'fifo'"):
         make_queue_model("fifo")
 
 
