@@ -12,7 +12,8 @@ Timeline, for each funding row i in time order (this order is the contract the t
 2. the trailing mean hourly rate is computed over rows whose hour lies in (hour_i − lookback h, hour_i]
    as `Σ rate / Σ interval_hours` (8-hourly rows before 2023-06-08 weigh 8 hours each; see history.py);
    decisions start once `lookback − 1` whole hours have passed since the first row (a full window).
-3. open → mean < exit: close both legs (taker fees). Flat → mean > entry: open both legs at `notional`.
+3. the engine's own hysteresis (`engine.strategy.carry.carry_wanted`): open → mean < exit: close both legs
+   (taker fees). Flat → mean ≥ entry: open both legs at `notional`.
    Open and not closing (candle mode only) → if |size × px − notional| > band × notional, trade both legs
    back to `notional / px` (taker fees on the traded notional): a "rebalance".
 
@@ -29,6 +30,7 @@ from decimal import Decimal
 
 from engine.backtest.data import DataError
 from engine.backtest.history import HOUR_MS, Candle, FundingRow
+from engine.strategy.carry import carry_wanted
 
 BP = Decimal("0.0001")
 HOURS_PER_YEAR = Decimal(8760)
@@ -168,10 +170,11 @@ def run_carry(rows: list[FundingRow], params: CarryParams, candles: list[Candle]
             hours_in += r.interval_hours
         if mean is None:
             continue
-        if is_open and mean < params.exit_rate:
+        wanted = carry_wanted(mean, is_open, params.entry_rate, params.exit_rate)
+        if is_open and not wanted:
             fees += size * px * fee_rate
             is_open, size, exits = False, Decimal(0), exits + 1
-        elif not is_open and mean > params.entry_rate:
+        elif not is_open and wanted:
             size = notional / px
             fees += notional * fee_rate
             is_open, entries = True, entries + 1

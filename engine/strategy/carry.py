@@ -55,6 +55,13 @@ class CarryTarget:
         return cls(Decimal(0), Decimal(0), False, 0.0, reason)
 
 
+def carry_wanted(funding_mean, active: bool, entry, exit_) -> bool:
+    """The carry's hysteresis, the one rule both the engine and `hlmm backtest carry` follow: an inactive carry
+    opens once the trailing mean reaches `entry`; an active one stays open until the mean falls below `exit_`.
+    Works on floats and Decimals alike (the carry backtest keeps exact sums)."""
+    return not funding_mean < exit_ if active else funding_mean >= entry
+
+
 def carry_target(funding_mean: float | None, params: CarryParams, current: CarryTarget | None, mid: float,
                  sz_decimals: int) -> CarryTarget:
     """Next carry target. `current` is the previous decision (its `active` flag carries the hysteresis);
@@ -64,10 +71,9 @@ def carry_target(funding_mean: float | None, params: CarryParams, current: Carry
         # no trustworthy funding history: never open on it, never dump an existing position on it either
         return CarryTarget(cur.spot_qty, cur.perp_qty, cur.active, cur.strength,
                            "funding mean unavailable: holding")
-    if not cur.active:
-        if funding_mean < params.entry_funding:
+    if not carry_wanted(funding_mean, cur.active, params.entry_funding, params.exit_funding):
+        if not cur.active:
             return CarryTarget.flat(f"funding {funding_mean:.3g} below entry {params.entry_funding:.3g}")
-    elif funding_mean < params.exit_funding:
         return CarryTarget.flat(f"funding {funding_mean:.3g} below exit {params.exit_funding:.3g}: unwind")
     if mid <= 0:
         raise ValueError(f"carry_target: mid must be > 0, got {mid}")

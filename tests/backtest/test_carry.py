@@ -71,7 +71,7 @@ def pandas_carry(f: pd.DataFrame, notional, hold, entry=0.0, exit_=0.0, lookback
         if is_open and mean[i] < exit_:
             fees += size * px[i] * FEE
             is_open, exits = False, exits + 1
-        elif not is_open and mean[i] > entry:
+        elif not is_open and mean[i] >= entry:
             size = notional / px[i]
             fees += notional * FEE
             is_open, entries = True, entries + 1
