@@ -1,8 +1,10 @@
 """Strategy-core figures: the pure per-tick decision (quote-ability gate → quotes → risk → diff → actions)
 and venue price rounding, each timed over many repetitions in-process.
 
-The decision is the CPU part of tick_to_action; the venue pushes l2Book at most every 500 ms, so the
-reference for the decision is that push interval (how much of a tick's budget the core uses). Rounding is
+Each repetition: leg state from a fresh book → quotes → risk.evaluate → diff_orders against the live orders →
+the plan stamped with cloids (`OrderPlan.stamp`) → plan_actions (unsigned actions). The decision is the CPU
+part of tick_to_action; the venue pushes l2Book at most every 500 ms, so the reference for the decision is
+that push interval (how much of a tick's budget the core uses). Rounding is
 compared with the float recipe the SDK's examples use (`round(float(f"{px:.5g}"), 6 - szDecimals)`), which
 is faster but can produce prices the venue refuses (no direction control, float artefacts); ours is exact.
 """
@@ -44,7 +46,7 @@ def bench_strategy_tick() -> list[Result]:
         desired = quotes(state, params)
         ctx = RiskContext(i, {"HYPE": MarketView("HYPE", state.mid, state.mid, 0.004, i)})
         decision = evaluate(desired, ctx, limits, kill)
-        plan_actions(diff_orders(decision.accepted, live, tol, cloids), {"HYPE": 3})
+        plan_actions(diff_orders(decision.accepted, live, tol).stamp(cloids.next), {"HYPE": 3})
         samples.append((time.perf_counter_ns() - t0) / 1_000)
 
     pxs = [Decimal(40) + Decimal(i) / 997 for i in range(20_000)]

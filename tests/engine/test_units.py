@@ -117,6 +117,19 @@ def test_bench_paper_seconds_from_env():
             _paper_seconds({"HLMM_BENCH_PAPER_S": bad})
 
 
+def test_bench_tick_to_action_runs_the_engine_offline():
+    """The tick_to_action bench drives the real engine (feed handler → MarketQuoter.decide → signed batchModify)
+    and folds "the venue accepted everything" into OurOrders, so every later tick re-prices by modifies."""
+    import asyncio
+    import secrets
+
+    from engine.bench.engine import _ticks
+
+    samples, last_modify = asyncio.run(_ticks("0x" + secrets.token_hex(32), n_ticks=60))
+    assert len(samples) == 40  # every tick after the first 20 produced a batchModify
+    assert last_modify is not None and last_modify["type"] == "batchModify" and last_modify["modifies"]
+
+
 def test_unwind_after_exit_shrink_and_reentry():
     from decimal import Decimal
 
