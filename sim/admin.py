@@ -6,12 +6,15 @@ refuses non-loopback clients with 403, even when the server listens on a public 
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
+import math
 import random
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import orjson
 from starlette.requests import Request
@@ -20,20 +23,85 @@ from starlette.routing import Route
 
 # What a client sees when `reject_p` refuses an action (HTTP 200, top-level err, nothing applied).
 INJECTED_REJECT = "Injected fault: action refused by hlmm sim (reject_p)"
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def _ip(host: str) -> str:
+    """Canonical text of an IP address (IPv4-mapped IPv6 as IPv4); other text unchanged."""
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return str(mapped or addr)
+
+
+def _number(name: str, value: Any, lo: float, hi: float | None, text: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < lo or (hi is not None and value > hi):
+        raise ValueError(f"fault field {name} must be {text}, got {value!r}")
+    return float(value)
+
+
+def _targets(name: str, value: Any, one: Callable[[str], str | None], text: str) -> frozenset[str]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"fault field {name} must be null (every client) or a non-empty list of {text}, "
+                         f"got {value!r}")
+    out = set()
+    for item in value:
+        norm = one(item) if isinstance(item, str) else None
+        if norm is None:
+            raise ValueError(f"fault field {name} must list only {text}, got {item!r}")
+        out.add(norm)
+    return frozenset(out)
+
+
+def _address(text: str) -> str | None:
+    return text.lower() if _ADDRESS.fullmatch(text) else None
+
+
+def _ip_address(text: str) -> str | None:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return _ip(text)
+
+
+def _check(name: str, value: Any) -> Any:
+    """The stored value of one fault field (None → the field's default); ValueError names field and range."""
+    if value is None:
+        return Faults.DEFAULTS[name]
+    if name.endswith("_p"):
+        return _number(name, value, 0.0, 1.0, "a probability in [0, 1]")
+    if name == "latency_ms":
+        return _number(name, value, 0.0, None, "a number of milliseconds >= 0")
+    if name == "ws_drop_every_s":
+        return _number(name, value, 0.0, None, "null (off) or a number of seconds >= 0 (0 = off)")
+    if name == "seed":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"fault field seed must be an integer, got {value!r}")
+        return value
+    if name == "target_users":
+        return _targets(name, value, _address, "0x-prefixed 42-character addresses")
+    return _targets(name, value, _ip_address, 'IP addresses (e.g. "127.0.0.2")')
 
 
 @dataclass
 class Faults:
-    """Fault injection knobs; `{}` posted to /admin/faults resets all of them.
+    """Fault injection knobs. POST /admin/faults replaces them all (`{}` resets), PATCH changes the named ones.
 
     latency_ms         delay before answering /info, /exchange and WS posts
     http_5xx_p         probability of HTTP 500 body `null`; for /exchange the action is applied
                        first with probability http_5xx_applied_p (default 0.5): an ambiguous outcome,
                        as on the real venue, that clients must resolve by re-reading (cloids)
     http_429_p         probability of HTTP 429 body `null` (nothing applied)
-    ws_drop_every_s    the server closes every WebSocket connection every N seconds
+    ws_drop_every_s    the server closes every (targeted) WebSocket connection every N seconds
     reject_p           probability that an /exchange action is refused with a top-level err
     seed               seeds the fault RNG so a fault sequence is reproducible
+    target_users       None: every client; else only requests acting for / connections subscribed to
+                       one of these accounts (lower-case) are hit (see `aims_at`)
+    target_ips         None: every client; else only requests / connections from these client hosts
     """
     latency_ms: float = 0.0
     http_5xx_p: float = 0.0
@@ -42,33 +110,55 @@ class Faults:
     ws_drop_every_s: float | None = None
     reject_p: float = 0.0
     seed: int = 0
+    target_users: frozenset[str] | None = None
+    target_ips: frozenset[str] | None = None
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
     FIELDS = ("latency_ms", "http_5xx_p", "http_5xx_applied_p", "http_429_p", "ws_drop_every_s",
-              "reject_p", "seed")
+              "reject_p", "seed", "target_users", "target_ips")
+    DEFAULTS = {"latency_ms": 0.0, "http_5xx_p": 0.0, "http_5xx_applied_p": 0.5, "http_429_p": 0.0,
+                "ws_drop_every_s": None, "reject_p": 0.0, "seed": 0, "target_users": None, "target_ips": None}
 
     @classmethod
     def parse(cls, body: dict) -> "Faults":
-        unknown = set(body) - set(cls.FIELDS)
+        """POST semantics: the named fields, every other field at its default, the RNG seeded from `seed`."""
+        return cls().merged(body)
+
+    def merged(self, body: dict) -> "Faults":
+        """PATCH semantics: a copy with only the named fields changed (null → the field's default).
+
+        Every field is checked before anything is built, so a bad body raises ValueError and changes
+        nothing. The copy shares this state's RNG (the fault sequence continues) unless `seed` is named,
+        which reseeds it.
+        """
+        if not isinstance(body, dict):
+            raise ValueError("faults body must be a JSON object")
+        unknown = set(body) - set(self.FIELDS)
         if unknown:
-            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}; known: {', '.join(cls.FIELDS)}")
-        faults = cls()
-        for name in cls.FIELDS:
-            if name not in body or body[name] is None:
-                continue
-            value = body[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"fault field {name} must be a number, got {value!r}")
-            if name.endswith("_p") and not 0.0 <= value <= 1.0:
-                raise ValueError(f"fault field {name} must be a probability in [0, 1], got {value}")
-            if name in ("latency_ms", "ws_drop_every_s") and value < 0:
-                raise ValueError(f"fault field {name} must be >= 0, got {value}")
-            setattr(faults, name, int(value) if name == "seed" else float(value))
-        faults.rng = random.Random(faults.seed)
-        return faults
+            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}; known: {', '.join(self.FIELDS)}")
+        changed = dataclasses.replace(self, **{name: _check(name, body[name]) for name in body})
+        if "seed" in body:
+            changed.rng = random.Random(changed.seed)
+        return changed
 
     def as_json(self) -> dict:
-        return {name: getattr(self, name) for name in self.FIELDS}
+        out = {name: getattr(self, name) for name in self.FIELDS}
+        for name in ("target_users", "target_ips"):
+            if out[name] is not None:
+                out[name] = sorted(out[name])
+        return out
+
+    def aims_at(self, ip: str, accounts: Callable[[], Iterable[str]]) -> bool:
+        """Whether a request / WS connection from client host `ip` is hit by the faults.
+
+        Every target list that is set must match: `ip` in target_ips, and one of `accounts()` (lower-case
+        addresses, only called when target_users is set) in target_users. No list set: everything matches.
+        """
+        if self.target_ips is not None and _ip(ip) not in self.target_ips:
+            return False
+        if self.target_users is not None:
+            return any(a in self.target_users for a in accounts())
+        return True
 
     def hit(self, p: float) -> bool:
         return p > 0 and self.rng.random() < p
@@ -162,8 +252,13 @@ async def clock(request: Request, sim) -> Response:
 
 @_loopback_only
 async def faults(request: Request, sim) -> Response:
+    """GET: the state; POST: replace it (unnamed fields → defaults, drop timer restarted, RNG reseeded);
+    PATCH: change only the named fields (drop timer restarted only if ws_drop_every_s changed, RNG
+    reseeded only if seed is named). A bad body → 400 naming the field, nothing changed."""
     if request.method == "POST":
         sim.set_faults(Faults.parse(await _body(request)))
+    elif request.method == "PATCH":
+        sim.set_faults(sim.faults.merged(await _body(request)), restart_drop=False)
     return _json(sim.faults.as_json())
 
 
@@ -207,7 +302,7 @@ async def events(request: Request, sim) -> Response:
 routes = [
     Route("/admin/fund", fund, methods=["POST"]),
     Route("/admin/clock", clock, methods=["GET", "POST"]),
-    Route("/admin/faults", faults, methods=["GET", "POST"]),
+    Route("/admin/faults", faults, methods=["GET", "POST", "PATCH"]),
     Route("/admin/limits", limits, methods=["GET", "POST"]),
     Route("/admin/snapshot", snapshot, methods=["POST"]),
     Route("/admin/restore", restore, methods=["POST"]),

@@ -25,7 +25,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from sim import admin
+from sim import admin, auth
+from sim import exchange as exchange_mod
 from sim.ws import WsHub
 
 log = logging.getLogger("sim.server")
@@ -115,6 +116,30 @@ class IpWeightLimiter:
         return self._total.get(ip, 0)
 
 
+def accounts_of(venue: Any, kind: str, body: dict) -> list[str]:
+    """The account(s) a request acts for, for fault targeting (lower-case; [] if none is known).
+
+    /info: its "user" field. /exchange: vaultAddress if given, else the signer recovered as the venue
+    does (an approved agent → its owner; an unknown signer → itself). Malformed → [].
+    """
+    if kind == "info":
+        user = body.get("user")
+        return [user.lower()] if isinstance(user, str) else []
+    if not exchange_mod.envelope_ok(body):
+        return []
+    if isinstance(body.get("vaultAddress"), str):
+        return [body["vaultAddress"].lower()]
+    core, options = getattr(venue, "core", None), getattr(venue, "options", None)
+    if core is None:
+        return []
+    try:
+        signer = auth.signer_of(core, body, getattr(options, "accept_mainnet", True))
+    except auth.AuthError:
+        return []
+    agent = None if body["action"].get("type") in auth.USER_SIGNED else core.agents.get(signer)
+    return [agent[0] if agent is not None else signer]
+
+
 def _json(obj: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(obj, default=str), status_code=status, media_type="application/json")
 
@@ -140,10 +165,15 @@ class SimServer:
     def __post_init__(self) -> None:
         self.limiter = IpWeightLimiter(self.default_ip_weight_per_min)
         self.hub = WsHub(self.venue, idle_timeout_s=self.default_ws_idle_timeout_s, post_handler=self.ws_post)
+        self.hub.drop_filter = lambda conn: self.faults.aims_at(conn.ip, conn.users)
 
-    def set_faults(self, faults: admin.Faults) -> None:
+    def set_faults(self, faults: admin.Faults, restart_drop: bool = True) -> None:
+        """Install a fault state. The WS-drop timer restarts when `restart_drop` (POST) or when
+        ws_drop_every_s changed (PATCH); targets are read at each drop, so they never restart it."""
+        before = self.faults.ws_drop_every_s or None
         self.faults = faults
-        self.hub.set_drop_every(faults.ws_drop_every_s)
+        if restart_drop or (faults.ws_drop_every_s or None) != before:
+            self.hub.set_drop_every(faults.ws_drop_every_s)
 
     # ------------------------------------------------------------------ core calls
     async def call(self, kind: str, body: Any, ip: str) -> tuple[int, Any]:
@@ -154,23 +184,22 @@ class SimServer:
         if not self.limiter.try_consume(ip, weight):
             return NULL_429, None
         faults = self.faults
-        if faults.latency_ms:
-            await asyncio.sleep(faults.latency_ms / 1000.0)
-        if faults.hit(faults.http_429_p):
-            return NULL_429, None
-        if kind == "info":
+        if faults.aims_at(ip, lambda: accounts_of(self.venue, kind, body)):
+            if faults.latency_ms:
+                await asyncio.sleep(faults.latency_ms / 1000.0)
+            if faults.hit(faults.http_429_p):
+                return NULL_429, None
             if faults.hit(faults.http_5xx_p):
+                if kind == "exchange" and faults.hit(faults.http_5xx_applied_p):
+                    self.venue.exchange(body)
                 return NULL_500, None
+            if kind == "exchange" and faults.hit(faults.reject_p):
+                return 200, {"status": "err", "response": admin.INJECTED_REJECT}
+        if kind == "info":
             status, payload = self.venue.info(body)
             if status == 200:  # per-row surcharges are known only once answered
                 self.limiter.charge(ip, self._weight(kind, body, payload) - weight)
             return status, payload
-        if faults.hit(faults.http_5xx_p):
-            if faults.hit(faults.http_5xx_applied_p):
-                self.venue.exchange(body)
-            return NULL_500, None
-        if faults.hit(faults.reject_p):
-            return 200, {"status": "err", "response": admin.INJECTED_REJECT}
         return self.venue.exchange(body)
 
     def _weight(self, kind: str, body: dict, payload: Any) -> int:

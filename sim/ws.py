@@ -34,6 +34,12 @@ class Conn:
     subs: dict[str, dict] = field(default_factory=dict)  # key -> subscription as sent
     closed: bool = False
     overflowed: bool = False
+    ip: str = ""  # client host, for fault targeting
+
+    def users(self) -> list[str]:
+        """Accounts of this connection's current user-channel subscriptions (lower-case)."""
+        return [sub["user"].lower() for sub in self.subs.values()
+                if isinstance(sub, dict) and isinstance(sub.get("user"), str)]
 
     def send(self, obj: Any) -> None:
         if self.closed:
@@ -70,6 +76,7 @@ class WsHub:
         self.views = VenueViews(venue)
         self._task: asyncio.Task | None = None
         self._drop_task: asyncio.Task | None = None
+        self.drop_filter: Callable[[Conn], bool] | None = None  # which connections a drop closes (None: all)
         venue.subscribe(self.on_event)
 
     # ---------------------------------------------------------------- venue side
@@ -196,7 +203,8 @@ class WsHub:
             await self._close(conn)
 
     def set_drop_every(self, seconds: float | None) -> None:
-        """Fault injection: close every connection every `seconds` (None/0 turns it off)."""
+        """Fault injection: every `seconds` (None/0 turns it off), close every connection that
+        `drop_filter` selects at that moment. Calling it restarts the timer."""
         if self._drop_task:
             self._drop_task.cancel()
             self._drop_task = None
@@ -207,7 +215,8 @@ class WsHub:
         while True:
             await asyncio.sleep(seconds)
             for conn in list(self.conns):
-                await self._close(conn, code=1012)
+                if self.drop_filter is None or self.drop_filter(conn):
+                    await self._close(conn, code=1012)
 
     # ------------------------------------------------------------ connections
     async def _close(self, conn: Conn, code: int = 1000) -> None:
@@ -241,7 +250,7 @@ class WsHub:
     async def serve(self, ws: WebSocket, client_ip: str) -> None:
         """One /ws connection: read client messages, close after `idle_timeout_s` of silence."""
         await ws.accept()
-        conn = Conn(ws)
+        conn = Conn(ws, ip=client_ip)
         self.conns.add(conn)
         writer = asyncio.get_running_loop().create_task(self._writer(conn))
         conn.send("Websocket connection established.")

@@ -66,7 +66,8 @@ def test_faults_5xx_429_reject_then_cleared(sim_server, fresh_account):
     finally:
         sim_server.admin("faults", {})
     assert sim_server.admin("faults") == {"latency_ms": 0.0, "http_5xx_p": 0.0, "http_5xx_applied_p": 0.5,
-                                          "http_429_p": 0.0, "ws_drop_every_s": None, "reject_p": 0.0, "seed": 0}
+                                          "http_429_p": 0.0, "ws_drop_every_s": None, "reject_p": 0.0, "seed": 0,
+                                          "target_users": None, "target_ips": None}
     assert "resting" in statuses(ex.order("SOL", True, 1.0, round_px(m * 0.9, "SOL"), {"limit": {"tif": "Gtc"}}))[0]
 
 
