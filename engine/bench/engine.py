@@ -127,7 +127,12 @@ async def _ticks(key: str, n_ticks: int = N_TICKS) -> tuple[list[float], dict | 
                             tuple((round(mid + 0.003 * (k + 1), 3), 50.0, 1) for k in range(5)))
             t0 = time.perf_counter_ns()
             eng.on_feed_event(book)
-            plan = quoter.decide(clock.now_ms()).plan.stamp(new_cloid)
+            now = clock.now_ms()
+            # what the quoter's step does before deciding: the carry's check and the requote gate's proof
+            # (every tick here moves the quotes past the tolerance, so the gate never skips)
+            if quoter.ctx.carry.idle(quoter.m, now) and quoter.gate.open and quoter.gate.holds(eng.data, now):
+                continue
+            plan = quoter.decide(now).plan.stamp(new_cloid)
             actions = plan_actions(plan, asset_of)
             body = None
             for a in actions:

@@ -195,3 +195,30 @@ def diff_orders(desired: Sequence[Quote], live: Iterable[LiveOrder], tol: Tolera
         for q in unmatched_q[len(free):]:
             places.append(Place(q))
     return OrderPlan(tuple(modifies), tuple(cancels), tuple(places), tuple(kept))
+
+
+def keep_exact(desired: Sequence[Quote], live: Sequence[LiveOrder]) -> OrderPlan | None:
+    """The plan `diff_orders` returns when every live order is exactly one desired quote (coin, side, price and
+    size) and no two quotes or orders share a coin, side and price: keep everything, each order paired with
+    its quote, in the diff's own order. None when that is not the case (then run `diff_orders`).
+
+    This is the common case right after a plan went through as planned; it costs a dict of the orders instead
+    of the diff's pairwise tolerance checks. (Each quote's exact order is at distance 0 and unique, so the
+    diff's nearest-in-tolerance pass picks it, whatever the tolerance.)"""
+    if len(desired) != len(live):
+        return None
+    by_px: dict[tuple, LiveOrder] = {}
+    for o in live:
+        k = (o.coin, o.is_buy, o.px)
+        if k in by_px:
+            return None
+        by_px[k] = o
+    pairs = []
+    for q in desired:
+        o = by_px.pop((q.coin, q.is_buy, q.px), None)  # popped: a second quote at the price finds nothing
+        if o is None or o.sz != q.sz:
+            return None
+        pairs.append((o, q))
+    pairs.sort(key=lambda p: (p[1].coin, p[1].is_buy, -p[1].px if p[1].is_buy else p[1].px, p[1].level))
+    return OrderPlan(kept=tuple(pairs))
+

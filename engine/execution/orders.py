@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
@@ -68,6 +68,7 @@ class OurOrder:
     venue_status: str | None = None  # the venue's own word once known (open, filled, selfTradeCanceled, ...)
     reason: str | None = None
     updated_ms: int = 0
+    _lo: LiveOrder | None = field(default=None, repr=False, compare=False)  # live_order(), while it holds
 
     @property
     def status(self) -> str:
@@ -75,7 +76,12 @@ class OurOrder:
         return self.venue_status or self.state.word
 
     def live_order(self) -> LiveOrder:
-        return LiveOrder(self.oid, self.coin, self.is_buy, self.px, self.sz, self.cloid)
+        """The order as the diff sees it; the same object until its oid, price or size changes (callers
+        memoise on identity)."""
+        lo = self._lo
+        if lo is None or lo.oid != self.oid or lo.px is not self.px or lo.sz is not self.sz:
+            lo = self._lo = LiveOrder(self.oid, self.coin, self.is_buy, self.px, self.sz, self.cloid)
+        return lo
 
 
 class OurOrders:
@@ -87,7 +93,7 @@ class OurOrders:
         self._live: dict[str, OurOrder] = {}  # cloid -> order, live states only
         self._closed: OrderedDict[str, None] = OrderedDict()  # terminal cloids, oldest first (pruning)
         self.coin_version: dict[str, int] = {}  # bumps whenever a coin's live set changes (quote cache key)
-        self._resting: dict[frozenset, tuple[tuple, tuple]] = {}  # coins -> (versions, resting orders)
+        self._resting: dict[str, tuple[int, tuple]] = {}  # coin -> (its version, its resting orders)
 
     # ------------------------------------------------------------------ queries
     def get(self, oid: int) -> OurOrder | None:
@@ -103,15 +109,22 @@ class OurOrders:
         return [o for o in self._live.values() if o.coin in wanted]
 
     def resting(self, coins: Iterable[str]) -> tuple[LiveOrder, ...]:
-        """OPEN orders of these coins, as the diff sees them (remembered until one of the coins changes)."""
-        key = coins if isinstance(coins, frozenset) else frozenset(coins)
-        versions = tuple(self.coin_version.get(c, 0) for c in key)
-        hit = self._resting.get(key)
-        if hit is not None and hit[0] == versions:
-            return hit[1]
-        out = tuple(o.live_order() for o in self._live.values() if o.state is OrderState.OPEN and o.coin in key)
-        self._resting[key] = (versions, out)
+        """OPEN orders of these coins, as the diff sees them, coin by coin in the order given. Each coin's part
+        is remembered until that coin changes: a coin that did not change hands back the very same objects
+        (callers memoise on identity)."""
+        out: tuple[LiveOrder, ...] = ()
+        for c in coins:
+            out += self.resting_coin(c)
         return out
+
+    def resting_coin(self, coin: str) -> tuple[LiveOrder, ...]:
+        version = self.coin_version.get(coin, 0)
+        hit = self._resting.get(coin)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        part = tuple(o.live_order() for o in self._live.values() if o.state is OrderState.OPEN and o.coin == coin)
+        self._resting[coin] = (version, part)
+        return part
 
     def unsettled(self, coins: Iterable[str]) -> bool:
         """Any order of these coins in flight, being cancelled or of unknown fate."""

@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 from engine.execution.decide import Decision, LegInputs, MarketInputs, decide
-from engine.execution.diff import OrderPlan, Tolerance, diff_orders
+from engine.execution.diff import OrderPlan, Tolerance, diff_orders, keep_exact
 from engine.execution.orders import OurOrders
 from engine.execution.requote_gate import RequoteGate
 from engine.market.markets import MarketRuntime
@@ -67,6 +67,7 @@ class MarketQuoter:
         self.m = market
         self.ctx = ctx
         self.coins = frozenset(market.coins)
+        self._coin_order = tuple(sorted(market.coins))  # the diff's own order of coins
         self.busy = False
         self.dirty = True
         self.last_send_ms = -10 ** 15
@@ -74,7 +75,7 @@ class MarketQuoter:
         self._wake_ms: int | None = None
         self._poked = False  # a step is scheduled for this loop iteration
         self._quote_memo: dict[tuple, tuple] = {}
-        self._noop: tuple | None = None  # ((accepted, resting), plan) of the last diff that found nothing to do
+        self._noop: dict[str, tuple] = {}  # coin -> (accepted, resting, plan) of its last diff that found nothing
         self.last_decision: Decision | None = None
         self.gate = RequoteGate()
 
@@ -220,7 +221,7 @@ class MarketQuoter:
             legs.append(LegInputs(leg.coin, st, data.view(m, leg.coin), position))
         total = ctx.orders.count()
         mine = ctx.orders.count(self.coins)
-        return MarketInputs(now, tuple(legs), params, ctx.orders.resting(self.coins), total - mine,
+        return MarketInputs(now, tuple(legs), params, ctx.orders.resting(self._coin_order), total - mine,
                             ctx.address_budget(), ctx.paused(m))
 
     def decide(self, now: int) -> Decision:
@@ -246,16 +247,46 @@ class MarketQuoter:
         return hit
 
     def _diff(self, accepted, resting, tolerance):
-        """`diff_orders`, remembered for the last no-op: unchanged quotes against unchanged orders give the same
-        (empty) plan, kept pairs included."""
-        key = (accepted, resting)
-        noop = self._noop
-        if noop is not None and noop[0] == key:
-            return noop[1]
-        plan = diff_orders(accepted, resting, tolerance)
-        self._noop = (key, plan) if plan.is_empty else None
-        return plan
+        """`diff_orders`, coin by coin, remembering each coin's last no-op: a coin whose accepted quotes and
+        resting orders are the very same objects as at a diff that found nothing to do gets the same (empty)
+        plan, kept pairs included. The diff pairs quotes and orders within one coin and side only, and walks
+        coins in sorted order, so the parts joined in that order are exactly the whole diff."""
+        q_by: dict[str, list] = {}
+        o_by: dict[str, list] = {}
+        for q in accepted:
+            g = q_by.get(q.coin)
+            if g is None:
+                g = q_by[q.coin] = []
+            g.append(q)
+        for o in resting:
+            g = o_by.get(o.coin)
+            if g is None:
+                g = o_by[o.coin] = []
+            g.append(o)
+        plans = []
+        for coin in sorted(q_by.keys() | o_by.keys()):
+            qs, os_ = q_by.get(coin, ()), o_by.get(coin, ())
+            noop = self._noop.get(coin)
+            if noop is not None and _same(noop[0], qs) and _same(noop[1], os_):
+                plans.append(noop[2])
+                continue
+            plan = keep_exact(qs, os_)
+            if plan is None:
+                plan = diff_orders(qs, os_, tolerance)
+            if plan.is_empty:
+                self._noop[coin] = (tuple(qs), tuple(os_), plan)
+            else:
+                self._noop.pop(coin, None)
+            plans.append(plan)
+        if len(plans) == 1:
+            return plans[0]
+        return OrderPlan(tuple(x for p in plans for x in p.modifies), tuple(x for p in plans for x in p.cancels),
+                         tuple(x for p in plans for x in p.places), tuple(x for p in plans for x in p.kept))
 
+
+def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    """The same objects in the same order (identity: an equal but new object is a different input)."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 def _max_quoted_notional(p: QuoteParams) -> float:
     return sum(p.order_notional * p.size_multiplier ** i for i in range(p.levels)) * 1.01

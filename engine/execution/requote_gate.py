@@ -15,7 +15,9 @@ decision was made (`arm`):
   of δ therefore moves a desired price by at most MID_GAIN·δ, plus one tick of rounding.
 
 So while MID_GAIN·δ + tick < slack for every leg (`holds`), every order would be kept and the plan would be
-empty. Anything the bound does not cover closes the gate until the next full decision: a change other than
+empty. Arming only records the decision; the per-leg proof is built by the first `holds` that needs it (no
+slack exceeds the tolerance, so a larger move fails at once, and a fill or order update usually closes the
+gate before any proof is needed). Anything the bound does not cover closes the gate until the next full decision: a change other than
 the touch (fills, orders, controls, bars, freshness — the quoter calls `close`), a post-only guard that could
 bind (the opposite best within two ticks of a quote), sizes under ten lots (a one-lot rounding change could
 leave the size tolerance), limits within 10 % of binding (position, order notional, price band, open orders,
@@ -23,6 +25,7 @@ address budget), any refusal or pause in the decision, and a zero tolerance (the
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from engine.strategy import rounding as R
@@ -34,20 +37,27 @@ _BP = 1e4
 
 
 class RequoteGate:
-    __slots__ = ("open", "_legs", "_stretch", "skipped")
+    __slots__ = ("open", "_armed", "_mids", "_legs", "_stretch", "_tol", "_shapes", "skipped")
 
     def __init__(self) -> None:
         self.open = False
-        self._legs: tuple = ()  # per leg: (coin, mid0, slack_bp, tick_bp, highest bid, lowest ask, tick)
+        self._armed: tuple | None = None  # (inputs, decision, limits, tol, size_tol) until the proof is built
+        self._mids: tuple = ()  # per leg: (coin, mid at the decision)
+        self._legs: tuple | None = None  # per leg: (coin, mid0, slack_bp, tick_bp, highest bid, lowest ask, tick)
+        self._shapes: dict[str, tuple] = {}  # coin -> (quotes, resting orders, settings, shape): see _shape
         self._stretch = 1.0  # the tolerance is relative to the moved price: a move of m bp counts m·(1 + tol)
+        self._tol = 0.0
         self.skipped = 0
 
     def close(self) -> None:
         self.open = False
+        self._armed = None
 
     def arm(self, inputs: Any, decision: Any, limits: Any, tol_bps: float, size_tol: float) -> None:
-        """Record what the decision just made (and its plan, once carried out) leaves for the next touch."""
-        self.open = False
+        """Record the decision just made (its plan about to be carried out) for the next touch. Cheap: the
+        proof itself is built by the first `holds` that needs it (a fill or an order update usually closes
+        the gate first, and a move past the tolerance needs no proof to fail)."""
+        self.close()
         risk = decision.risk
         if tol_bps <= 0 or risk.rejected or risk.halts or risk.cancel_all or inputs.paused or size_tol < 0.1:
             return
@@ -58,87 +68,156 @@ class RequoteGate:
             return
         if inputs.other_orders + len(decision.accepted) > NEAR * limits.max_open_orders:
             return
-        resting = {(q.coin, q.is_buy, q.level): (float(live.px), float(live.sz)) for live, q in decision.plan.kept}
+        mids = []
+        for leg in inputs.legs:
+            st = leg.state
+            if st is None or st.buy_capacity is not None:
+                # a leg without a usable book decides every new book in full; a binding quote balance sizes
+                # the bids from the mid (the coin held does not move)
+                return
+            mids.append((leg.coin, st.mid))
+        self._mids = tuple(mids)
+        self._armed = (inputs, decision, limits, tol_bps, size_tol)
+        self._legs = None
+        self._tol = tol_bps
+        self._stretch = 1.0 + tol_bps / _BP
+        self.open = True
+
+    def _prove(self) -> bool:
+        """Build the per-leg proof of the armed decision; False (and the gate shut) when the bound does not
+        cover it."""
+        inputs, decision, limits, tol_bps, size_tol = self._armed
+        self._armed = None
+        # the order resting for each accepted quote once the plan is carried out: its kept order, else one at q
+        # (keyed by level: a remembered no-op plan may hold equal, not identical, quote objects)
+        resting = {(q.coin, q.is_buy, q.level): live for live, q in decision.plan.kept}
+        by_coin: dict[str, list] = {}
+        for q in decision.accepted:
+            group = by_coin.get(q.coin)
+            if group is None:
+                group = by_coin[q.coin] = []
+            group.append(q)
+        band = NEAR * limits.price_band_frac
         legs = []
         for leg in inputs.legs:
             st = leg.state
-            if st is None:
-                return  # a leg without a usable book: every new book decides in full
-            if st.buy_capacity is not None:
-                return  # a binding quote balance sizes the bids from the mid (the coin held does not move)
+            qs = by_coin.get(leg.coin, ())
+            # an order resting exactly at its quote is the same as one about to be placed there (None), so a
+            # leg whose orders were just replaced finds its shape remembered from when the plan was made
+            lives = tuple([None if (o := resting.get((q.coin, q.is_buy, q.level))) is None or
+                           (o.px == q.px and o.sz == q.sz) else o for q in qs])
+            shape = self._shape(leg.coin, qs, lives, st.sz_decimals, tol_bps, size_tol, limits.max_order_notional)
+            if shape is None:
+                return False
+            slack, hi_bid, lo_ask, low, top, buys, sells = shape
             mid = st.mid
-            quotes = [q for q in decision.accepted if q.coin == leg.coin]
-            hi_bid = max((float(q.px) for q in quotes if q.is_buy), default=None)
-            lo_ask = min((float(q.px) for q in quotes if not q.is_buy), default=None)
-            tick = float(R.price_tick(mid, st.sz_decimals, leg.state.leg == "spot"))
-            lot = 10.0 ** -st.sz_decimals
-            buys = sells = 0.0
-            for q in quotes:
-                px, sz = float(q.px), float(q.sz)
-                if sz < MIN_LOTS * lot or px * sz > NEAR * limits.max_order_notional or \
-                        abs(px / mid - 1) > NEAR * limits.price_band_frac:
-                    return
-                if q.is_buy:
-                    buys += sz
-                else:
-                    sells += sz
+            if qs and (top / mid - 1 > band or 1 - low / mid > band):
+                return False
             if limits.max_position_usd is not None and max(abs(leg.position + buys), abs(leg.position - sells)) \
                     * mid > NEAR * limits.max_position_usd:
-                return
+                return False
+            # the coarsest tick any quote can round to (ticks grow with the price's magnitude)
+            tick = _tick(max(top, mid), st.sz_decimals, st.leg == "spot")
             if (hi_bid is not None and hi_bid >= st.best_ask - 2 * tick) or \
                     (lo_ask is not None and lo_ask <= st.best_bid + 2 * tick):
-                return  # the post-only guard binds, or could: desired prices follow the touch, not the mid
-            slack = _slack_bp(quotes, resting, tol_bps, size_tol, lot)
-            low = min(float(q.px) for q in quotes) if quotes else mid
-            legs.append((leg.coin, mid, slack, tick / low * _BP, hi_bid, lo_ask, tick))
+                return False  # the post-only guard binds, or could: desired prices follow the touch, not the mid
+            legs.append((leg.coin, mid, slack, tick / (low if qs else mid) * _BP, hi_bid, lo_ask, tick))
         self._legs = tuple(legs)
-        self._stretch = 1.0 + tol_bps / _BP
-        self.open = bool(legs)
+        return True
+
+    def _shape(self, coin: str, qs: list, lives: tuple, sz_decimals: int, tol_bps: float, size_tol: float,
+               max_order_notional: float) -> tuple | None:
+        """What one leg's quotes and the orders resting for them allow, independent of the book: (slack_bp,
+        highest bid, lowest ask, lowest price, highest price, bought, sold), or None when a quote is too small
+        or too close to the order-notional limit. Remembered per leg while its quotes and resting orders are
+        the very same objects (a leg the last change did not touch)."""
+        args = (sz_decimals, tol_bps, size_tol, max_order_notional)
+        hit = self._shapes.get(coin)
+        if hit is not None and hit[2] == args and len(hit[0]) == len(qs) and \
+                all(a is b for a, b in zip(hit[0], qs)) and all(a is b for a, b in zip(hit[1], lives)):
+            return hit[3]
+        lot = 10.0 ** -sz_decimals
+        min_sz, max_notional = MIN_LOTS * lot, NEAR * max_order_notional
+        bids: list[tuple[float, float, float, float]] = []
+        asks: list[tuple[float, float, float, float]] = []
+        buys = sells = 0.0
+        shape = None
+        for q, live in zip(qs, lives):
+            px, sz = float(q.px), float(q.sz)
+            if sz < min_sz or px * sz > max_notional:
+                break
+            row = (px, sz, px, sz) if live is None else (px, sz, float(live.px), float(live.sz))
+            if q.is_buy:
+                bids.append(row)
+                buys += sz
+            else:
+                asks.append(row)
+                sells += sz
+        else:
+            prices = [r[0] for r in bids] + [r[0] for r in asks]
+            shape = (min(_side_slack(bids, tol_bps, size_tol, lot), _side_slack(asks, tol_bps, size_tol, lot)),
+                     max(r[0] for r in bids) if bids else None, min(r[0] for r in asks) if asks else None,
+                     min(prices, default=0.0), max(prices, default=0.0), buys, sells)
+        self._shapes[coin] = (tuple(qs), lives, args, shape)
+        return shape
 
     def holds(self, books: Any, now: int) -> bool:
         """True when the current books provably leave the last decision unchanged (count a skip)."""
+        gain = MID_GAIN * _BP * self._stretch
+        for coin, mid0 in self._mids:  # no slack exceeds the tolerance: a larger move fails without a proof
+            book = books.fresh_book(coin, now)
+            if book is None or gain * abs((book.bids[0][0] + book.asks[0][0]) * 0.5 - mid0) / mid0 >= self._tol:
+                return False
+        if self._legs is None and not self._prove():
+            self.close()
+            return False
         for coin, mid0, slack, tick_bp, hi_bid, lo_ask, tick in self._legs:
             book = books.fresh_book(coin, now)
-            if book is None:
-                return False
             bb, ba = book.bids[0][0], book.asks[0][0]
-            mid = (bb + ba) * 0.5
-            if (MID_GAIN * abs(mid - mid0) / mid0 * _BP + tick_bp) * self._stretch >= slack:
-                return False
-            if (hi_bid is not None and hi_bid >= ba - 2 * tick) or (lo_ask is not None and lo_ask <= bb + 2 * tick):
+            if (MID_GAIN * abs((bb + ba) * 0.5 - mid0) / mid0 * _BP + tick_bp) * self._stretch >= slack or \
+                    (hi_bid is not None and hi_bid >= ba - 2 * tick) or (lo_ask is not None and lo_ask <= bb + 2 * tick):
                 return False
         self.skipped += 1
         return True
 
+_TICKS: dict[tuple[int, bool, int], float] = {}
 
-def _slack_bp(quotes: list, resting: dict, tol_bps: float, size_tol: float, lot: float) -> float:
-    """How far (bp of price) every desired price of one leg may move with the diff still keeping every order.
 
-    For each desired quote q (price p, size s) and the order resting for it (its kept order, else one placed
-    exactly at q), a price move of m bp:
+def _tick(px: float, sz_decimals: int, is_spot: bool) -> float:
+    """`rounding.price_tick` as a float, remembered per magnitude (it depends only on the price's exponent)."""
+    key = (sz_decimals, is_spot, math.floor(math.log10(px)))
+    t = _TICKS.get(key)
+    if t is None:
+        t = _TICKS[key] = float(R.price_tick(px, sz_decimals, is_spot))
+    return t
+
+
+def _side_slack(rows: list, tol_bps: float, size_tol: float, lot: float) -> float:
+    """How far (bp of price) the desired prices of one side may move with the diff still keeping every order.
+
+    Each row is (desired price p, desired size s, price and size of the order resting for it: its kept order,
+    else one placed exactly at the quote). A move of m bp:
     * keeps the order in price tolerance while its distance + m ≤ tol;
     * asks for a size that differs from s by at most s·m + one lot: the order stays in size tolerance while
       |its size − s| + s·m + lot ≤ size_tol·(s − s·m − lot);
     * leaves the diff's pairing alone (each desired quote takes the nearest in-tolerance order of its side)
-      while every other order o of the side stays out of q's tolerance (d(o) − m > tol) or farther from q
-      than q's own order (d(o) − m > d(own) + m).
+      while every other order o of the side stays out of the quote's tolerance (d(o) − m > tol) or farther
+      from it than its own order (d(o) − m > d(own) + m).
     """
-    rows = []
-    for q in quotes:
-        px, sz = float(q.px), float(q.sz)
-        lpx, lsz = resting.get((q.coin, q.is_buy, q.level), (px, sz))
-        rows.append((q.is_buy, px, sz, lpx, lsz))
     slack = tol_bps
-    for i, (is_buy, px, sz, lpx, lsz) in enumerate(rows):
+    for i, (px, sz, lpx, lsz) in enumerate(rows):
         own = abs(lpx - px) / px * _BP
         room = tol_bps - own
         size_room = (size_tol * sz - abs(lsz - sz) - lot * (1 + size_tol)) / (sz * (1 + size_tol)) * _BP
         if size_room < room:
             room = size_room
-        for j, (o_buy, _, _, opx, _) in enumerate(rows):
-            if o_buy == is_buy and j != i:
-                d = abs(opx - px) / px * _BP
-                apart = max(d - tol_bps, (d - own) * 0.5)
+        for j, other in enumerate(rows):
+            if j != i:
+                d = abs(other[2] - px) / px * _BP
+                apart = d - tol_bps
+                half = (d - own) * 0.5
+                if half > apart:
+                    apart = half
                 if apart < room:
                     room = apart
         if room < slack:

@@ -78,3 +78,39 @@ def test_plan_reaches_desired_state(desired, raw_live):
     assert len({*(m.cloid for m in stamped.modifies), *(p.cloid for p in stamped.places)}) == \
         len(plan.modifies) + len(plan.places)
     assert [m.quote for m in stamped.modifies] == [m.quote for m in plan.modifies]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.builds(lambda px, sz, b, lvl, coin: q(px, sz, b, lvl, coin), prices, st.integers(1, 5),
+                          st.booleans(), st.integers(0, 3), st.sampled_from(["HYPE", "@1"])), max_size=8),
+       st.data())
+def test_keep_exact_is_the_diff_when_it_answers(desired, data):
+    """`keep_exact` (the quoter's shortcut after a plan went through as planned) returns either nothing or
+    exactly the plan `diff_orders` returns — same kept pairs, same order — for any tolerance."""
+    from engine.execution.diff import keep_exact
+
+    live = [LiveOrder(100 + i, d.coin, d.is_buy, d.px, d.sz) for i, d in enumerate(desired)]
+    # perturb some inputs: drop, resize, reprice or duplicate an order, or shuffle them
+    how = data.draw(st.sampled_from(["same", "shuffle", "resize", "reprice", "drop", "extra"]))
+    if live and how != "same":
+        i = data.draw(st.integers(0, len(live) - 1))
+        o = live[i]
+        if how == "shuffle":
+            live = data.draw(st.permutations(live))
+        elif how == "resize":
+            live[i] = LiveOrder(o.oid, o.coin, o.is_buy, o.px, o.sz + 1)
+        elif how == "reprice":
+            live[i] = LiveOrder(o.oid, o.coin, o.is_buy, o.px + Decimal("0.01"), o.sz)
+        elif how == "drop":
+            live.pop(i)
+        else:
+            live.append(LiveOrder(999, o.coin, o.is_buy, o.px, o.sz))
+    for tol in (Tolerance(0, 0), Tolerance(3, 0.1), Tolerance(50, 0.5)):
+        fast = keep_exact(desired, live)
+        if fast is not None:
+            assert fast == diff_orders(desired, live, tol)
+    unique = len({(d.coin, d.is_buy, d.px) for d in desired}) == len(desired)
+    if how in ("same", "shuffle") and unique:
+        assert keep_exact(desired, live) is not None  # the case it is for is answered
+    if how in ("resize", "reprice", "drop", "extra") and live:
+        assert keep_exact(desired, live) is None
