@@ -48,7 +48,11 @@ class User:
         self.leverage: dict[int, list] = {}  # asset -> [is_cross, value]
         self.spot: dict[int, Decimal] = {}  # token index -> total
         self.hold: dict[int, Decimal] = {}  # token index -> reserved by resting orders
-        self.orders: dict[int, object] = {}  # oid -> resting Order
+        self.spot_entry: dict[int, Decimal] = {}  # token index -> entry notional (USDC cost basis of the balance)
+        self.builder_max: dict[str, int] = {}  # builder address -> approved max fee, tenths of a basis point
+        self.builder_rewards = ZERO  # builder fees earned on other users' fills (referral state builderRewards)
+        self.orders: dict[int, object] = {}  # oid -> resting Order (and untriggered trigger orders)
+        self.waiting: dict[int, list] = {}  # parent oid -> its normalTpsl children, until the parent has filled
         self.n_reduce_only = 0  # resting reduce-only orders (skip the shrink pass when 0)
         self.order_ntl: dict[int, int] = {}  # perp asset -> sum px_int*sz_int of resting non-reduce-only orders
         self.cum_vlm = ZERO

@@ -6,6 +6,7 @@ from decimal import Decimal
 from .accounts import User
 from .core import Core
 from .numbers import ZERO, dec_str, scaled_str
+from .triggers import frontend_fields
 
 Q8 = Decimal("1e-8")
 HEX = set("0123456789abcdefABCDEF")
@@ -101,17 +102,24 @@ def spot_state(core: Core, user: str, body: dict) -> dict:
         hold = u.hold.get(t.index, ZERO)
         if total or hold:
             out.append({"coin": t.name, "token": t.index, "total": dec_str(total), "hold": dec_str(hold),
-                        "entryNtl": "0.0"})
+                        "entryNtl": dec_str(u.spot_entry.get(t.index, ZERO))})
     return {"balances": out}
 
 
 def frontend_order(core: Core, o, sz: int | None = None) -> dict:
     m = o.market
+    t = o.trig
+    shown = o.sz if sz is None else sz
+    if t is not None and t.position and not t.fired:
+        shown = 0  # a position TP/SL has no size of its own: it closes whatever the position is
     d = {"coin": m.coin, "side": "B" if o.is_buy else "A", "limitPx": scaled_str(o.px, m.px_decimals),
-         "sz": scaled_str(o.sz if sz is None else sz, m.sz_decimals), "oid": o.oid, "timestamp": o.ts,
-         "triggerCondition": "N/A", "isTrigger": False, "triggerPx": "0.0", "children": [],
-         "isPositionTpsl": False, "reduceOnly": o.reduce_only, "orderType": "Limit",
-         "origSz": scaled_str(o.orig_sz, m.sz_decimals), "tif": o.tif, "cloid": o.cloid}
+         "sz": scaled_str(shown, m.sz_decimals), "oid": o.oid, "timestamp": o.ts}
+    f = frontend_fields(o)
+    d["triggerCondition"], d["isTrigger"], d["triggerPx"] = f["triggerCondition"], f["isTrigger"], f["triggerPx"]
+    d["children"] = [frontend_order(core, c) for c in core.users[o.user].waiting.get(o.oid, ())]
+    d["isPositionTpsl"], d["reduceOnly"], d["orderType"] = f["isPositionTpsl"], o.reduce_only, f["orderType"]
+    d["origSz"] = scaled_str(o.orig_sz, m.sz_decimals)
+    d["tif"], d["cloid"] = f["tif"], o.cloid
     return d
 
 

@@ -12,13 +12,16 @@ from .book import Order
 from .clock import SimClock
 from .core import Core
 from .markets import Universe
+from .triggers import Trigger
 
 VERSION = 2
 
 
 def _order_row(o: Order) -> list:
     return [o.oid, o.user, o.market.asset, o.is_buy, o.px, o.sz, o.orig_sz, o.ts, o.cloid, o.reduce_only,
-            o.tif, o.seq, o.live, None if o.hold is None else str(o.hold), o.status, o.status_ts]
+            o.tif, o.seq, o.live, None if o.hold is None else str(o.hold), o.status, o.status_ts,
+            None if o.builder is None else [o.builder[0], str(o.builder[1])],
+            None if o.trig is None else o.trig.to_json()]
 
 
 def _user_row(u: User) -> dict:
@@ -32,6 +35,9 @@ def _user_row(u: User) -> dict:
         "budget_last_pass": u.budget_last_pass, "deposited": u.deposited, "system": u.system,
         "sched": [u.sched_cancel, u.sched_day, u.sched_count], "fills": u.fills, "fundings": u.fundings,
         "ledger": u.ledger, "records": list(u.records), "cloids": u.cloids,
+        "spot_entry": {str(t): str(v) for t, v in u.spot_entry.items()}, "builder_max": u.builder_max,
+        "waiting": {str(p): [o.oid for o in kids] for p, kids in u.waiting.items()},
+        "builder_rewards": str(u.builder_rewards),
     }
 
 
@@ -40,6 +46,8 @@ def dump(core: Core) -> dict:
     for u in core.users.values():
         orders.update(u.orders)
         orders.update(u.records)
+        for kids in u.waiting.values():
+            orders.update((o.oid, o) for o in kids)
     return {
         "version": VERSION, "seed": core.seed, "time": core.clock.now_ms(),
         "counters": {"next_oid": core.next_oid, "seq": core.seq, "tid_count": core.tid_count,
@@ -72,9 +80,12 @@ def load(state: dict, clock: SimClock, subscribers: list, universe: Universe) ->
     core.last_px = {k: Decimal(v) for k, v in state["last_px"].items()}
     orders: dict[int, Order] = {}
     for row in state["orders"]:
-        oid, user, asset, is_buy, px, sz, orig, ts, cloid, ro, tif, seq, live, hold, status, status_ts = row
+        oid, user, asset, is_buy, px, sz, orig, ts, cloid, ro, tif, seq, live, hold, status, status_ts = row[:16]
+        builder, trig = (row[16:18] + [None, None])[:2]  # absent in states saved before builder codes / triggers
         o = Order(oid, user, core.u.by_asset[asset], is_buy, px, sz, orig, ts, cloid, ro, tif, seq)
         o.hold = None if hold is None else Decimal(hold)
+        o.builder = None if builder is None else (builder[0], Decimal(builder[1]))
+        o.trig = None if trig is None else Trigger.from_json(trig)
         o.status, o.status_ts = status, status_ts
         o.live = False
         orders[oid] = o
@@ -94,15 +105,28 @@ def load(state: dict, clock: SimClock, subscribers: list, universe: Universe) ->
         for oid in row["records"]:
             u.records[oid] = orders[oid]
         u.cloids = dict(row["cloids"])
+        u.spot_entry = {int(t): Decimal(v) for t, v in row.get("spot_entry", {}).items()}
+        u.builder_max = dict(row.get("builder_max", {}))
+        u.builder_rewards = Decimal(row.get("builder_rewards", "0"))
+        u.waiting = {int(p): [orders[oid] for oid in kids] for p, kids in row.get("waiting", {}).items()}
         for oid in row["open"]:
             u.orders[oid] = orders[oid]
         core.users[u.address] = u
     core.fee, core.liquidator = core.user(core.fee.address), core.user(core.liquidator.address)
-    live = sorted((o for u in core.users.values() for o in u.orders.values()), key=lambda o: o.seq)
+    live = []
+    for u in core.users.values():
+        for o in u.orders.values():
+            if o.trig is not None and not o.trig.fired:  # untriggered: indexed, not booked, nothing reserved
+                core.triggers.setdefault(o.market.coin, {})[o.oid] = o
+                if o.reduce_only:
+                    u.n_reduce_only += 1
+            else:
+                live.append(o)
+    live.sort(key=lambda o: o.seq)
     for o in live:
         core.books[o.market.coin].add(o)
         # recomputes holds and order margin from the orders (a spot hold is always exactly
-        # remaining size x limit price x (1 + taker fee), so nothing is lost)
+        # remaining size x limit price, so nothing is lost)
         core.reserve(core.users[o.user], o)
     core.order_log = [tuple(row) for row in state["order_log"]]
     core.agents = {k: list(v) for k, v in state["agents"].items()}

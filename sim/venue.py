@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Callable
 
 from . import exchange as exchange_mod
-from . import funding, info as info_mod, liquidation, persist
+from . import funding, info as info_mod, liquidation, persist, trigger_orders
 from .clock import SimClock
 from .core import Core
 from .events import Event
@@ -93,7 +93,9 @@ class Venue:
         """Run everything due up to clock.now_ms(): premium samples, hourly funding, scheduled
         cancels, liquidations."""
         self._run_due()
-        liquidation.check_all(self._core, self.clock.now_ms())
+        now = self.clock.now_ms()
+        liquidation.check_all(self._core, now)
+        trigger_orders.check(self._core, now)
 
     def _run_due(self) -> None:
         """Timed work that must happen before an action at `now` is processed. Liquidation is
@@ -129,7 +131,10 @@ class Venue:
                              f"{', '.join(self._core.u.token_by_name)}")
         value = to_dec(amount, "amount")
         u = self._core.user(user)
-        u.add_spot(tok.index, value)
+        if value >= 0:
+            self._core.credit_spot(u, tok.index, value)
+        else:
+            self._core.debit_spot(u, tok.index, -value)
         if value > 0:
             u.deposited = True
 
@@ -173,7 +178,10 @@ class Venue:
         core.oracle[m.coin] = value
         core.events.notice("ctx", m.coin)
         if not m.is_spot:
-            liquidation.check_all(core, self.clock.now_ms())
+            now = self.clock.now_ms()
+            liquidation.check_all(core, now)
+            if core.triggers.get(m.coin):
+                trigger_orders.check(core, now)
 
     @_locked
     def set_funding_rate(self, coin: str, rate) -> None:
