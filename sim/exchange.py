@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from . import auth, rules
+from . import auth, isolated, rules
 from .accounts import User
 from .core import Core
 from .matching import place
@@ -237,7 +237,9 @@ def _update_leverage(core, u, action, now, opts):
         return refuse(rules.LEVERAGE_SWITCH)
     before = u.leverage.get(m.asset)
     u.leverage[m.asset] = [is_cross, lev]
-    if pos is not None and pos.szi and u.free_margin(core.u.by_coin, core.u.by_asset, core.marks()) < 0:
+    marks = core.marks()
+    if pos is not None and pos.szi and (u.free_margin(core.u.by_coin, core.u.by_asset, marks) < 0
+                                        or not isolated.leverage_fits(u, m, lev, marks)):
         if before is None:
             del u.leverage[m.asset]
         else:
@@ -278,6 +280,6 @@ HANDLERS = {
     "order": _order, "cancel": _cancel, "cancelByCloid": _cancel_by_cloid, "batchModify": _batch_modify,
     "modify": _modify, "scheduleCancel": _schedule_cancel, "updateLeverage": _update_leverage,
     "approveAgent": _approve_agent, "noop": _accept, **TRANSFER_HANDLERS,
-    "updateIsolatedMargin": _unsupported("Isolated margin adjustments are not supported by this venue."),
+    "updateIsolatedMargin": isolated.update_isolated_margin,
     "withdraw3": _unsupported("Withdrawals are not supported by this venue."),
 }

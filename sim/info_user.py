@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from . import isolated
 from .accounts import User
 from .core import Core
 from .numbers import ZERO, dec_str, scaled_str
@@ -40,18 +41,26 @@ def _empty_summary() -> dict:
 
 
 def liquidation_px(u: User, core: Core, coin: str, marks: dict) -> Decimal | None:
-    """Mark price of `coin` at which account value equals maintenance, other marks held fixed."""
+    """Mark price of `coin` at which the cross account value equals the cross maintenance margin, other marks held
+    fixed; an isolated position's own liquidation price."""
     pos = u.positions[coin]
     m = core.u.by_coin[coin]
-    others_upnl = sum((p.szi * marks[c] - p.cost for c, p in u.positions.items() if c != coin and p.szi), ZERO)
-    others_maint = sum((abs(p.szi) * marks[c] / (2 * core.u.by_coin[c].max_leverage)
-                        for c, p in u.positions.items() if c != coin and p.szi), ZERO)
+    if pos.iso is not None:
+        return isolated.liquidation_px(pos, m)
+    cross = [(c, p) for c, p in u.positions.items() if c != coin and p.szi and p.iso is None]
+    others_upnl = sum((p.szi * marks[c] - p.cost for c, p in cross), ZERO)
+    others_maint = sum((abs(p.szi) * marks[c] / (2 * core.u.by_coin[c].max_leverage) for c, p in cross), ZERO)
     k = others_maint + pos.cost - u.perp_usdc - others_upnl
     denom = pos.szi - abs(pos.szi) / (2 * m.max_leverage)
     if not denom:
         return None
     px = k / denom
     return px if px > 0 else None
+
+
+def _summary(value: Decimal, ntl: Decimal, signed_ntl: Decimal, margin: Decimal) -> dict:
+    return {"accountValue": _x(value), "totalNtlPos": _x(ntl), "totalRawUsd": _x(value - signed_ntl),
+            "totalMarginUsed": _q(margin)}
 
 
 def clearinghouse_state(core: Core, user: str, body: dict) -> dict:
@@ -61,7 +70,9 @@ def clearinghouse_state(core: Core, user: str, body: dict) -> dict:
         return {"assetPositions": [], "marginSummary": _empty_summary(), "crossMarginSummary": _empty_summary(),
                 "crossMaintenanceMarginUsed": "0.0", "withdrawable": "0.0", "time": now}
     marks = core.marks()
-    rows, ntl_total, margin_total = [], ZERO, ZERO
+    rows = []
+    tot = {"ntl": ZERO, "signed": ZERO, "margin": ZERO}  # every position (marginSummary)
+    crs = {"ntl": ZERO, "signed": ZERO, "margin": ZERO}  # cross positions only (crossMarginSummary)
     for coin, p in u.positions.items():
         if not p.szi:
             continue
@@ -69,11 +80,19 @@ def clearinghouse_state(core: Core, user: str, body: dict) -> dict:
         lev = u.lev(m)
         value = abs(p.szi) * marks[coin]
         upnl = p.szi * marks[coin] - p.cost
-        margin = value / lev
-        ntl_total += value
-        margin_total += margin
-        lev_d = {"type": "cross", "value": lev} if u.is_cross(m) else \
-            {"type": "isolated", "value": lev, "rawUsd": _x(-p.cost)}
+        if p.iso is None:
+            margin = value / lev
+            lev_d = {"type": "cross", "value": lev}
+            for acc in (tot, crs):
+                acc["ntl"] += value
+                acc["signed"] += p.szi * marks[coin]
+                acc["margin"] += margin
+        else:  # an isolated position's margin used is its own equity
+            margin = p.iso + upnl
+            lev_d = {"type": "isolated", "value": lev, "rawUsd": _x(p.iso - p.cost)}
+            tot["ntl"] += value
+            tot["signed"] += p.szi * marks[coin]
+            tot["margin"] += margin
         liq = liquidation_px(u, core, coin, marks)
         rows.append({"type": "oneWay", "position": {
             "coin": coin, "szi": dec_str(p.szi), "leverage": lev_d, "entryPx": _q(p.entry_px()),
@@ -83,11 +102,9 @@ def clearinghouse_state(core: Core, user: str, body: dict) -> dict:
             "maxLeverage": m.max_leverage,
             "cumFunding": {"allTime": _x(p.fund_all), "sinceOpen": _x(p.fund_open),
                            "sinceChange": _x(p.fund_change)}}})
-    value = u.account_value(marks)
-    summary = {"accountValue": _x(value), "totalNtlPos": _x(ntl_total),
-               "totalRawUsd": _x(value - sum((p.szi * marks[c] for c, p in u.positions.items() if p.szi), ZERO)),
-               "totalMarginUsed": _q(margin_total)}
-    return {"assetPositions": rows, "marginSummary": summary, "crossMarginSummary": dict(summary),
+    return {"assetPositions": rows,
+            "marginSummary": _summary(u.account_value(marks), tot["ntl"], tot["signed"], tot["margin"]),
+            "crossMarginSummary": _summary(u.cross_value(marks), crs["ntl"], crs["signed"], crs["margin"]),
             "crossMaintenanceMarginUsed": _q(u.maintenance(core.u.by_coin, marks)),
             "withdrawable": _q(u.withdrawable(core.u.by_coin, core.u.by_asset, marks)), "time": now}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
 
-from . import rules
+from . import isolated, rules
 from .accounts import FILLS_KEPT, ZERO, User, apply_perp_fill, fill_dir
 from .book import Order
 from .core import Core
@@ -247,6 +247,9 @@ def _side(core: Core, m: Market, u: User, o: Order, crossed: bool, sz: Decimal, 
         token_name = core.u.tokens[fee_token].name
     else:
         start, pnl = apply_perp_fill(u, m.coin, is_buy, sz, px)
+        lev = u.leverage.get(m.asset)
+        if lev is not None and not lev[0]:  # an isolated asset: its margin moves with the position
+            isolated.on_fill(u, u.positions[m.coin], lev[1], start, sz, px, is_buy)
         fee = ntl * rate
         if o.builder is not None:
             builder = _builder_fee(core, o, ntl, None)

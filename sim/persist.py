@@ -27,8 +27,8 @@ def _order_row(o: Order) -> list:
 def _user_row(u: User) -> dict:
     return {
         "address": u.address, "perp_usdc": str(u.perp_usdc),
-        "positions": {c: [str(p.szi), str(p.cost), str(p.fund_all), str(p.fund_open), str(p.fund_change)]
-                      for c, p in u.positions.items()},
+        "positions": {c: [str(p.szi), str(p.cost), str(p.fund_all), str(p.fund_open), str(p.fund_change),
+                          None if p.iso is None else str(p.iso)] for c, p in u.positions.items()},
         "leverage": {str(a): v for a, v in u.leverage.items()},
         "spot": {str(t): str(v) for t, v in u.spot.items()},
         "open": list(u.orders), "cum_vlm": str(u.cum_vlm), "n_requests": u.n_requests,
@@ -95,7 +95,8 @@ def load(state: dict, clock: SimClock, subscribers: list, universe: Universe) ->
         u.perp_usdc = Decimal(row["perp_usdc"])
         for coin, vals in row["positions"].items():
             p = u.positions[coin] = Position()
-            p.szi, p.cost, p.fund_all, p.fund_open, p.fund_change = map(Decimal, vals)
+            p.szi, p.cost, p.fund_all, p.fund_open, p.fund_change = map(Decimal, vals[:5])
+            p.iso = Decimal(vals[5]) if len(vals) > 5 and vals[5] is not None else None
         u.leverage = {int(a): list(v) for a, v in row["leverage"].items()}
         u.spot = {int(t): Decimal(v) for t, v in row["spot"].items()}
         u.cum_vlm, u.n_requests = Decimal(row["cum_vlm"]), row["n_requests"]
