@@ -7,7 +7,7 @@ sum(perp usdc) + sum(spot usdc) + fees - sum(cost) is invariant (positions net t
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from itertools import islice
 from decimal import Decimal
 
@@ -54,6 +54,7 @@ class User:
         self.spot_entry: dict[int, Decimal] = {}  # token index -> entry notional (USDC cost basis of the balance)
         self.builder_max: dict[str, int] = {}  # builder address -> approved max fee, tenths of a basis point
         self.builder_rewards = ZERO  # builder fees earned on other users' fills (referral state builderRewards)
+        self.inflow = ZERO  # USDC value deposited or received from other users, net of what was sent (not trading)
         self.orders: dict[int, object] = {}  # oid -> resting Order (and untriggered trigger orders)
         self.waiting: dict[int, list] = {}  # parent oid -> its normalTpsl children, until the parent has filled
         self.n_reduce_only = 0  # resting reduce-only orders (skip the shrink pass when 0)
@@ -73,6 +74,9 @@ class User:
         # long runs create fewer objects for the garbage collector to walk
         self.records: OrderedDict[int, object] = OrderedDict()
         self.cloids: dict[str, int] = {}
+        # every status change of the user's orders, newest last (historicalOrders: the live venue lists an order
+        # once per status it went through, e.g. open then canceled): (order, status, time, size then)
+        self.history: deque = deque(maxlen=ORDER_RECORDS_KEPT)
 
     # ----------------------------------------------------------------- perp margin
     def lev(self, m: Market) -> int:
@@ -165,6 +169,7 @@ class User:
     def record(self, order, status: str, ts: int) -> None:
         new = not order.status
         order.status, order.status_ts = status, ts
+        self.history.append((order, status, ts, order.sz))
         if new:
             self.records[order.oid] = order
             if order.cloid:

@@ -161,6 +161,11 @@ class Core:
             d["reduceOnly"] = True
         return d
 
+    def notify(self, user: str, text: str) -> None:
+        """A line for the user's WS `notification` channel (the venue's own wording)."""
+        if self.events.subscribers:
+            self.events.add("notification", user, text)
+
     def log_status(self, o: Order, status: str, ts: int) -> None:
         log = self.order_log
         log.append((o.user, o.market.asset, o.oid, o.is_buy, o.px, o.sz, o.orig_sz, o.ts, o.cloid, o.reduce_only,

@@ -162,12 +162,12 @@ def order_status(core: Core, user: str, body: dict) -> dict:
 
 
 def historical_orders(core: Core, user: str, body: dict) -> list[dict]:
+    """One row per status change, newest first (an order that rested and was cancelled shows twice)."""
     u = core.users.get(user)
     if u is None:
         return []
-    recs = list(u.records.values())[-2000:]
-    return [{"order": frontend_order(core, o), "status": o.status, "statusTimestamp": o.status_ts}
-            for o in reversed(recs)]
+    return [{"order": frontend_order(core, o, sz), "status": status, "statusTimestamp": ts}
+            for o, status, ts, sz in reversed(u.history)]
 
 
 def user_fills(core: Core, user: str, body: dict) -> list[dict]:

@@ -54,6 +54,7 @@ def _to_backstop(core: Core, u: User, coin: str, h: str, now: int, iso_dir: bool
 
 def liquidate(core: Core, u: User, now: int) -> None:
     core.new_tx()
+    core.notify(u.address, "Your cross positions were liquidated: account value fell below maintenance margin.")
     h = core.tx_hash
     for o in [o for o in u.orders.values() if not o.market.is_spot]:
         core.cancel(o, "liquidatedCanceled", now)
@@ -67,6 +68,7 @@ def liquidate(core: Core, u: User, now: int) -> None:
 
 def liquidate_isolated(core: Core, u: User, coin: str, now: int) -> None:
     core.new_tx()
+    core.notify(u.address, f"Your isolated {coin} position was liquidated: its margin fell below maintenance.")
     for o in [o for o in u.orders.values() if o.market.coin == coin]:
         core.cancel(o, "liquidatedCanceled", now)
     pos = u.positions[coin]

@@ -35,6 +35,13 @@ def _ledger(core: Core, u: User, now: int, delta: dict) -> None:
     core.events.add("ledger", u.address, row)
 
 
+def _moved(u: User, to: User, value) -> None:
+    """Value that changed hands between two users counts as their deposit / withdrawal (portfolio PnL)."""
+    if to is not u:
+        u.inflow -= value
+        to.inflow += value
+
+
 def _usd_class_transfer(core, u, action, now, opts):
     amount = _amount(action.get("amount"))
     to_perp = action.get("toPerp")
@@ -70,6 +77,7 @@ def _usd_send(core, u, action, now, opts):
     to = core.user(dest)
     u.perp_usdc -= amount
     to.perp_usdc += amount
+    _moved(u, to, amount)
     to.deposited = True
     for who in (u, to):
         _ledger(core, who, now, {"type": "send", "user": u.address, "destination": to.address, "token": "USDC",
@@ -92,6 +100,7 @@ def _spot_send(core, u, action, now, opts):
     to = core.user(dest)
     core.debit_spot(u, tok.index, amount)
     core.credit_spot(to, tok.index, amount)
+    _moved(u, to, amount * core.token_px(tok.index))
     to.deposited = True
     for who in (u, to):
         _ledger(core, who, now, {"type": "spotTransfer", "token": tok.name, "amount": dec_str(amount),
@@ -135,6 +144,7 @@ def _send_asset(core, u, action, now, opts):
         core.credit_spot(to, tok.index, amount)
     to.deposited = True
     value = amount * core.token_px(tok.index)
+    _moved(u, to, value)
     row = {"type": "send", "user": u.address, "destination": to.address, "sourceDex": src_dex,
            "destinationDex": dst_dex, "token": tok.name, "amount": dec_str(amount), "usdcValue": dec_str(value),
            "fee": "0.0", "nativeTokenFee": "0.0", "nonce": action.get("nonce")}

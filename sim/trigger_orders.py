@@ -11,7 +11,8 @@ from .book import Order
 from .core import Core
 from .matching import place
 from .replies import BadRequest, ok
-from .triggers import Trigger, fires_above, market_px
+from .numbers import dec_str
+from .triggers import ORDER_TYPES, Trigger, fires_above, market_px
 
 GROUPINGS = ("na", "normalTpsl", "positionTpsl")
 SPOT_TRIGGERS = "Trigger orders are not supported on spot markets by this venue."
@@ -205,6 +206,8 @@ def fire(core: Core, o: Order, now: int) -> dict:
         u.n_reduce_only -= 1
     t.fired = True
     core.set_status(o, "triggered", now, u)
+    core.notify(u.address, f"{ORDER_TYPES[(t.tpsl, t.is_market)]} order {o.oid} triggered: {m.coin} mark "
+                           f"{dec_str(core.marks()[m.coin])}")
     if t.group is not None:
         for s in [s for s in u.orders.values() if s.trig is not None and s.trig.group == t.group]:
             core.cancel(s, "siblingFilledCanceled", now)

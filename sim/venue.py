@@ -60,7 +60,17 @@ class Venue:
     # ------------------------------------------------------------------ API
     @_locked
     def info(self, body: dict) -> tuple[int, object]:
-        return info_mod.handle(self._core, body)
+        core = self._core
+        if core.scheduled:  # a read at or after a scheduled cancel's time never sees the orders it cancelled
+            exchange_mod.fire_scheduled(core, self.clock.now_ms())
+        return info_mod.handle(core, body)
+
+    def next_due_ms(self) -> int | None:
+        """Sim time of the earliest scheduled cancel (the server wakes up for it instead of its next tick)."""
+        with self._lock:
+            due = [u.sched_cancel for a in self._core.scheduled
+                   if (u := self._core.users.get(a)) is not None and u.sched_cancel is not None]
+            return min(due) if due else None
 
     @_locked
     def exchange(self, body: dict) -> tuple[int, object]:
@@ -115,6 +125,7 @@ class Venue:
         amount = to_dec(usdc, "usdc")
         u = self._core.user(user)
         u.perp_usdc += amount
+        u.inflow += amount
         if amount > 0:
             u.deposited = True
             self._core.new_tx()
@@ -131,6 +142,7 @@ class Venue:
                              f"{', '.join(self._core.u.token_by_name)}")
         value = to_dec(amount, "amount")
         u = self._core.user(user)
+        u.inflow += value * self._core.token_px(tok.index)
         if value >= 0:
             self._core.credit_spot(u, tok.index, value)
         else:
