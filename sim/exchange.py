@@ -213,14 +213,15 @@ def fire_scheduled(core: Core, now: int) -> None:
         u = core.users[addr]
         if u.sched_cancel is None or u.sched_cancel > now:
             continue
-        day = u.sched_cancel // DAY_MS
+        at = u.sched_cancel  # the cancel happens at its time, whenever this pass runs after it
+        day = at // DAY_MS
         if u.sched_day != day:
             u.sched_day, u.sched_count = day, 0
         u.sched_count += 1
         u.sched_cancel = None
         core.scheduled.discard(addr)
         for o in sorted(u.orders.values(), key=lambda o: o.oid):
-            core.cancel(o, "scheduledCancel", now)
+            core.cancel(o, "scheduledCancel", at)
 
 
 def _update_leverage(core, u, action, now, opts):
