@@ -7,7 +7,7 @@ sum(perp usdc) + sum(spot usdc) + fees - sum(cost) is invariant (positions net t
 """
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from itertools import islice
 from decimal import Decimal
 
@@ -74,9 +74,7 @@ class User:
         # long runs create fewer objects for the garbage collector to walk
         self.records: OrderedDict[int, object] = OrderedDict()
         self.cloids: dict[str, int] = {}
-        # every status change of the user's orders, newest last (historicalOrders: the live venue lists an order
-        # once per status it went through, e.g. open then canceled): (order, status, time, size then)
-        self.history: deque = deque(maxlen=ORDER_RECORDS_KEPT)
+
 
     # ----------------------------------------------------------------- perp margin
     def lev(self, m: Market) -> int:
@@ -169,7 +167,6 @@ class User:
     def record(self, order, status: str, ts: int) -> None:
         new = not order.status
         order.status, order.status_ts = status, ts
-        self.history.append((order, status, ts, order.sz))
         if new:
             self.records[order.oid] = order
             if order.cloid:

@@ -60,7 +60,7 @@ class Core:
         self.liquidator.system = True
         self.marks_cache: dict[str, Decimal] | None = None
         # a spot balance is a whole number of the token's wei: fees are cut to this quantum (token index -> 1e-wei)
-        self.bands: dict[str, tuple] = {}  # coin -> (reference price, (lo, hi)) of the 80 % price band
+        self.bands: dict[str, tuple[int, int]] = {}  # coin -> scaled (lo, hi) of the 80 % price band
         self.wei: dict[int, Decimal] = {t.index: Decimal(1).scaleb(-t.wei_decimals) for t in self.u.tokens}
 
     # ------------------------------------------------------------------ ids
@@ -110,14 +110,12 @@ class Core:
 
     def band(self, m: Market) -> tuple[int, int]:
         """Scaled (lowest, highest) price an order may have: within 80 % of the reference price — the mark for a
-        perp, the last trade (else the oracle) for a spot pair. Cached until the reference changes."""
+        perp, the last trade (else the oracle) for a spot pair. Kept until the reference changes (set_oracle and
+        spot trades drop it), so an order pays one dict lookup for it."""
         ref = self.oracle[m.coin] if not m.is_spot else self.last_px.get(m.coin, self.oracle[m.coin])
-        hit = self.bands.get(m.coin)
-        if hit is not None and hit[0] is ref:
-            return hit[1]
         band = (int((ref * BAND_LO).scaleb(m.px_decimals).to_integral_value(ROUND_CEILING)),
                 int((ref * BAND_HI).scaleb(m.px_decimals).to_integral_value(ROUND_FLOOR)))
-        self.bands[m.coin] = (ref, band)
+        self.bands[m.coin] = band
         return band
 
     def token_px(self, token: int) -> Decimal:

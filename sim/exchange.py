@@ -136,10 +136,12 @@ def _order(core, u, action, now, opts):
         if isinstance(builder, str):
             return refuse(builder)
     grouping = action.get("grouping", "na")
-    orders = action["orders"]
-    if grouping != "na" or any("trigger" in w["t"] for w in orders):
-        return triggers_exchange.place_group(core, u, orders, grouping, builder, now, place_wire)
-    return ok("order", [place_wire(core, u, w, now, builder=builder) for w in orders])
+    if grouping != "na":
+        return triggers_exchange.place_group(core, u, action["orders"], grouping, builder, now, place_wire)
+    statuses = [place_wire(core, u, w, now, builder=builder) for w in action["orders"]]
+    if core.triggers:  # a trigger placed (or left) whose condition the mark already meets fires now
+        triggers_exchange.check(core, now)
+    return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
 
 
 def place_wire(core: Core, u: User, w: dict, now: int, parsed: tuple | None = None, builder=None) -> dict:

@@ -162,12 +162,36 @@ def order_status(core: Core, user: str, body: dict) -> dict:
 
 
 def historical_orders(core: Core, user: str, body: dict) -> list[dict]:
-    """One row per status change, newest first (an order that rested and was cancelled shows twice)."""
+    """One row per status change, newest first, at most 2000 (an order that rested and was then cancelled
+    shows as `canceled` and as `open`, like on the live venue). Read from the venue's status log, which holds
+    every change with the order's size at that moment; trigger details come from the order's record."""
     u = core.users.get(user)
     if u is None:
         return []
-    return [{"order": frontend_order(core, o, sz), "status": status, "statusTimestamp": ts}
-            for o, status, ts, sz in reversed(u.history)]
+    out = []
+    by_asset = core.u.by_asset
+    for row in reversed(core.order_log):
+        if row[0] != user:
+            continue
+        _, asset, oid, is_buy, px, sz, orig, ts, cloid, ro, status, status_ts = row
+        m = by_asset[asset]
+        o = u.records.get(oid) or u.orders.get(oid)
+        f = frontend_fields(o) if o is not None else {"triggerCondition": "N/A", "isTrigger": False,
+                                                      "triggerPx": "0.0", "isPositionTpsl": False,
+                                                      "orderType": "Limit", "tif": None}
+        order = {"coin": m.coin, "side": "B" if is_buy else "A", "limitPx": scaled_str(px, m.px_decimals),
+                 "sz": scaled_str(sz, m.sz_decimals), "oid": oid, "timestamp": ts,
+                 "triggerCondition": f["triggerCondition"], "isTrigger": f["isTrigger"], "triggerPx": f["triggerPx"],
+                 "children": [], "isPositionTpsl": f["isPositionTpsl"], "reduceOnly": ro,
+                 "orderType": f["orderType"], "origSz": scaled_str(orig, m.sz_decimals), "tif": f["tif"],
+                 "cloid": cloid}
+        out.append({"order": order, "status": status, "statusTimestamp": status_ts})
+        if len(out) >= HISTORY_ROWS:
+            break
+    return out
+
+
+HISTORY_ROWS = 2000
 
 
 def user_fills(core: Core, user: str, body: dict) -> list[dict]:

@@ -42,8 +42,8 @@ def place(core: Core, u: User, m: Market, is_buy: bool, px: int, sz: int, tif: s
     book = core.books[coin]
     orig = sz
     if not u.system:
-        lo, hi = core.band(m)
-        if px < lo or px > hi:
+        band = core.bands.get(coin) or core.band(m)
+        if px < band[0] or px > band[1]:
             return rules.err(rules.PRICE_BAND, m.asset)
     full_close = False
     if m.is_spot:
@@ -197,6 +197,8 @@ def settle(core: Core, m: Market, tu: User, to: Order, mu: User, mk: Order, f: i
     _side(core, m, tu, to, True, sz, px, ntl, taker_rate, tid, h, px_s, sz_s, now)
     _side(core, m, mu, mk, False, sz, px, ntl, maker_rate, tid, h, px_s, sz_s, now)
     core.last_px[m.coin] = px
+    if m.is_spot:  # a spot pair's price band follows its last trade: 20 %..180 % of it, in whole ticks
+        core.bands[m.coin] = (-(-lp // 5), lp * 9 // 5)
     core.candles.add(m.coin, now, px, sz, ntl)
     if core.events.subscribers:
         buyer, seller = (tu, mu) if to.is_buy else (mu, tu)
@@ -234,14 +236,15 @@ def _side(core: Core, m: Market, u: User, o: Order, crossed: bool, sz: Decimal, 
             entry[base] = entry.get(base, ZERO) + ntl
         else:
             fee_token = quote
-            if o.builder is not None:
+            fee = qfee
+            if o.builder is not None:  # on top of the venue's fee, to the builder
                 builder = _builder_fee(core, o, ntl, wei[quote])
-            fee = qfee + builder
+                fee = qfee + builder
             u.add_spot(base, -sz)
             u.add_spot(quote, ntl - fee)
             if start > 0 and base in entry:  # the sold part leaves at its average cost
                 entry[base] -= (entry[base] * (sz / start)).quantize(wei[quote])
-        core.fee.add_spot(fee_token, fee - builder)
+        core.fee.add_spot(fee_token, fee - builder if builder else fee)
         pnl = ZERO
         direction = "Buy" if is_buy else "Sell"
         token_name = core.u.tokens[fee_token].name
@@ -251,11 +254,12 @@ def _side(core: Core, m: Market, u: User, o: Order, crossed: bool, sz: Decimal, 
         if lev is not None and not lev[0]:  # an isolated asset: its margin moves with the position
             isolated.on_fill(u, u.positions[m.coin], lev[1], start, sz, px, is_buy)
         fee = ntl * rate
-        if o.builder is not None:
-            builder = _builder_fee(core, o, ntl, None)
-            fee += builder
         u.perp_usdc -= fee
-        core.fee.perp_usdc += fee - builder
+        core.fee.perp_usdc += fee
+        if o.builder is not None:  # the builder's cut comes on top of the venue's fee, to the builder
+            builder = _builder_fee(core, o, ntl, None)
+            u.perp_usdc -= builder
+            fee += builder
         direction = fill_dir(False, is_buy, start, u.positions[m.coin].szi)
         token_name = "USDC"
     u.cum_vlm += ntl

@@ -37,7 +37,6 @@ def _user_row(u: User) -> dict:
         "ledger": u.ledger, "records": list(u.records), "cloids": u.cloids,
         "spot_entry": {str(t): str(v) for t, v in u.spot_entry.items()}, "builder_max": u.builder_max,
         "waiting": {str(p): [o.oid for o in kids] for p, kids in u.waiting.items()},
-        "history": [[o.oid, status, ts, sz] for o, status, ts, sz in u.history],
         "builder_rewards": str(u.builder_rewards), "inflow": str(u.inflow),
     }
 
@@ -49,7 +48,6 @@ def dump(core: Core) -> dict:
         orders.update(u.records)
         for kids in u.waiting.values():
             orders.update((o.oid, o) for o in kids)
-        orders.update((o.oid, o) for o, _, _, _ in u.history)
     return {
         "version": VERSION, "seed": core.seed, "time": core.clock.now_ms(),
         "counters": {"next_oid": core.next_oid, "seq": core.seq, "tid_count": core.tid_count,
@@ -112,7 +110,6 @@ def load(state: dict, clock: SimClock, subscribers: list, universe: Universe) ->
         u.builder_max = dict(row.get("builder_max", {}))
         u.builder_rewards = Decimal(row.get("builder_rewards", "0"))
         u.inflow = Decimal(row.get("inflow", "0"))
-        u.history.extend((orders[oid], status, ts, sz) for oid, status, ts, sz in row.get("history", ()))
         u.waiting = {int(p): [orders[oid] for oid in kids] for p, kids in row.get("waiting", {}).items()}
         for oid in row["open"]:
             u.orders[oid] = orders[oid]

@@ -188,6 +188,7 @@ class Venue:
         if value <= 0:
             raise ValueError(f"px: oracle price must be > 0, got {px!r}")
         core.oracle[m.coin] = value
+        core.bands.pop(m.coin, None)  # the price band follows the reference price
         core.events.notice("ctx", m.coin)
         if not m.is_spot:
             now = self.clock.now_ms()
