@@ -97,7 +97,7 @@ class Core:
         return u
 
     def marks(self) -> dict[str, Decimal]:
-        """Mark price per coin. Modelled as the oracle price the drivers set (documented in MODEL.md)."""
+        """Mark price per coin. Modelled as the oracle price the drivers set (documented in docs/venue.md)."""
         return self.oracle
 
     def mid(self, coin: str) -> Decimal | None:
