@@ -184,7 +184,7 @@ def check(core: Core, now: int) -> int:
         return 0
     marks = core.marks()
     n = 0
-    for coin, pending in core.triggers.items():
+    for coin, pending in list(core.triggers.items()):  # a fill can open other users' TP/SL children meanwhile
         if not pending:
             continue
         m = core.u.by_coin[coin]

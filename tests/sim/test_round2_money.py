@@ -115,6 +115,10 @@ def test_user_signed_actions_it_does_not_model_are_refused_as_unsupported(sim_se
         "userDexAbstraction": ex.user_dex_abstraction(address, True),
         "tokenDelegate": ex.token_delegate(other, 10**8, False),
     }
+    multi = {"action": {"type": "multiSig", "signatureChainId": "0x66eee", "signatures": [],
+                        "payload": {"multiSigUser": other, "outerSigner": address.lower(), "action": {"type": "noop"}}},
+             "nonce": 1, "signature": {"r": "0x1", "s": "0x1", "v": 27}, "vaultAddress": None, "expiresAfter": None}
+    answers["multiSig"] = httpx.post(f"{sim_server.url}/exchange", json=multi).json()
     for kind, answer in answers.items():
         assert answer == {"status": "err", "response": f"Action type {kind} is not supported by this venue."}
     # an action type Hyperliquid does not have at all still does not deserialize, as on the live venue
