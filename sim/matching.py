@@ -41,10 +41,6 @@ def place(core: Core, u: User, m: Market, is_buy: bool, px: int, sz: int, tif: s
     coin = m.coin
     book = core.books[coin]
     orig = sz
-    if not u.system:
-        band = core.bands.get(coin) or core.band(m)
-        if px < band[0] or px > band[1]:
-            return rules.err(rules.PRICE_BAND, m.asset)
     full_close = False
     if m.is_spot:
         if ro:
@@ -65,6 +61,10 @@ def place(core: Core, u: User, m: Market, is_buy: bool, px: int, sz: int, tif: s
     if not full_close and rules.below_min_notional(m, px, orig):
         text = rules.min_notional_text(m, core.u.tokens[m.quote_token].name)
         return _reject(core, u, m, is_buy, px, orig, tif, ro, cloid, now, text)
+    if not u.system:  # after the size and notional checks (the live order of the checks is not documented)
+        band = core.bands.get(coin) or core.band(m)
+        if px < band[0] or px > band[1]:
+            return rules.err(rules.PRICE_BAND, m.asset)
     best = book.best_ask() if is_buy else book.best_bid()
     crosses = best is not None and (px >= best if is_buy else px <= best)
     if tif == "Alo" and crosses:
