@@ -13,7 +13,6 @@ from . import auth, isolated, rules
 from .accounts import User
 from .core import Core
 from .matching import place
-from .numbers import dec_str, to_dec
 from .orders import SHAPES, cancel_action, cancel_by_cloid_action, modify_action
 from .replies import DESERIALIZE, BadRequest, ok, refuse
 from .replies import is_int as _is_int

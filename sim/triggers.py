@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from .numbers import dec_str, scaled_str
+from .numbers import scaled_str
 
 MARKET_SLIPPAGE = Decimal("0.1")  # market TP/SL execute up to 10 % through the mark
 ORDER_TYPES = {("tp", True): "Take Profit Market", ("tp", False): "Take Profit Limit",
@@ -73,5 +73,3 @@ def market_px(m, mark: Decimal, is_buy: bool) -> int:
     px = (raw / step).to_integral_value(ROUND_FLOOR if is_buy else ROUND_CEILING) * step
     return int(px.scaleb(m.px_decimals))
 
-
-__all__ = ["Trigger", "fires_above", "frontend_fields", "market_px", "dec_str"]
