@@ -1,5 +1,5 @@
-"""WebSocket account-state channels: webData2, webData3, clearinghouseState, openOrders, activeAssetData,
-twapStates, userTwapSliceFills, userTwapHistory (and notification, which is event-only).
+"""WebSocket account-state channels: webData2, webData3, clearinghouseState, spotState, openOrders,
+activeAssetData, twapStates, userTwapSliceFills, userTwapHistory (and notification, which is event-only).
 
 Each is a view of `venue.info`, so a push never disagrees with POST /info. A subscriber gets the current state at
 once; after that a channel is pushed when its user's account changed (a fill, an order update, funding, a
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-STATE_TYPES = ("webData2", "webData3", "clearinghouseState", "openOrders", "twapStates")
+STATE_TYPES = ("webData2", "webData3", "clearinghouseState", "spotState", "openOrders", "twapStates")
 TWAP_SNAPSHOT_TYPES = ("userTwapSliceFills", "userTwapHistory")
 USER_STATE_TYPES = set(STATE_TYPES) | set(TWAP_SNAPSHOT_TYPES) | {"notification"}
 REFRESH_S = 1.0
@@ -38,6 +38,9 @@ class UserChannels:
             return {"channel": "clearinghouseState", "data": {
                 "dex": "", "user": user,
                 "clearinghouseState": self.info({"type": "clearinghouseState", "user": user, "dex": ""})}}
+        if kind == "spotState":
+            return {"channel": "spotState", "data": {
+                "user": user, "spotState": self.info({"type": "spotClearinghouseState", "user": user})}}
         if kind == "openOrders":
             return {"channel": "openOrders", "data": {
                 "dex": "", "user": user, "orders": self.info({"type": "frontendOpenOrders", "user": user, "dex": ""})}}

@@ -49,12 +49,14 @@ def test_account_channels_push_snapshots_and_changes(sim_server, fresh_account):
     user = address.lower()
     ws = RawWs(sim_server.url)
     try:
-        for kind in ("clearinghouseState", "openOrders", "webData3", "twapStates", "notification"):
+        for kind in ("clearinghouseState", "spotState", "openOrders", "webData3", "twapStates", "notification"):
             ws.sub({"type": kind, "user": address})
             ack = ws.next("subscriptionResponse", where=lambda d, k=kind: d["subscription"]["type"] == k)
             assert ack["method"] == "subscribe"
         chs = ws.next("clearinghouseState")
         assert (chs["dex"], chs["user"]) == ("", user) and "marginSummary" in chs["clearinghouseState"]
+        spot = ws.next("spotState")
+        assert spot["user"] == user and {b["coin"] for b in spot["spotState"]["balances"]} == {"USDC", "HYPE"}
         assert ws.next("openOrders") == {"dex": "", "user": user, "orders": []}
         wd3 = ws.next("webData3")
         assert wd3["userState"]["user"] == user and wd3["perpDexStates"][0]["totalVaultEquity"] == "0.0"
