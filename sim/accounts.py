@@ -27,9 +27,12 @@ FILLS_KEPT = 10_000  # userFills/userFillsByTime serve at most the newest 10000 
 
 
 class Position:
-    __slots__ = ("szi", "cost", "fund_all", "fund_open", "fund_change")
+    __slots__ = ("szi", "cost", "fund_all", "fund_open", "fund_change", "iso")
 
     def __init__(self) -> None:
+        # isolated margin: the USDC set aside for this position alone (None: a cross position). The position's own
+        # equity is iso + unrealized PnL; the venue shows iso - cost as leverage.rawUsd
+        self.iso: Decimal | None = None
         self.szi = ZERO
         self.cost = ZERO  # signed: positive for longs
         self.fund_all = ZERO  # funding paid (positive = paid by this user), lifetime
@@ -48,7 +51,12 @@ class User:
         self.leverage: dict[int, list] = {}  # asset -> [is_cross, value]
         self.spot: dict[int, Decimal] = {}  # token index -> total
         self.hold: dict[int, Decimal] = {}  # token index -> reserved by resting orders
-        self.orders: dict[int, object] = {}  # oid -> resting Order
+        self.spot_entry: dict[int, Decimal] = {}  # token index -> entry notional (USDC cost basis of the balance)
+        self.builder_max: dict[str, int] = {}  # builder address -> approved max fee, tenths of a basis point
+        self.builder_rewards = ZERO  # builder fees earned on other users' fills (referral state builderRewards)
+        self.inflow = ZERO  # USDC value deposited or received from other users, net of what was sent (not trading)
+        self.orders: dict[int, object] = {}  # oid -> resting Order (and untriggered trigger orders)
+        self.waiting: dict[int, list] = {}  # parent oid -> its normalTpsl children, until the parent has filled
         self.n_reduce_only = 0  # resting reduce-only orders (skip the shrink pass when 0)
         self.order_ntl: dict[int, int] = {}  # perp asset -> sum px_int*sz_int of resting non-reduce-only orders
         self.cum_vlm = ZERO
@@ -67,6 +75,7 @@ class User:
         self.records: OrderedDict[int, object] = OrderedDict()
         self.cloids: dict[str, int] = {}
 
+
     # ----------------------------------------------------------------- perp margin
     def lev(self, m: Market) -> int:
         entry = self.leverage.get(m.asset)
@@ -84,12 +93,23 @@ class User:
         return total
 
     def account_value(self, marks: dict[str, Decimal]) -> Decimal:
-        return self.perp_usdc + self.upnl(marks)
+        """Everything: cross USDC, every position's PnL and the isolated margins (marginSummary)."""
+        return self.perp_usdc + self.upnl(marks) + sum((p.iso for p in self.positions.values()
+                                                        if p.iso is not None), ZERO)
+
+    def cross_value(self, marks: dict[str, Decimal]) -> Decimal:
+        """The cross account: USDC outside isolated margins plus the cross positions' PnL (crossMarginSummary)."""
+        total = self.perp_usdc
+        for coin, p in self.positions.items():
+            if p.szi and p.iso is None:
+                total += p.szi * marks[coin] - p.cost
+        return total
 
     def position_margin(self, markets: dict[str, Market], marks: dict[str, Decimal]) -> Decimal:
+        """Initial margin of the cross positions (isolated ones carry their own)."""
         total = ZERO
         for coin, p in self.positions.items():
-            if p.szi:
+            if p.szi and p.iso is None:
                 total += abs(p.szi) * marks[coin] / self.lev(markets[coin])
         return total
 
@@ -102,19 +122,20 @@ class User:
         return total
 
     def maintenance(self, markets: dict[str, Market], marks: dict[str, Decimal]) -> Decimal:
-        """Half the initial margin at max leverage (protocol §7)."""
+        """Half the initial margin at max leverage (protocol §7), over the cross positions."""
         total = ZERO
         for coin, p in self.positions.items():
-            if p.szi:
+            if p.szi and p.iso is None:
                 total += abs(p.szi) * marks[coin] / (2 * markets[coin].max_leverage)
         return total
 
     def free_margin(self, markets, by_asset, marks) -> Decimal:
-        """account value - position margin - order margin, in one pass (runs on every perp order)."""
+        """Cross value - cross position margin - order margin, in one pass (runs on every perp order): what a new
+        order, or a new isolated position's margin, can draw on."""
         total = self.perp_usdc
         for coin, p in self.positions.items():
             szi = p.szi
-            if szi:
+            if szi and p.iso is None:
                 mark = marks[coin]
                 total += szi * mark - p.cost - abs(szi) * mark / self.lev(markets[coin])
         for asset, ntl in self.order_ntl.items():
@@ -124,10 +145,10 @@ class User:
         return total
 
     def withdrawable(self, markets, by_asset, marks) -> Decimal:
-        """What can leave the perp account: value minus max(initial margin, 10% of notional)."""
-        ntl = sum((abs(p.szi) * marks[c] for c, p in self.positions.items() if p.szi), ZERO)
+        """What can leave the perp account: cross value minus max(cross initial margin, 10% of cross notional)."""
+        ntl = sum((abs(p.szi) * marks[c] for c, p in self.positions.items() if p.szi and p.iso is None), ZERO)
         need = max(self.position_margin(markets, marks), ntl / 10) + self.order_margin(by_asset)
-        return max(ZERO, self.account_value(marks) - need)
+        return max(ZERO, self.cross_value(marks) - need)
 
     # ----------------------------------------------------------------- spot
     def spot_free(self, token: int) -> Decimal:

@@ -35,6 +35,7 @@ USER_SIGNED = {
     "spotSend": (signing.SPOT_TRANSFER_SIGN_TYPES, "HyperliquidTransaction:SpotSend", "time"),
     "withdraw3": (signing.WITHDRAW_SIGN_TYPES, "HyperliquidTransaction:Withdraw", "time"),
     "approveBuilderFee": (APPROVE_BUILDER_FEE_TYPES, "HyperliquidTransaction:ApproveBuilderFee", "nonce"),
+    "sendAsset": (signing.SEND_ASSET_SIGN_TYPES, "HyperliquidTransaction:SendAsset", "nonce"),
 }
 MAX_NAMED_AGENTS = 3
 

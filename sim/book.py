@@ -14,7 +14,7 @@ from collections import deque
 
 class Order:
     __slots__ = ("oid", "user", "market", "is_buy", "px", "sz", "orig_sz", "ts", "cloid",
-                 "reduce_only", "tif", "seq", "live", "hold", "status", "status_ts")
+                 "reduce_only", "tif", "seq", "live", "hold", "status", "status_ts", "builder", "trig")
 
     def __init__(self, oid, user, market, is_buy, px, sz, orig_sz, ts, cloid, reduce_only, tif, seq):
         self.oid = oid
@@ -33,6 +33,8 @@ class Order:
         self.hold = None  # spot: Decimal amount of the held token still reserved
         self.status = ""  # latest order status (open, filled, canceled, ...Rejected) and its time
         self.status_ts = 0
+        self.builder = None  # (builder address, fee rate as a fraction) when the order carries a builder code
+        self.trig = None  # sim.triggers.Trigger for a TP/SL order (None: a plain limit order)
 
 
 class Level:

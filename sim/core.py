@@ -6,7 +6,7 @@ around it are functions over one `Core`, so there is exactly one copy of every f
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from .accounts import FEE_ACCOUNT, LIQUIDATOR, PERP_MAKER, PERP_TAKER, SPOT_MAKER, SPOT_TAKER, User, ZERO
 from .book import Book, Order
@@ -18,8 +18,8 @@ from .numbers import scaled_str
 
 TID_MASK = (1 << 50) - 1
 TID_MULT = 0x2545F4914F6CD  # odd: i -> (i * MULT + offset) mod 2**50 is a bijection, so tids never repeat
-SPOT_HOLD_MULT = 1 + SPOT_TAKER  # spot buys reserve price x size plus the worst-case (taker) fee
 HOUR_MS = 3_600_000
+BAND_LO, BAND_HI = Decimal("0.2"), Decimal("1.8")  # orders more than 80 % away from the reference are refused
 
 
 class Core:
@@ -52,11 +52,16 @@ class Core:
         self.agents: dict[str, list] = {}  # agent address -> [user, name, validUntil]
         self.nonces: dict[str, list[int]] = {}  # signer -> sorted highest nonces
         self.scheduled: set[str] = set()  # users with an armed scheduleCancel
+        self.triggers: dict[str, dict[int, Order]] = {}  # coin -> oid -> untriggered trigger order (sim/triggers.py)
+        self.firing: Order | None = None  # the trigger order trading right now (a refusal keeps its oid)
         self.fee = self.user(FEE_ACCOUNT)
         self.fee.system = True
         self.liquidator = self.user(LIQUIDATOR)
         self.liquidator.system = True
         self.marks_cache: dict[str, Decimal] | None = None
+        # a spot balance is a whole number of the token's wei: fees are cut to this quantum (token index -> 1e-wei)
+        self.bands: dict[str, tuple[int, int]] = {}  # coin -> scaled (lo, hi) of the 80 % price band
+        self.wei: dict[int, Decimal] = {t.index: Decimal(1).scaleb(-t.wei_decimals) for t in self.u.tokens}
 
     # ------------------------------------------------------------------ ids
     def new_oid(self) -> int:
@@ -92,7 +97,7 @@ class Core:
         return u
 
     def marks(self) -> dict[str, Decimal]:
-        """Mark price per coin. Modelled as the oracle price the drivers set (documented in MODEL.md)."""
+        """Mark price per coin. Modelled as the oracle price the drivers set (documented in docs/venue.md)."""
         return self.oracle
 
     def mid(self, coin: str) -> Decimal | None:
@@ -102,6 +107,37 @@ class Core:
             return None
         m = self.u.by_coin[coin]
         return m.px_dec(bid + ask) / 2
+
+    def band(self, m: Market) -> tuple[int, int]:
+        """Scaled (lowest, highest) price an order may have: within 80 % of the reference price — the mark for a
+        perp, the last trade (else the oracle) for a spot pair. Kept until the reference changes (set_oracle and
+        spot trades drop it), so an order pays one dict lookup for it."""
+        ref = self.oracle[m.coin] if not m.is_spot else self.last_px.get(m.coin, self.oracle[m.coin])
+        band = (int((ref * BAND_LO).scaleb(m.px_decimals).to_integral_value(ROUND_CEILING)),
+                int((ref * BAND_HI).scaleb(m.px_decimals).to_integral_value(ROUND_FLOOR)))
+        self.bands[m.coin] = band
+        return band
+
+    def token_px(self, token: int) -> Decimal:
+        """USDC price of a spot token: its pair's last trade, else the pair's oracle (USDC itself: 1)."""
+        for m in self.u.spots:
+            if m.base_token == token:
+                return self.last_px.get(m.coin, self.oracle[m.coin])
+        return Decimal(1)
+
+    def credit_spot(self, u: User, token: int, amount: Decimal) -> None:
+        """Tokens arriving from outside a trade (deposit, transfer): the entry notional grows by their value
+        at the current price, so a transferred balance shows no made-up profit."""
+        u.add_spot(token, amount)
+        if token != 0:
+            u.spot_entry[token] = u.spot_entry.get(token, ZERO) + amount * self.token_px(token)
+
+    def debit_spot(self, u: User, token: int, amount: Decimal) -> None:
+        """Tokens leaving outside a trade take their share of the entry notional with them."""
+        before = u.spot.get(token, ZERO)
+        u.add_spot(token, -amount)
+        if token != 0 and before > 0 and token in u.spot_entry:
+            u.spot_entry[token] -= (u.spot_entry[token] * (amount / before)).quantize(self.wei[0])
 
     def fee_rates(self, m: Market) -> tuple[Decimal, Decimal]:
         """(taker, maker) rate: the base tier unless a backtest set another tier (Venue.set_fee_rates)."""
@@ -122,6 +158,11 @@ class Core:
         if o.reduce_only:
             d["reduceOnly"] = True
         return d
+
+    def notify(self, user: str, text: str) -> None:
+        """A line for the user's WS `notification` channel (the venue's own wording)."""
+        if self.events.subscribers:
+            self.events.add("notification", user, text)
 
     def log_status(self, o: Order, status: str, ts: int) -> None:
         log = self.order_log
@@ -154,8 +195,8 @@ class Core:
         """Account for a newly resting order: spot hold or perp order margin."""
         m = o.market
         if m.is_spot:
-            if o.is_buy:
-                o.hold = m.ntl_dec(o.sz * o.px) * SPOT_HOLD_MULT
+            if o.is_buy:  # a buy pays its fee in the token it receives, so price x size is all it can spend
+                o.hold = m.ntl_dec(o.sz * o.px)
                 u.add_hold(m.quote_token, o.hold)
             else:
                 o.hold = m.sz_dec(o.sz)
@@ -169,8 +210,7 @@ class Core:
         """Free the reservation of `sz` units of a resting order (filled or cancelled)."""
         m = o.market
         if m.is_spot:
-            part = o.hold if sz == o.sz else (
-                m.ntl_dec(sz * o.px) * SPOT_HOLD_MULT if o.is_buy else m.sz_dec(sz))
+            part = o.hold if sz == o.sz else (m.ntl_dec(sz * o.px) if o.is_buy else m.sz_dec(sz))
             o.hold -= part
             u.add_hold(m.quote_token if o.is_buy else m.base_token, -part)
         elif not o.reduce_only:
@@ -179,17 +219,26 @@ class Core:
     def retire(self, o: Order, status: str, ts: int) -> None:
         """Finish an order already out of the book: free its reservation, record the status."""
         u = self.users[o.user]
-        if o.sz:
+        if o.sz and (o.trig is None or o.trig.fired):  # an untriggered trigger order reserved nothing
             self.release(u, o, o.sz)
         if u.orders.pop(o.oid, None) is not None and o.reduce_only:
             u.n_reduce_only -= 1
         self.set_status(o, status, ts, u)
+        if u.waiting:
+            kids = u.waiting.pop(o.oid, None)
+            if kids:  # a normalTpsl parent ended: its TP/SL children open if it filled, else never
+                from .trigger_orders import activate_children, drop_children
+                (activate_children if status == "filled" else drop_children)(self, u, kids, ts)
         if status in ("liquidatedCanceled", "reduceOnlyCanceled", "marginCanceled") and self.events.subscribers:
             self.events.add("nonUserCancel", o.user, {"coin": o.market.coin, "oid": o.oid})
 
     def cancel(self, o: Order, status: str, ts: int) -> None:
-        self.books[o.market.coin].remove(o)
-        self.events.notice("book", o.market.coin)
+        t = o.trig
+        if t is not None and not t.fired:  # not in the book: only in the pending-trigger index
+            self.triggers[o.market.coin].pop(o.oid, None)
+        else:
+            self.books[o.market.coin].remove(o)
+            self.events.notice("book", o.market.coin)
         self.retire(o, status, ts)
 
     def shrink_reduce_only(self, u: User, coin: str, ts: int) -> None:
@@ -204,5 +253,8 @@ class Core:
             if held == 0 or (szi > 0) == o.is_buy:
                 self.cancel(o, "reduceOnlyCanceled", ts)
             elif o.sz > held:
-                self.books[coin].shrink(o, held)
-                self.events.notice("book", coin)
+                if o.trig is not None and not o.trig.fired:
+                    o.sz = held
+                else:
+                    self.books[coin].shrink(o, held)
+                    self.events.notice("book", coin)

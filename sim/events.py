@@ -10,7 +10,8 @@ from typing import Callable, NamedTuple
 
 
 class Event(NamedTuple):
-    channel: str  # trades | book | ctx | orderUpdates | userFills | userFundings | nonUserCancel | ledger
+    channel: str  # trades | book | ctx | orderUpdates | userFills | userFundings | nonUserCancel | ledger |
+    # notification
     key: str | None  # coin for market channels, lowercase user address for user channels
     data: object
 

@@ -9,37 +9,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from . import auth, rules
+from . import auth, isolated, rules
 from .accounts import User
 from .core import Core
 from .matching import place
-from .numbers import dec_str, to_dec
 from .orders import SHAPES, cancel_action, cancel_by_cloid_action, modify_action
+from .replies import DESERIALIZE, BadRequest, ok, refuse
+from .replies import is_int as _is_int
+from .transfers import TRANSFER_HANDLERS
+from . import trigger_orders as triggers_exchange
 
-DESERIALIZE = "Failed to deserialize the JSON body into the target type"
 BATCHED = {"order": "orders", "cancel": "cancels", "cancelByCloid": "cancels", "batchModify": "modifies"}
 CANCEL_TYPES = ("cancel", "cancelByCloid")
 SCHEDULE_MIN_LEAD_MS = 5_000
 SCHEDULE_MAX_PER_DAY = 10
 DAY_MS = 86_400_000
-
-
-class BadRequest(Exception):
-    pass
-
-
-def ok(kind: str, statuses: list | None = None) -> dict:
-    if statuses is None:
-        return {"status": "ok", "response": {"type": kind}}
-    return {"status": "ok", "response": {"type": kind, "data": {"statuses": statuses}}}
-
-
-def refuse(text: str) -> dict:
-    return {"status": "err", "response": text}
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def envelope_ok(body) -> bool:
@@ -56,6 +40,11 @@ def handle(core: Core, body, opts) -> tuple[int, object]:
     if not envelope_ok(body):
         return 422, DESERIALIZE
     now = core.clock.now_ms()
+    kind = body["action"]["type"]
+    if kind not in auth.USER_SIGNED and (kind in USER_SIGNED_UNSUPPORTED or "signatureChainId" in body["action"]):
+        # a user-signed action this venue does not model: its EIP-712 types are not known here, so recovering a
+        # signer would yield a random address and a misleading "does not exist"; say what is really wrong
+        return 200, refuse(f"Action type {kind} is not supported by this venue.")
     try:
         signer = auth.signer_of(core, body, opts.accept_mainnet)
         u = auth.resolve(core, body, signer, now)
@@ -124,13 +113,39 @@ def charge_budget(u: User, cost: int, is_cancel: bool, now: int) -> str | None:
 
 
 # ---------------------------------------------------------------------- handlers
+BUILDER_NOT_APPROVED = "Builder fee has not been approved."
+BUILDER_CAPS = {False: 100, True: 1000}  # tenths of a basis point: 0.1 % perps, 1 % spot
+
+
+def _builder(u: User, b) -> tuple[str, Decimal, int] | str:
+    """(address, fee rate, tenths of a bp) of an order action's builder code, or the refusal text."""
+    if not isinstance(b, dict) or not isinstance(b.get("b"), str) or not _is_int(b.get("f")) or b["f"] < 0:
+        raise BadRequest("builder")
+    addr = b["b"].lower()
+    tenths = b["f"]
+    if tenths > u.builder_max.get(addr, 0) or (tenths == 0 and addr not in u.builder_max):
+        return BUILDER_NOT_APPROVED
+    return addr, Decimal(tenths).scaleb(-5), tenths
+
+
 def _order(core, u, action, now, opts):
-    return ok("order", [place_wire(core, u, w, now) for w in action["orders"]])
+    builder = action.get("builder")
+    if builder is not None:
+        builder = _builder(u, builder)
+        if isinstance(builder, str):
+            return refuse(builder)
+    grouping = action.get("grouping", "na")
+    if grouping != "na":
+        return triggers_exchange.place_group(core, u, action["orders"], grouping, builder, now, place_wire)
+    statuses = [place_wire(core, u, w, now, builder=builder) for w in action["orders"]]
+    if core.triggers:  # a trigger placed (or left) whose condition the mark already meets fires now
+        triggers_exchange.check(core, now)
+    return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
 
 
-def place_wire(core: Core, u: User, w: dict, now: int, parsed: tuple | None = None) -> dict:
+def place_wire(core: Core, u: User, w: dict, now: int, parsed: tuple | None = None, builder=None) -> dict:
     """One order in wire form. `parsed`: (market, scaled price) a caller has already validated (a modify
-    checks the new price before it cancels the original)."""
+    checks the new price before it cancels the original). `builder`: the action's builder code."""
     a = w["a"]
     if parsed is None:
         m = core.u.by_asset.get(a)
@@ -139,8 +154,10 @@ def place_wire(core: Core, u: User, w: dict, now: int, parsed: tuple | None = No
     else:
         m = parsed[0]
     t = w["t"]
+    if builder is not None and builder[2] > BUILDER_CAPS[m.is_spot]:
+        return rules.err(rules.BUILDER_TOO_HIGH, a)
     if "trigger" in t:
-        return rules.err(rules.TRIGGER_UNSUPPORTED, a)
+        return triggers_exchange.place_trigger(core, u, m, w, now, parsed, builder)
     tif = t["limit"].get("tif")
     if tif not in ("Gtc", "Alo", "Ioc", "FrontendMarket"):
         return rules.err(rules.BAD_TIF, a)
@@ -153,7 +170,8 @@ def place_wire(core: Core, u: User, w: dict, now: int, parsed: tuple | None = No
     sz, e = rules.parse_size(m, w["s"])
     if e:
         return rules.err(e, a)
-    return place(core, u, m, w["b"], px, sz, tif, w["r"], w.get("c"), now)
+    return place(core, u, m, w["b"], px, sz, tif, w["r"], w.get("c"), now,
+                 builder=None if builder is None else builder[:2])
 
 
 def _cancel(core, u, action, now, opts):
@@ -196,14 +214,15 @@ def fire_scheduled(core: Core, now: int) -> None:
         u = core.users[addr]
         if u.sched_cancel is None or u.sched_cancel > now:
             continue
-        day = u.sched_cancel // DAY_MS
+        at = u.sched_cancel  # the cancel happens at its time, whenever this pass runs after it
+        day = at // DAY_MS
         if u.sched_day != day:
             u.sched_day, u.sched_count = day, 0
         u.sched_count += 1
         u.sched_cancel = None
         core.scheduled.discard(addr)
         for o in sorted(u.orders.values(), key=lambda o: o.oid):
-            core.cancel(o, "scheduledCancel", now)
+            core.cancel(o, "scheduledCancel", at)
 
 
 def _update_leverage(core, u, action, now, opts):
@@ -220,98 +239,14 @@ def _update_leverage(core, u, action, now, opts):
         return refuse(rules.LEVERAGE_SWITCH)
     before = u.leverage.get(m.asset)
     u.leverage[m.asset] = [is_cross, lev]
-    if pos is not None and pos.szi and u.free_margin(core.u.by_coin, core.u.by_asset, core.marks()) < 0:
+    marks = core.marks()
+    if pos is not None and pos.szi and (u.free_margin(core.u.by_coin, core.u.by_asset, marks) < 0
+                                        or not isolated.leverage_fits(u, m, lev, marks)):
         if before is None:
             del u.leverage[m.asset]
         else:
             u.leverage[m.asset] = before
         return refuse("Insufficient margin to change leverage.")
-    return ok("default")
-
-
-SUBACCOUNTS_UNSUPPORTED = "Vaults and sub-accounts are not supported by this venue."
-
-
-def _amount(text) -> Decimal | None:
-    """Transfer amount; None for the " subaccount:0x…" form (sub-accounts are not modelled)."""
-    if not isinstance(text, str):
-        raise BadRequest("amount")
-    if " subaccount:" in text:
-        return None
-    try:
-        d = to_dec(text, "amount")
-    except ValueError:
-        raise BadRequest("amount") from None
-    return d
-
-
-def _ledger(core: Core, u: User, now: int, delta: dict) -> None:
-    row = {"time": now, "hash": core.tx_hash, "delta": delta}
-    u.ledger.append(row)
-    core.events.add("ledger", u.address, row)
-
-
-def _usd_class_transfer(core, u, action, now, opts):
-    amount = _amount(action.get("amount"))
-    to_perp = action.get("toPerp")
-    if not isinstance(to_perp, bool):
-        raise BadRequest("toPerp")
-    if amount is None:
-        return refuse(SUBACCOUNTS_UNSUPPORTED)
-    if amount <= 0:
-        return refuse("Invalid transfer amount")
-    if to_perp:
-        if u.spot_free(0) < amount:
-            return refuse("Insufficient balance for transfer")
-        u.add_spot(0, -amount)
-        u.perp_usdc += amount
-    else:
-        if u.withdrawable(core.u.by_coin, core.u.by_asset, core.marks()) < amount:
-            return refuse("Insufficient margin for transfer")
-        u.perp_usdc -= amount
-        u.add_spot(0, amount)
-    _ledger(core, u, now, {"type": "accountClassTransfer", "usdc": dec_str(amount), "toPerp": to_perp})
-    return ok("default")
-
-
-def _usd_send(core, u, action, now, opts):
-    amount = _amount(action.get("amount"))
-    dest = action.get("destination")
-    if not isinstance(dest, str) or len(dest) != 42:
-        raise BadRequest("destination")
-    if amount is None:
-        return refuse(SUBACCOUNTS_UNSUPPORTED)
-    if amount <= 0 or u.withdrawable(core.u.by_coin, core.u.by_asset, core.marks()) < amount:
-        return refuse("Insufficient margin for transfer")
-    to = core.user(dest)
-    u.perp_usdc -= amount
-    to.perp_usdc += amount
-    to.deposited = True
-    for who in (u, to):
-        _ledger(core, who, now, {"type": "send", "user": u.address, "destination": to.address, "token": "USDC",
-                                 "amount": dec_str(amount), "usdcValue": dec_str(amount), "fee": "0.0"})
-    return ok("default")
-
-
-def _spot_send(core, u, action, now, opts):
-    amount = _amount(action.get("amount"))
-    dest, token = action.get("destination"), action.get("token")
-    if not isinstance(dest, str) or len(dest) != 42 or not isinstance(token, str):
-        raise BadRequest("spotSend")
-    if amount is None:
-        return refuse(SUBACCOUNTS_UNSUPPORTED)
-    tok = core.u.token_by_name.get(token.split(":")[0])
-    if tok is None:
-        return refuse(f"Unknown token {token}")
-    if amount <= 0 or u.spot_free(tok.index) < amount:
-        return refuse("Insufficient balance for token transfer")
-    to = core.user(dest)
-    u.add_spot(tok.index, -amount)
-    to.add_spot(tok.index, amount)
-    to.deposited = True
-    for who in (u, to):
-        _ledger(core, who, now, {"type": "spotTransfer", "token": tok.name, "amount": dec_str(amount),
-                                 "user": u.address, "destination": to.address, "fee": "0.0"})
     return ok("default")
 
 
@@ -331,20 +266,22 @@ def _unsupported(text):
     return lambda core, u, action, now, opts: refuse(text)
 
 
+# user-signed (EIP-712) actions of Hyperliquid this venue does not model: refused before any signature check
+USER_SIGNED_UNSUPPORTED = {"tokenDelegate", "convertToMultiSigUser", "userDexAbstraction", "userSetAbstraction",
+                           "multiSig", "cDeposit", "cWithdraw", "userPortfolioMargin"}
 # real Hyperliquid actions this venue does not model: refused with a clear text (not a 422)
 KNOWN_UNSUPPORTED = {
     "setReferrer", "createSubAccount", "subAccountTransfer", "subAccountSpotTransfer", "vaultTransfer",
     "evmUserModify", "agentEnableDexAbstraction", "agentSetAbstraction", "spotDeploy", "perpDeploy",
     "CSignerAction", "CValidatorAction", "gossipPriorityBid", "multiSig", "twapOrder", "twapCancel",
-    "reserveRequestWeight", "tokenDelegate", "convertToMultiSigUser", "sendAsset", "userDexAbstraction",
+    "reserveRequestWeight", "tokenDelegate", "convertToMultiSigUser", "userDexAbstraction",
     "userSetAbstraction", "claimRewards", "setDisplayName",
 }
 
 HANDLERS = {
     "order": _order, "cancel": _cancel, "cancelByCloid": _cancel_by_cloid, "batchModify": _batch_modify,
     "modify": _modify, "scheduleCancel": _schedule_cancel, "updateLeverage": _update_leverage,
-    "usdClassTransfer": _usd_class_transfer, "usdSend": _usd_send, "spotSend": _spot_send,
-    "approveAgent": _approve_agent, "approveBuilderFee": _accept, "noop": _accept,
-    "updateIsolatedMargin": _unsupported("Isolated margin adjustments are not supported by this venue."),
+    "approveAgent": _approve_agent, "noop": _accept, **TRANSFER_HANDLERS,
+    "updateIsolatedMargin": isolated.update_isolated_margin,
     "withdraw3": _unsupported("Withdrawals are not supported by this venue."),
 }

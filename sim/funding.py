@@ -99,7 +99,10 @@ def pay_hour(core: Core, t: int) -> None:
             if pos is None or not pos.szi:
                 continue
             pay = pos.szi * oracle * rate  # positive: this user pays
-            u.perp_usdc -= pay
+            if pos.iso is not None:  # an isolated position pays from (and is paid into) its own margin
+                pos.iso -= pay
+            else:
+                u.perp_usdc -= pay
             pos.fund_all += pay
             pos.fund_open += pay
             pos.fund_change += pay

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from . import isolated
 from .accounts import User
 from .core import Core
 from .numbers import ZERO, dec_str, scaled_str
+from .triggers import frontend_fields
 
 Q8 = Decimal("1e-8")
 HEX = set("0123456789abcdefABCDEF")
@@ -39,18 +41,26 @@ def _empty_summary() -> dict:
 
 
 def liquidation_px(u: User, core: Core, coin: str, marks: dict) -> Decimal | None:
-    """Mark price of `coin` at which account value equals maintenance, other marks held fixed."""
+    """Mark price of `coin` at which the cross account value equals the cross maintenance margin, other marks held
+    fixed; an isolated position's own liquidation price."""
     pos = u.positions[coin]
     m = core.u.by_coin[coin]
-    others_upnl = sum((p.szi * marks[c] - p.cost for c, p in u.positions.items() if c != coin and p.szi), ZERO)
-    others_maint = sum((abs(p.szi) * marks[c] / (2 * core.u.by_coin[c].max_leverage)
-                        for c, p in u.positions.items() if c != coin and p.szi), ZERO)
+    if pos.iso is not None:
+        return isolated.liquidation_px(pos, m)
+    cross = [(c, p) for c, p in u.positions.items() if c != coin and p.szi and p.iso is None]
+    others_upnl = sum((p.szi * marks[c] - p.cost for c, p in cross), ZERO)
+    others_maint = sum((abs(p.szi) * marks[c] / (2 * core.u.by_coin[c].max_leverage) for c, p in cross), ZERO)
     k = others_maint + pos.cost - u.perp_usdc - others_upnl
     denom = pos.szi - abs(pos.szi) / (2 * m.max_leverage)
     if not denom:
         return None
     px = k / denom
     return px if px > 0 else None
+
+
+def _summary(value: Decimal, ntl: Decimal, signed_ntl: Decimal, margin: Decimal) -> dict:
+    return {"accountValue": _x(value), "totalNtlPos": _x(ntl), "totalRawUsd": _x(value - signed_ntl),
+            "totalMarginUsed": _q(margin)}
 
 
 def clearinghouse_state(core: Core, user: str, body: dict) -> dict:
@@ -60,7 +70,9 @@ def clearinghouse_state(core: Core, user: str, body: dict) -> dict:
         return {"assetPositions": [], "marginSummary": _empty_summary(), "crossMarginSummary": _empty_summary(),
                 "crossMaintenanceMarginUsed": "0.0", "withdrawable": "0.0", "time": now}
     marks = core.marks()
-    rows, ntl_total, margin_total = [], ZERO, ZERO
+    rows = []
+    tot = {"ntl": ZERO, "signed": ZERO, "margin": ZERO}  # every position (marginSummary)
+    crs = {"ntl": ZERO, "signed": ZERO, "margin": ZERO}  # cross positions only (crossMarginSummary)
     for coin, p in u.positions.items():
         if not p.szi:
             continue
@@ -68,11 +80,19 @@ def clearinghouse_state(core: Core, user: str, body: dict) -> dict:
         lev = u.lev(m)
         value = abs(p.szi) * marks[coin]
         upnl = p.szi * marks[coin] - p.cost
-        margin = value / lev
-        ntl_total += value
-        margin_total += margin
-        lev_d = {"type": "cross", "value": lev} if u.is_cross(m) else \
-            {"type": "isolated", "value": lev, "rawUsd": _x(-p.cost)}
+        if p.iso is None:
+            margin = value / lev
+            lev_d = {"type": "cross", "value": lev}
+            for acc in (tot, crs):
+                acc["ntl"] += value
+                acc["signed"] += p.szi * marks[coin]
+                acc["margin"] += margin
+        else:  # an isolated position's margin used is its own equity
+            margin = p.iso + upnl
+            lev_d = {"type": "isolated", "value": lev, "rawUsd": _x(p.iso - p.cost)}
+            tot["ntl"] += value
+            tot["signed"] += p.szi * marks[coin]
+            tot["margin"] += margin
         liq = liquidation_px(u, core, coin, marks)
         rows.append({"type": "oneWay", "position": {
             "coin": coin, "szi": dec_str(p.szi), "leverage": lev_d, "entryPx": _q(p.entry_px()),
@@ -82,11 +102,9 @@ def clearinghouse_state(core: Core, user: str, body: dict) -> dict:
             "maxLeverage": m.max_leverage,
             "cumFunding": {"allTime": _x(p.fund_all), "sinceOpen": _x(p.fund_open),
                            "sinceChange": _x(p.fund_change)}}})
-    value = u.account_value(marks)
-    summary = {"accountValue": _x(value), "totalNtlPos": _x(ntl_total),
-               "totalRawUsd": _x(value - sum((p.szi * marks[c] for c, p in u.positions.items() if p.szi), ZERO)),
-               "totalMarginUsed": _q(margin_total)}
-    return {"assetPositions": rows, "marginSummary": summary, "crossMarginSummary": dict(summary),
+    return {"assetPositions": rows,
+            "marginSummary": _summary(u.account_value(marks), tot["ntl"], tot["signed"], tot["margin"]),
+            "crossMarginSummary": _summary(u.cross_value(marks), crs["ntl"], crs["signed"], crs["margin"]),
             "crossMaintenanceMarginUsed": _q(u.maintenance(core.u.by_coin, marks)),
             "withdrawable": _q(u.withdrawable(core.u.by_coin, core.u.by_asset, marks)), "time": now}
 
@@ -101,17 +119,24 @@ def spot_state(core: Core, user: str, body: dict) -> dict:
         hold = u.hold.get(t.index, ZERO)
         if total or hold:
             out.append({"coin": t.name, "token": t.index, "total": dec_str(total), "hold": dec_str(hold),
-                        "entryNtl": "0.0"})
+                        "entryNtl": dec_str(u.spot_entry.get(t.index, ZERO))})
     return {"balances": out}
 
 
 def frontend_order(core: Core, o, sz: int | None = None) -> dict:
     m = o.market
+    t = o.trig
+    shown = o.sz if sz is None else sz
+    if t is not None and t.position and not t.fired:
+        shown = 0  # a position TP/SL has no size of its own: it closes whatever the position is
     d = {"coin": m.coin, "side": "B" if o.is_buy else "A", "limitPx": scaled_str(o.px, m.px_decimals),
-         "sz": scaled_str(o.sz if sz is None else sz, m.sz_decimals), "oid": o.oid, "timestamp": o.ts,
-         "triggerCondition": "N/A", "isTrigger": False, "triggerPx": "0.0", "children": [],
-         "isPositionTpsl": False, "reduceOnly": o.reduce_only, "orderType": "Limit",
-         "origSz": scaled_str(o.orig_sz, m.sz_decimals), "tif": o.tif, "cloid": o.cloid}
+         "sz": scaled_str(shown, m.sz_decimals), "oid": o.oid, "timestamp": o.ts}
+    f = frontend_fields(o)
+    d["triggerCondition"], d["isTrigger"], d["triggerPx"] = f["triggerCondition"], f["isTrigger"], f["triggerPx"]
+    d["children"] = [frontend_order(core, c) for c in core.users[o.user].waiting.get(o.oid, ())]
+    d["isPositionTpsl"], d["reduceOnly"], d["orderType"] = f["isPositionTpsl"], o.reduce_only, f["orderType"]
+    d["origSz"] = scaled_str(o.orig_sz, m.sz_decimals)
+    d["tif"], d["cloid"] = f["tif"], o.cloid
     return d
 
 
@@ -137,12 +162,36 @@ def order_status(core: Core, user: str, body: dict) -> dict:
 
 
 def historical_orders(core: Core, user: str, body: dict) -> list[dict]:
+    """One row per status change, newest first, at most 2000 (an order that rested and was then cancelled
+    shows as `canceled` and as `open`, like on the live venue). Read from the venue's status log, which holds
+    every change with the order's size at that moment; trigger details come from the order's record."""
     u = core.users.get(user)
     if u is None:
         return []
-    recs = list(u.records.values())[-2000:]
-    return [{"order": frontend_order(core, o), "status": o.status, "statusTimestamp": o.status_ts}
-            for o in reversed(recs)]
+    out = []
+    by_asset = core.u.by_asset
+    for row in reversed(core.order_log):
+        if row[0] != user:
+            continue
+        _, asset, oid, is_buy, px, sz, orig, ts, cloid, ro, status, status_ts = row
+        m = by_asset[asset]
+        o = u.records.get(oid) or u.orders.get(oid)
+        f = frontend_fields(o) if o is not None else {"triggerCondition": "N/A", "isTrigger": False,
+                                                      "triggerPx": "0.0", "isPositionTpsl": False,
+                                                      "orderType": "Limit", "tif": None}
+        order = {"coin": m.coin, "side": "B" if is_buy else "A", "limitPx": scaled_str(px, m.px_decimals),
+                 "sz": scaled_str(sz, m.sz_decimals), "oid": oid, "timestamp": ts,
+                 "triggerCondition": f["triggerCondition"], "isTrigger": f["isTrigger"], "triggerPx": f["triggerPx"],
+                 "children": [], "isPositionTpsl": f["isPositionTpsl"], "reduceOnly": ro,
+                 "orderType": f["orderType"], "origSz": scaled_str(orig, m.sz_decimals), "tif": f["tif"],
+                 "cloid": cloid}
+        out.append({"order": order, "status": status, "statusTimestamp": status_ts})
+        if len(out) >= HISTORY_ROWS:
+            break
+    return out
+
+
+HISTORY_ROWS = 2000
 
 
 def user_fills(core: Core, user: str, body: dict) -> list[dict]:

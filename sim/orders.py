@@ -105,9 +105,6 @@ def modify_action(core: Core, u: User, modifies: list, now: int, place_wire) -> 
         if m is None or m is not old.market:
             statuses.append(rules.err(rules.UNKNOWN_ASSET, w["a"]))
             continue
-        if "trigger" in w["t"]:
-            statuses.append(rules.err(rules.TRIGGER_UNSUPPORTED, w["a"]))
-            continue
         px, e = rules.parse_price(m, w["p"])
         if e is None:
             _, e = rules.parse_size(m, w["s"])

@@ -12,26 +12,32 @@ from .book import Order
 from .clock import SimClock
 from .core import Core
 from .markets import Universe
+from .triggers import Trigger
 
 VERSION = 2
 
 
 def _order_row(o: Order) -> list:
     return [o.oid, o.user, o.market.asset, o.is_buy, o.px, o.sz, o.orig_sz, o.ts, o.cloid, o.reduce_only,
-            o.tif, o.seq, o.live, None if o.hold is None else str(o.hold), o.status, o.status_ts]
+            o.tif, o.seq, o.live, None if o.hold is None else str(o.hold), o.status, o.status_ts,
+            None if o.builder is None else [o.builder[0], str(o.builder[1])],
+            None if o.trig is None else o.trig.to_json()]
 
 
 def _user_row(u: User) -> dict:
     return {
         "address": u.address, "perp_usdc": str(u.perp_usdc),
-        "positions": {c: [str(p.szi), str(p.cost), str(p.fund_all), str(p.fund_open), str(p.fund_change)]
-                      for c, p in u.positions.items()},
+        "positions": {c: [str(p.szi), str(p.cost), str(p.fund_all), str(p.fund_open), str(p.fund_change),
+                          None if p.iso is None else str(p.iso)] for c, p in u.positions.items()},
         "leverage": {str(a): v for a, v in u.leverage.items()},
         "spot": {str(t): str(v) for t, v in u.spot.items()},
         "open": list(u.orders), "cum_vlm": str(u.cum_vlm), "n_requests": u.n_requests,
         "budget_last_pass": u.budget_last_pass, "deposited": u.deposited, "system": u.system,
         "sched": [u.sched_cancel, u.sched_day, u.sched_count], "fills": u.fills, "fundings": u.fundings,
         "ledger": u.ledger, "records": list(u.records), "cloids": u.cloids,
+        "spot_entry": {str(t): str(v) for t, v in u.spot_entry.items()}, "builder_max": u.builder_max,
+        "waiting": {str(p): [o.oid for o in kids] for p, kids in u.waiting.items()},
+        "builder_rewards": str(u.builder_rewards), "inflow": str(u.inflow),
     }
 
 
@@ -40,6 +46,8 @@ def dump(core: Core) -> dict:
     for u in core.users.values():
         orders.update(u.orders)
         orders.update(u.records)
+        for kids in u.waiting.values():
+            orders.update((o.oid, o) for o in kids)
     return {
         "version": VERSION, "seed": core.seed, "time": core.clock.now_ms(),
         "counters": {"next_oid": core.next_oid, "seq": core.seq, "tid_count": core.tid_count,
@@ -72,9 +80,12 @@ def load(state: dict, clock: SimClock, subscribers: list, universe: Universe) ->
     core.last_px = {k: Decimal(v) for k, v in state["last_px"].items()}
     orders: dict[int, Order] = {}
     for row in state["orders"]:
-        oid, user, asset, is_buy, px, sz, orig, ts, cloid, ro, tif, seq, live, hold, status, status_ts = row
+        oid, user, asset, is_buy, px, sz, orig, ts, cloid, ro, tif, seq, live, hold, status, status_ts = row[:16]
+        builder, trig = (row[16:18] + [None, None])[:2]  # absent in states saved before builder codes / triggers
         o = Order(oid, user, core.u.by_asset[asset], is_buy, px, sz, orig, ts, cloid, ro, tif, seq)
         o.hold = None if hold is None else Decimal(hold)
+        o.builder = None if builder is None else (builder[0], Decimal(builder[1]))
+        o.trig = None if trig is None else Trigger.from_json(trig)
         o.status, o.status_ts = status, status_ts
         o.live = False
         orders[oid] = o
@@ -84,7 +95,8 @@ def load(state: dict, clock: SimClock, subscribers: list, universe: Universe) ->
         u.perp_usdc = Decimal(row["perp_usdc"])
         for coin, vals in row["positions"].items():
             p = u.positions[coin] = Position()
-            p.szi, p.cost, p.fund_all, p.fund_open, p.fund_change = map(Decimal, vals)
+            p.szi, p.cost, p.fund_all, p.fund_open, p.fund_change = map(Decimal, vals[:5])
+            p.iso = Decimal(vals[5]) if len(vals) > 5 and vals[5] is not None else None
         u.leverage = {int(a): list(v) for a, v in row["leverage"].items()}
         u.spot = {int(t): Decimal(v) for t, v in row["spot"].items()}
         u.cum_vlm, u.n_requests = Decimal(row["cum_vlm"]), row["n_requests"]
@@ -94,15 +106,29 @@ def load(state: dict, clock: SimClock, subscribers: list, universe: Universe) ->
         for oid in row["records"]:
             u.records[oid] = orders[oid]
         u.cloids = dict(row["cloids"])
+        u.spot_entry = {int(t): Decimal(v) for t, v in row.get("spot_entry", {}).items()}
+        u.builder_max = dict(row.get("builder_max", {}))
+        u.builder_rewards = Decimal(row.get("builder_rewards", "0"))
+        u.inflow = Decimal(row.get("inflow", "0"))
+        u.waiting = {int(p): [orders[oid] for oid in kids] for p, kids in row.get("waiting", {}).items()}
         for oid in row["open"]:
             u.orders[oid] = orders[oid]
         core.users[u.address] = u
     core.fee, core.liquidator = core.user(core.fee.address), core.user(core.liquidator.address)
-    live = sorted((o for u in core.users.values() for o in u.orders.values()), key=lambda o: o.seq)
+    live = []
+    for u in core.users.values():
+        for o in u.orders.values():
+            if o.trig is not None and not o.trig.fired:  # untriggered: indexed, not booked, nothing reserved
+                core.triggers.setdefault(o.market.coin, {})[o.oid] = o
+                if o.reduce_only:
+                    u.n_reduce_only += 1
+            else:
+                live.append(o)
+    live.sort(key=lambda o: o.seq)
     for o in live:
         core.books[o.market.coin].add(o)
         # recomputes holds and order margin from the orders (a spot hold is always exactly
-        # remaining size x limit price x (1 + taker fee), so nothing is lost)
+        # remaining size x limit price, so nothing is lost)
         core.reserve(core.users[o.user], o)
     core.order_log = [tuple(row) for row in state["order_log"]]
     core.agents = {k: list(v) for k, v in state["agents"].items()}

@@ -24,7 +24,9 @@ IOC_CANCEL = "Order could not immediately match against any resting orders."
 SPOT_BALANCE = "Order has insufficient spot balance to trade"
 CANCEL_MISSING = "Order was never placed, already canceled, or filled."
 MODIFY_MISSING = "Cannot modify canceled or filled order"
-TRIGGER_UNSUPPORTED = "Trigger (TP/SL) orders are not supported by this venue."
+BAD_TRIGGER_PX = "Invalid TP/SL price."
+BUILDER_TOO_HIGH = "Builder fee is above the maximum for this market (0.1% perps, 1% spot)."
+PRICE_BAND = "Order price cannot be more than 80% away from the reference price"
 TOO_MANY_OPEN = "Too many open orders (max {cap})."
 UNKNOWN_ASSET = "Unknown asset."
 BAD_TIF = "Order has invalid tif."
@@ -41,6 +43,7 @@ REJECT_STATUS = {
     TICK: "tickRejected", INVALID_PRICE: "tickRejected", MIN_NTL: "minTradeNtlRejected",
     MARGIN: "perpMarginRejected", REDUCE_ONLY: "reduceOnlyRejected", BAD_ALO: "badAloPxRejected",
     IOC_CANCEL: "iocCancelRejected", SPOT_BALANCE: "insufficientSpotBalanceRejected",
+    BAD_TRIGGER_PX: "badTriggerPxRejected",
 }
 
 

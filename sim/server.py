@@ -229,11 +229,21 @@ class SimServer:
     # ------------------------------------------------------------------ lifecycle
     async def _ticker(self) -> None:
         while True:
-            await asyncio.sleep(TICK_INTERVAL_S)
+            await asyncio.sleep(self._until_next_tick())
             try:
                 self.venue.tick()
             except Exception:
                 log.exception("venue tick failed")
+
+    def _until_next_tick(self) -> float:
+        """The regular tick, or sooner when a scheduled cancel falls due before it (it fires on time, with its
+        orderUpdates, even on an idle venue)."""
+        due = getattr(self.venue, "next_due_ms", lambda: None)()
+        speed = getattr(self.clock, "speed", 1.0) or 0.0
+        if due is None or speed <= 0:
+            return TICK_INTERVAL_S
+        wait = (due - self.clock.now_ms()) / 1000.0 / speed
+        return min(TICK_INTERVAL_S, max(0.0, wait))
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

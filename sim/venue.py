@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Callable
 
 from . import exchange as exchange_mod
-from . import funding, info as info_mod, liquidation, persist
+from . import funding, info as info_mod, liquidation, persist, trigger_orders
 from .clock import SimClock
 from .core import Core
 from .events import Event
@@ -60,7 +60,17 @@ class Venue:
     # ------------------------------------------------------------------ API
     @_locked
     def info(self, body: dict) -> tuple[int, object]:
-        return info_mod.handle(self._core, body)
+        core = self._core
+        if core.scheduled:  # a read at or after a scheduled cancel's time never sees the orders it cancelled
+            exchange_mod.fire_scheduled(core, self.clock.now_ms())
+        return info_mod.handle(core, body)
+
+    def next_due_ms(self) -> int | None:
+        """Sim time of the earliest scheduled cancel (the server wakes up for it instead of its next tick)."""
+        with self._lock:
+            due = [u.sched_cancel for a in self._core.scheduled
+                   if (u := self._core.users.get(a)) is not None and u.sched_cancel is not None]
+            return min(due) if due else None
 
     @_locked
     def exchange(self, body: dict) -> tuple[int, object]:
@@ -93,7 +103,9 @@ class Venue:
         """Run everything due up to clock.now_ms(): premium samples, hourly funding, scheduled
         cancels, liquidations."""
         self._run_due()
-        liquidation.check_all(self._core, self.clock.now_ms())
+        now = self.clock.now_ms()
+        liquidation.check_all(self._core, now)
+        trigger_orders.check(self._core, now)
 
     def _run_due(self) -> None:
         """Timed work that must happen before an action at `now` is processed. Liquidation is
@@ -113,6 +125,7 @@ class Venue:
         amount = to_dec(usdc, "usdc")
         u = self._core.user(user)
         u.perp_usdc += amount
+        u.inflow += amount
         if amount > 0:
             u.deposited = True
             self._core.new_tx()
@@ -129,7 +142,11 @@ class Venue:
                              f"{', '.join(self._core.u.token_by_name)}")
         value = to_dec(amount, "amount")
         u = self._core.user(user)
-        u.add_spot(tok.index, value)
+        u.inflow += value * self._core.token_px(tok.index)
+        if value >= 0:
+            self._core.credit_spot(u, tok.index, value)
+        else:
+            self._core.debit_spot(u, tok.index, -value)
         if value > 0:
             u.deposited = True
 
@@ -171,9 +188,13 @@ class Venue:
         if value <= 0:
             raise ValueError(f"px: oracle price must be > 0, got {px!r}")
         core.oracle[m.coin] = value
+        core.bands.pop(m.coin, None)  # the price band follows the reference price
         core.events.notice("ctx", m.coin)
         if not m.is_spot:
-            liquidation.check_all(core, self.clock.now_ms())
+            now = self.clock.now_ms()
+            liquidation.check_all(core, now)
+            if core.triggers.get(m.coin):
+                trigger_orders.check(core, now)
 
     @_locked
     def set_funding_rate(self, coin: str, rate) -> None:

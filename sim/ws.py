@@ -20,7 +20,10 @@ from typing import Any, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from sim.ws_user import STATE_TYPES
 from sim.ws_views import CANDLE_INTERVALS, SubscriptionError, VenueViews, dumps, subscription_key
+
+USER_STATE_CHANNELS = set(STATE_TYPES) | {"activeAssetData"}
 
 log = logging.getLogger("sim.ws")
 
@@ -104,7 +107,11 @@ class WsHub:
         if not self.conns:
             return
         user = (key or "").lower()
-        if channel == "orderUpdates":
+        self.views.users.dirty.add(user)  # account-state channels of this user are pushed at the next flush
+        if channel == "notification":
+            for text in data:
+                self._fan(f"notification:{user}", {"channel": "notification", "data": {"notification": text}})
+        elif channel == "orderUpdates":
             self._fan(f"orderUpdates:{user}", {"channel": "orderUpdates", "data": data})
         elif channel == "userFills":
             self._fan(f"userFills:{user}", {"channel": "userFills", "data": {"user": user, "fills": data}})
@@ -126,8 +133,10 @@ class WsHub:
         conns = self.by_key.get(key)
         if not conns:
             return
-        text = dumps(msg)
-        for conn in conns:
+        self._fan_text(key, dumps(msg))
+
+    def _fan_text(self, key: str, text: str) -> None:
+        for conn in self.by_key.get(key, ()):
             conn.send(text)
 
     # ------------------------------------------------------------ pushes
@@ -172,6 +181,7 @@ class WsHub:
             dirty, self._dirty_candles = self._dirty_candles, set()
             for coin in dirty:
                 self._push_candles(coin)
+        self.views.users.flush(self.by_key, now, self._fan_text, dumps)
         if self._dirty_ctx:
             dirty, self._dirty_ctx = self._dirty_ctx, set()
             for coin in dirty:
@@ -303,6 +313,8 @@ class WsHub:
             conn.send({"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": sub}})
             for snap in self.views.snapshot_for(sub):
                 conn.send(snap)
+                if snap.get("channel") in USER_STATE_CHANNELS:  # the next push only when something changed
+                    self.views.users.remember(key, dumps(snap), self._wall())
             # registered after the snapshot is queued, so events follow it in order
             self.by_key.setdefault(key, set()).add(conn)
         else:

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from sim.ws_user import USER_STATE_TYPES, UserChannels
+
 CANDLE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w", "1M")
 INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
                "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "8h": 28_800_000,
@@ -15,6 +17,7 @@ INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m"
                "1M": 2_592_000_000}
 COIN_TYPES = {"l2Book", "trades", "bbo", "candle", "activeAssetCtx"}
 USER_TYPES = {"orderUpdates", "userEvents", "userFills", "userFundings", "userNonFundingLedgerUpdates"}
+USER_TYPES |= USER_STATE_TYPES  # account-state channels (sim/ws_user.py)
 
 
 def dumps(obj: Any) -> str:
@@ -50,16 +53,26 @@ def subscription_key(sub: Any, coins: set[str]) -> str:
                 raise SubscriptionError(f"mantissa {mant!r}")
             return f"l2Book:{coin}:{sig}:{mant}"
         return f"{kind}:{coin}"
+    if kind == "activeAssetData":  # perp only, one user and one coin
+        coin, user = sub.get("coin"), sub.get("user")
+        if not isinstance(coin, str) or coin not in coins or coin.startswith("@") or "/" in coin:
+            raise SubscriptionError(f"unknown perp coin {coin!r}")
+        return f"activeAssetData:{coin}:{_user(user)}"
     if kind in USER_TYPES:
-        user = sub.get("user")
-        if not isinstance(user, str) or len(user) != 42 or not user.startswith("0x"):
-            raise SubscriptionError(f"bad user {user!r}")
-        try:
-            int(user[2:], 16)
-        except ValueError:
-            raise SubscriptionError(f"bad user {user!r}") from None
-        return f"{kind}:{user.lower()}"
+        if sub.get("dex") not in (None, ""):
+            raise SubscriptionError(f"unknown dex {sub.get('dex')!r}")
+        return f"{kind}:{_user(sub.get('user'))}"
     raise SubscriptionError(f"unsupported type {kind!r}")
+
+
+def _user(user: Any) -> str:
+    if not isinstance(user, str) or len(user) != 42 or not user.startswith("0x"):
+        raise SubscriptionError(f"bad user {user!r}")
+    try:
+        int(user[2:], 16)
+    except ValueError:
+        raise SubscriptionError(f"bad user {user!r}") from None
+    return user.lower()
 
 
 class VenueViews:
@@ -67,6 +80,7 @@ class VenueViews:
 
     def __init__(self, venue: Any):
         self.venue = venue
+        self.users = UserChannels(self.info, self.clock_now)
         self._coins: set[str] | None = None
         self.spot_coins: set[str] = set()
 
@@ -138,9 +152,14 @@ class VenueViews:
         if kind == "candle":
             candle = self.candle(sub["coin"], sub["interval"])
             return [{"channel": "candle", "data": candle}] if candle else []
+        if kind == "activeAssetData":
+            return [self.users.message(kind, sub["user"].lower(), sub["coin"])]
         if kind not in USER_TYPES:
             return []  # trades: no snapshot, the next print arrives as it happens
         user = sub["user"].lower()
+        if kind in USER_STATE_TYPES:
+            msg = self.users.message(kind, user)
+            return [msg] if msg is not None else []
         if kind == "userFills":
             fills = self.info({"type": "userFills", "user": user})
             return [{"channel": "userFills", "data": {"isSnapshot": True, "user": user, "fills": fills}}]

@@ -191,9 +191,10 @@ class MarketReplay:
             return
         px, sz, fee = float(f["px"]), float(f["sz"]), float(f["fee"])
         signed = sz if f["side"] == "B" else -sz
-        fee_usdc = fee if f.get("feeToken", "USDC") == "USDC" else fee * leg.mid
-        self.cash -= signed * px + fee_usdc
-        self.positions[leg.name] += signed if f.get("feeToken", "USDC") == "USDC" else signed - fee
+        # a spot buy pays its fee in the coin received (it arrives net of it), anything else in USDC
+        in_usdc = f.get("feeToken", "USDC") == "USDC"
+        self.cash -= signed * px + (fee if in_usdc else 0.0)
+        self.positions[leg.name] += signed if in_usdc else signed - fee
         self.volume += px * sz
         self.n_fills += 1
         self.n_maker += not f["crossed"]

@@ -120,10 +120,12 @@ class CarryManager:
             return False
         inv = self.inventory
         spot_qty, perp_qty = float(inv.qty(spot_leg.coin)), float(inv.qty(perp_leg.coin))
-        if st.target.active and Decimal(repr(spot_qty)) < st.target.spot_qty:
-            return False
         mid = self.data.mid(perp_leg.coin, now)
-        return mid is None or abs(spot_qty + perp_qty) * mid <= self.hedger.params.band_usd
+        if mid is None:
+            return True
+        if _short_of_target(st.target, spot_qty, mid):
+            return False
+        return abs(spot_qty + perp_qty) * mid <= self.hedger.params.band_usd
 
     def next_job(self, m: MarketRuntime, now: int) -> Awaitable[None] | None:
         if self.idle(m, now):
@@ -166,7 +168,7 @@ class CarryManager:
                      now: int) -> tuple[HedgeOrder | None, bool]:
         ctx_for = self._ctx(m, now, spot_qty, perp_qty)
         target = st.target
-        if target.active and Decimal(repr(spot_qty)) < target.spot_qty:  # carry: top the spot leg up
+        if _short_of_target(target, spot_qty, spot.best_ask):  # carry: top the spot leg up
             deficit = round_size(target.spot_qty - Decimal(repr(spot_qty)), spot.sz_decimals)
             px = round_price(spot.best_ask * 1.002, spot.sz_decimals, True, "up")
             if px is not None and deficit > 0:
@@ -334,3 +336,12 @@ class CarryManager:
             st.unwind_to = unwind
             st.saved = {"active": active, "spot_qty": str(qty), "unwind_to": None if unwind is None else str(unwind)}
             log.info("carry %s restored: active=%s spot %s, unwind to %s", m.coin, active, qty, unwind)
+
+
+def _short_of_target(target: CarryTarget, spot_qty: float, px: float) -> bool:
+    """The carry's spot leg is below its target by at least one minimum order. A smaller shortfall cannot be
+    bought (the venue refuses orders under the minimum notional) and counts as the target reached: a spot buy
+    pays its fee in the coin bought, so a leg bought to the lot lands a fee's worth short every time."""
+    return target.active and float(target.spot_qty) - spot_qty > 0 and \
+        (float(target.spot_qty) - spot_qty) * px >= float(MIN_NOTIONAL)
+

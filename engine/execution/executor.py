@@ -30,7 +30,7 @@ from engine.execution.orders import OrderState, OurOrders
 from engine.monitoring import Timings
 from engine.strategy import rounding as R
 from engine.strategy.quotes import Quote
-from engine.venue.errors import Outcome
+from engine.venue.errors import REJECT_STATUS, Outcome
 from engine.venue.results import ActionResult, OrderResult, Resolution
 from engine.venue.wire import order_action, order_wire
 
@@ -267,7 +267,10 @@ class Executor:
         err = st.error
         outcome = err.outcome if err else Outcome.UNKNOWN
         self.stats.by_outcome[outcome.value] = self.stats.by_outcome.get(outcome.value, 0) + 1
-        self.orders.on_result(cloid, "rejected", now, reason=err.message if err else st.kind)
+        # the venue's own word for the reject, as its orderStatus and historicalOrders will say it: the ledger
+        # holds it from the start instead of waiting for a history read that may no longer reach this order
+        self.orders.on_result(cloid, "rejected", now, reason=err.message if err else st.kind,
+                              venue_status=REJECT_STATUS.get(outcome))
         if outcome is Outcome.ALO_REJECT:
             self.stats.alo_rejects += 1
             if retry is not None:

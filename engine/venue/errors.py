@@ -138,7 +138,16 @@ _TABLE: tuple[tuple[str, Outcome], ...] = (
     (r"Failed to deserialize the JSON body", Outcome.BAD_REQUEST),  # 422 plain text
     (r"Order has invalid tif", Outcome.BAD_REQUEST),
     (r"Unknown asset", Outcome.BAD_REQUEST),
-    (r"Trigger \(TP/SL\) orders are not supported", Outcome.BAD_REQUEST),
+    (r"Order price cannot be more than 80% away from the reference price", Outcome.ORACLE_BAND),
+    (r"Builder fee is above the maximum for this market", Outcome.BAD_REQUEST),
+    (r"Builder fee has not been approved", Outcome.BAD_REQUEST),
+    (r"Builder has insufficient balance to be approved", Outcome.BAD_REQUEST),
+    (r"is not supported by this venue", Outcome.BAD_REQUEST),
+    (r"TP/SL grouping needs", Outcome.BAD_REQUEST),
+    (r"No open isolated position on this asset", Outcome.BAD_REQUEST),
+    (r"Insufficient margin to add to the isolated position", Outcome.INSUFFICIENT_MARGIN),
+    (r"Cannot remove that much isolated margin", Outcome.INSUFFICIENT_MARGIN),
+    (r"Insufficient margin to change leverage", Outcome.INSUFFICIENT_MARGIN),
     (r"Injected fault: ", Outcome.RETRY_LATER),  # hlmm sim fault injection: refused before execution
 )
 _COMPILED = tuple((re.compile(p), o) for p, o in _TABLE)
@@ -156,6 +165,9 @@ STATUS_OUTCOME: dict[str, Outcome] = {
     "insufficientSpotBalanceRejected": Outcome.INSUFFICIENT_SPOT, "oracleRejected": Outcome.ORACLE_BAND,
     "perpMaxPositionRejected": Outcome.MAX_POSITION, "rejected": Outcome.UNKNOWN,
 }
+# the venue's status word for a per-order reject, where its outcome has exactly one (OI_CAP has four)
+REJECT_STATUS: dict[Outcome, str] = {
+    o: w for w, o in STATUS_OUTCOME.items() if list(STATUS_OUTCOME.values()).count(o) == 1}
 
 
 @dataclass(frozen=True, slots=True)

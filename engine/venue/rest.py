@@ -187,15 +187,16 @@ class VenueRest(InfoMethods, Settlement):
         vault = self.vault_address if vault_address is ... else vault_address
         kind = action.get("type", "?")
         n = action_batch_len(action)
-        is_cancel = kind in ("cancel", "cancelByCloid")
+        # pulling quotes and the dead man's switch (which only ever cancels) draw on the larger cancel allowance
+        # of the address budget and go first for IP weight: neither may wait behind quoting
+        is_cancel = kind in ("cancel", "cancelByCloid", "scheduleCancel")
         if self.budget is not None and not self.budget.allows(n, self._now_ms(), is_cancel):
             return ActionResult(kind, 0, False, error=Classified(
                 Outcome.ADDRESS_BUDGET, None, "local address budget exhausted (waiting for the 10 s slot)"))
         env = self.prepare(action, vault_address=vault, nonce=nonce)
         nonce = env["nonce"]
-        priority = is_cancel or kind == "scheduleCancel"  # pulling quotes and the dead man's switch go first
-        if self.bucket.try_take(exchange_weight(n), priority):
-            await self.bucket.acquire(exchange_weight(n), priority)
+        if self.bucket.try_take(exchange_weight(n), is_cancel):
+            await self.bucket.acquire(exchange_weight(n), is_cancel)
         if self.budget is not None:
             self.budget.record(n, self._now_ms(), is_cancel)
         self.stats["actions"] += 1

@@ -36,14 +36,14 @@ async def test_alo_reject_is_repriced_behind_the_bbo(sim_server, fresh_account):
         await ex.execute(OrderPlan(places=(Place(crossing),)))
         assert ex.stats.alo_rejects == 1 and ex.stats.alo_repriced == 1, ex.stats
         live = orders.resting({"HYPE"})
-        rejected = next(r for r in rows if r[1] == "rejected")
+        rejected = next(r for r in rows if r[1] == "badAloPxRejected")  # the venue's own word, from the reply
         reported_ask = parse_alo_bbo(rejected[2])[1]  # the venue's bbo at the reject
         assert len(live) == 1 and live[0].px == R.next_price_below(reported_ask, 2, False)
         venue = [o for o in open_orders(sim_server.url, address.lower())]
         assert [o["oid"] for o in venue] == [live[0].oid]
         assert is_ours(venue[0]["cloid"]) and venue[0]["cloid"] == live[0].cloid
         # the refused order, then its re-priced successor: sent, then resting
-        assert [r[1] for r in rows] == ["inflight", "rejected", "inflight", "open"]
+        assert [r[1] for r in rows] == ["inflight", "badAloPxRejected", "inflight", "open"]
         await ex.cancel_all(live)
         assert open_orders(sim_server.url, address.lower()) == [] and len(orders) == 0
         assert orders.by_cloid(live[0].cloid).state is OrderState.CANCELED

@@ -232,7 +232,11 @@ def test_spot_buy_moves_balances(sim_server, fresh_account):
     filled = statuses(ex.order("@1", True, 1.0, round_px(m * 1.01, "@1"), {"limit": {"tif": "Ioc"}}))[0]["filled"]
     assert Decimal(filled["totalSz"]) == 1
     bal = {b["coin"]: Decimal(b["total"]) for b in inf.spot_user_state(address)["balances"]}
-    assert bal["HYPE"] == Decimal(1001)
     fills = inf.user_fills(address)
     assert fills[0]["coin"] == "@1" and fills[0]["dir"] == "Buy"
+    # a spot buy pays its fee in the token it receives: USDC goes down by exactly price x size
+    assert {f["feeToken"] for f in fills} == {"HYPE"}
+    fee = sum(Decimal(f["fee"]) for f in fills)
+    assert fee > 0 and bal["HYPE"] == Decimal(1001) - fee
+    assert bal["USDC"] == Decimal(100_000) - sum(Decimal(f["px"]) * Decimal(f["sz"]) for f in fills)
     assert COIN_ASSET["@1"] == 10001

@@ -79,7 +79,7 @@ def test_reduce_only_below_min_notional_allowed_when_it_closes_everything():
     assert a.info("openOrders")[0]["sz"] == "0.05"
 
 
-def test_cancel_missing_batch_cap_and_trigger_refusal():
+def test_cancel_missing_and_batch_cap():
     v = make_venue()
     t = funded(v)
     assert t.cancel(BTC, 123) == {"status": "ok", "response": {"type": "cancel", "data": {"statuses": [
@@ -90,9 +90,6 @@ def test_cancel_missing_batch_cap_and_trigger_refusal():
     big = t.order(*[wire(BTC, True, "90000", "0.001")] * 201)
     assert big == {"status": "err", "response": "Signed action over weight limit of 200."}
     assert t.info("openOrders") == []
-    trig = {"a": BTC, "b": False, "p": "90000", "s": "0.001", "r": True,
-            "t": {"trigger": {"isMarket": True, "triggerPx": "90000", "tpsl": "sl"}}}
-    assert t.statuses(trig) == [{"error": "Trigger (TP/SL) orders are not supported by this venue. asset=0"}]
 
 
 def test_insufficient_margin_and_spot_balance():
@@ -104,11 +101,13 @@ def test_insufficient_margin_and_spot_balance():
     assert "resting" in poor.statuses(wire(BTC, True, "90000", "0.02"))[0]
     assert poor.statuses(wire(HYPE_SPOT, False, "30", "1")) == [
         {"error": "Order has insufficient spot balance to trade asset=10001"}]
-    assert "resting" in poor.statuses(wire(HYPE_SPOT, True, "10", "1"))[0]  # 10 USDC + fee reserve held
-    assert poor.statuses(wire(HYPE_SPOT, True, "10", "1")) == [
+    # a spot buy pays its fee in the token it receives: price x size is the whole USDC hold
+    assert "resting" in poor.statuses(wire(HYPE_SPOT, True, "10", "1"))[0]
+    assert poor.statuses(wire(HYPE_SPOT, True, "10", "1.01")) == [
         {"error": "Order has insufficient spot balance to trade asset=10001"}]
+    assert "resting" in poor.statuses(wire(HYPE_SPOT, True, "10", "1"))[0]  # exactly the last 10 USDC
     bal = {b["coin"]: b for b in poor.info("spotClearinghouseState")["balances"]}
-    assert bal["USDC"]["total"] == "20.0" and bal["USDC"]["hold"] == "10.007"
+    assert bal["USDC"]["total"] == "20.0" and bal["USDC"]["hold"] == "20.0"
 
 
 def test_self_trade_cancels_the_resting_order_without_a_fill():

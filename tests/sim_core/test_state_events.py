@@ -83,17 +83,28 @@ def test_events_are_delivered_after_each_call_with_ws_shapes():
     assert statuses == [(oid, "open"), (oid, "canceled")]
 
 
-def test_spot_fills_settle_in_usdc_with_fees_to_the_fee_account():
+def test_spot_fees_are_paid_in_the_token_received():
+    """A buy pays its fee in the base token, a sell in USDC; both land in the fee account, cut to the token's
+    wei; the fill says which token; entryNtl is the USDC cost basis of what the buyer holds."""
     v = make_venue()
     a, b = funded(v, spot_usdc=1000, hype=10), funded(v, spot_usdc=1000, hype=0)
     a.statuses(wire(10001, False, "30", "2"))
     b.statuses(wire(10001, True, "30", "2", tif="Ioc"))
     bal = lambda t: {x["coin"]: (x["total"], x["hold"]) for x in t.info("spotClearinghouseState")["balances"]}
-    assert bal(a) == {"USDC": ("1059.976", "0.0"), "HYPE": ("8.0", "0.0")}  # 60 - 0.04% maker
-    assert bal(b) == {"USDC": ("939.958", "0.0"), "HYPE": ("2.0", "0.0")}  # 60 + 0.07% taker
-    fee = v.core.users[FEE_ACCOUNT].spot[0]
-    assert fee == Decimal("0.024") + Decimal("0.042")
-    assert [f["dir"] for f in b.info("userFills")] == ["Buy"]
+    assert bal(a) == {"USDC": ("1059.976", "0.0"), "HYPE": ("8.0", "0.0")}  # 60 - 0.04% maker, in USDC
+    assert bal(b) == {"USDC": ("940.0", "0.0"), "HYPE": ("1.9986", "0.0")}  # 2 HYPE - 0.07% taker, in HYPE
+    fee = v.core.users[FEE_ACCOUNT].spot
+    assert (fee[0], fee[2]) == (Decimal("0.024"), Decimal("0.0014"))
+    (fb,), (fa,) = b.info("userFills"), a.info("userFills")
+    assert (fb["dir"], fb["fee"], fb["feeToken"]) == ("Buy", "0.0014", "HYPE")
+    assert (fa["dir"], fa["fee"], fa["feeToken"]) == ("Sell", "0.024", "USDC")
+    entry = {x["coin"]: x["entryNtl"] for x in b.info("spotClearinghouseState")["balances"]}
+    assert entry == {"USDC": "0.0", "HYPE": "60.0"}
+    # the fee is reckoned in USDC, cut to 8 decimals, converted and cut again: a live taker buy of 0.31 @107 at
+    # 31.737 paid 0.00021699 HYPE, not 0.000217; twice the size here (the $10 minimum) shows the same cut
+    a.statuses(wire(10001, False, "31.737", "0.62"))
+    b.statuses(wire(10001, True, "31.737", "0.62", tif="Ioc"))
+    assert b.info("userFills")[0]["fee"] == "0.00043399"
 
 
 def test_system_orders_skip_balances_but_keep_market_rules():

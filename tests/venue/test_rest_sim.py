@@ -278,3 +278,24 @@ async def test_batch_5xx_settled_through_open_orders(sim, fresh_account, tmp_pat
         assert can.resolution is Resolution.RESOLVED_PLACED
         assert all(s.resolution is Resolution.RESOLVED_PLACED for s in can.statuses)
         assert await r.open_orders() == []
+
+
+async def test_an_exhausted_address_budget_still_lets_the_dead_mans_switch_and_cancels_through(
+        sim, fresh_account, tmp_path):
+    """Quoting that used up the address budget must not take the dead man's switch down with it: a new order
+    waits for the venue's one-per-10 s slot, a scheduleCancel arm and a cancel draw on the cancel allowance."""
+    from engine.venue.limits import AddressBudget
+
+    _, key = fresh_account
+    budget = AddressBudget(used=10_000, cap=10_000)
+    async with make_rest(sim, key, tmp_path, budget=budget) as r:
+        px = float(Decimal(repr((await r.l2_book("ETH")).bids[0][0])) * Decimal("0.9"))
+        first = await r.place_orders([wire.order_wire(ETH, True, round(px, 1), 0.01, tif="Alo")])  # the one slot of 10 s
+        assert first.ok, first
+        second = await r.place_orders([wire.order_wire(ETH, True, round(px, 1), 0.01, tif="Alo")])
+        assert not second.ok and second.error.outcome is Outcome.ADDRESS_BUDGET
+        arm = await r.schedule_cancel(r._now_ms() + 60_000)
+        assert arm.ok, arm
+        oid = first.statuses[0].oid
+        gone = await r.cancel([(ETH, oid)])
+        assert gone.ok and gone.statuses[0].kind == "success", gone
