@@ -19,7 +19,7 @@ app = typer.Typer(
 
 # name -> module under engine.commands; order is the order shown in --help
 COMMAND_MODULES = [
-    "up", "sim", "paper", "run", "backtest", "bench", "status", "kill", "resume",
+    "up", "sim", "paper", "run", "backtest", "bench", "chaos", "status", "kill", "resume",
     "record", "fetch", "db", "config",
 ]
 

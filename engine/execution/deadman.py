@@ -133,9 +133,12 @@ class DeadMan:
             st.disabled_reason = "venue refuses scheduleCancel until enough volume traded"
             log.error("dead man's switch unavailable: %s", st.disabled_reason)
         else:
-            status = f"HTTP {result.http_status}" if result.http_status not in (None, 200) else "refused"
-            log.warning("scheduleCancel %s (%s): %s", status, outcome.value,
-                        result.error.message if result.error else "no error text")
+            http = f"HTTP {result.http_status}" if result.http_status not in (None, 200) else "the venue"
+            text = result.error.message if result.error else None
+            why = text if text and text not in ("null", "None") else "no reason given"
+            left = "none" if st.armed_until is None else f"{st.armed_until - now} ms"
+            log.warning("scheduleCancel refused by %s (%s: %s); armed time left %s, retrying with back-off",
+                        http, outcome.value, why, left)
         return False
 
     async def tick(self) -> bool:
@@ -163,6 +166,7 @@ class DeadManSwitch:
     """The dead man's switch as its own task: arms on schedule, never behind other venue work."""
 
     MAX_INFLIGHT = 2
+    RETRY_MS = 250  # first re-try after a refusal; doubles per refusal in a row, up to refresh / 2
 
     def __init__(self, deadman: DeadMan, on_armed_change: Callable[[bool], None],
                  on_fire: Callable[[str], None]) -> None:
@@ -172,6 +176,7 @@ class DeadManSwitch:
         self._inflight = 0
         self._last_send = -10 ** 15
         self._armed = False
+        self._refused = 0  # arms refused in a row (a 429 storm must not be met with a storm of re-tries)
         self._tasks: set[asyncio.Task] = set()
 
     def armed(self) -> bool:
@@ -202,9 +207,19 @@ class DeadManSwitch:
     def _sent(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
         self._inflight -= 1
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled():
+            return
+        if task.exception() is not None:
             log.warning("scheduleCancel failed: %s", task.exception())
+        self._refused = 0 if task.exception() is None and task.result() else self._refused + 1
         self.check()
+
+    def _gap(self) -> int:
+        """How long after the last send the next one may go: the refresh period while arms succeed (and one
+        is in flight), a short, doubling back-off after refusals."""
+        if not self._refused:
+            return self.deadman.refresh_ms
+        return min(self.deadman.refresh_ms // 2, self.RETRY_MS << min(self._refused - 1, 10))
 
     def _next_wake(self, now: int) -> int:
         dm = self.deadman
@@ -218,6 +233,8 @@ class DeadManSwitch:
                 times.append(st.armed_until - dm.horizon_ms + dm.refresh_ms)  # due
         if self._inflight:
             times.append(self._last_send + dm.refresh_ms)  # still no answer: send another
+        elif self._refused:
+            times.append(self._last_send + self._gap())  # refused: re-try after the back-off
         return max(now + 50, min(times))
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -226,7 +243,7 @@ class DeadManSwitch:
             now = dm.venue_now_ms()
             self.check()
             if dm.due(now) and self._inflight < self.MAX_INFLIGHT and (
-                    not self._inflight or now - self._last_send >= dm.refresh_ms):
+                    (not self._inflight and not self._refused) or now - self._last_send >= self._gap()):
                 self._send()
             try:
                 await asyncio.wait_for(stop.wait(), (self._next_wake(now) - now) / 1000)
