@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from deployments.catalog import DEPLOYMENTS, load_flow
@@ -53,7 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     from prefect import serve
 
-    serve(*build(demo=a.demo, schedules=not a.no_schedules, config_path=a.config))
+    # One way to stop: Ctrl-C / the supervisor's SIGINT takes the runner's graceful SIGTERM path (pause the
+    # deployments, end in-flight runs, exit 0). Left to asyncio, a SIGINT at the wrong moment of start-up
+    # escaped as an uncaught KeyboardInterrupt (exit by SIGINT) now and then.
+    def on_sigint(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            raise SystemExit(0)  # the runner has not started: nothing to shut down yet
+        signal.raise_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        serve(*build(demo=a.demo, schedules=not a.no_schedules, config_path=a.config))
+    except KeyboardInterrupt:  # Ctrl-C / the supervisor's SIGINT is the normal way to stop serving
+        pass
     return 0
 
 

@@ -86,7 +86,8 @@ def start_venue_and_engine(sup: Supervisor, setup: PaperSetup, sim_port: int, ma
         a = setup.address.lower()
         argv += ["--fund", f"{a}={PAPER_USDC_PERP}",
                  "--fund-spot", f"{a}=USDC:{PAPER_USDC_SPOT}", "--fund-spot", f"{a}=HYPE:{PAPER_HYPE_SPOT}"]
-    sup.start("sim", argv, ready=http_ok(f"{setup.sim_url}/info", method="POST", json={"type": "meta"}))
+    sup.start("sim", argv, ready=http_ok(f"{setup.sim_url}/info", method="POST", json={"type": "meta"}),
+              last=True, linger_s=5.0)
     migrate = sup.start("db-upgrade", hlmm_argv("db", "upgrade", "--url", setup.ledger_url))
     if migrate.process.wait(timeout=120) != 0:
         from engine.orchestrate import OrchestrationError, tail

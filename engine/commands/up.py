@@ -39,7 +39,8 @@ def register(app: typer.Typer) -> None:
                 sup.start("prefect-server",
                           [str(Path(_venv_bin()) / "prefect"), "server", "start", "--host", "127.0.0.1",
                            "--port", str(prefect_port)],
-                          env=prefect_env, ready=http_ok(f"{api}/health"), ready_timeout_s=120)
+                          env=prefect_env, ready=http_ok(f"{api}/health"), ready_timeout_s=120,
+                          last=True, linger_s=5.0)  # the served flows pause their deployments through it
                 # ready once the served deployments are registered, so the UI shows them from the first page
                 sup.start("flows", [_python(), "-m", "deployments.serve", "--demo", "--config",
                                     str(setup.config_path)], env=prefect_env,
