@@ -41,16 +41,35 @@ def register(app: typer.Typer) -> None:
                            "--port", str(prefect_port)],
                           env=prefect_env, ready=http_ok(f"{api}/health"), ready_timeout_s=120,
                           last=True, linger_s=5.0)  # the served flows pause their deployments through it
-                # ready once the served deployments are registered, so the UI shows them from the first page
+                # ready once this serve process registered the deployments (a restart finds last run's rows)
                 sup.start("flows", [_python(), "-m", "deployments.serve", "--demo", "--config",
                                     str(setup.config_path)], env=prefect_env,
-                          ready=http_ok(f"{api}/deployments/name/daily_report/daily"), ready_timeout_s=120)
+                          ready=_registered_since(f"{api}/deployments/name/daily_report/daily"), ready_timeout_s=120)
                 lines.append(f"Prefect UI http://127.0.0.1:{prefect_port}   (flows served on demo schedules; "
                              "trigger 'rebalance' by hand from Deployments)")
             return lines + [f"ledger     {setup.ledger_url}", f"logs       {setup.workdir / 'logs'}/"]
 
         status = run_supervised("hlmm up", setup.workdir / "logs", start, duration, typer.echo)
         raise typer.Exit(code=status)
+
+
+def _registered_since(url: str):
+    """A readiness probe: the deployment at `url` was created or updated after this call."""
+    import datetime as dt
+
+    import httpx
+
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+
+    def probe() -> bool:
+        try:
+            r = httpx.get(url, timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        if r.status_code != 200:
+            return False
+        return dt.datetime.fromisoformat(r.json()["updated"].replace("Z", "+00:00")) >= since
+    return probe
 
 
 def _python() -> str:
