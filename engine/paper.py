@@ -20,6 +20,14 @@ PAPER_USDC_SPOT = Decimal("50000")
 # about the default carry size (carry.target_notional_usd 1000 at ~30 USDC): the engine hedges it with a
 # perp short instead of dumping a large spot balance on its first tick
 PAPER_HYPE_SPOT = Decimal("35")
+# `hlmm up`'s synthetic market: system takers trade once per market per second on average (the sim's default is
+# 0.25), and its other makers rest 1 bp either side of mid. The demo quotes inside that, one level a side, so
+# the takers reach it and the paper account fills on both legs within a minute. A synthetic market, not a forecast.
+DEMO_TAKER_INTENSITY = 1.0
+DEMO_STRATEGY = ("[strategy]\n"
+                 "# demo only: quote inside the synthetic market's 1 bp spread, where its takers trade\n"
+                 "base_spread = 0.00008\natr_multiplier = 0.0\nlevels = 1\n"
+                 "\n[carry]\n# demo only: hedge a few fills at once rather than after every one\nhedge_band_usd = 250.0\n")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,8 +58,9 @@ def paper_account(workdir: Path) -> tuple[str, Path]:
     return Account.from_key(key).address, key_file
 
 
-def write_config(workdir: Path, address: str, key_file: Path, sim_url: str) -> tuple[Path, str]:
-    """A config for the engine and the flows: local venue, the paper account, a SQLite ledger in workdir."""
+def write_config(workdir: Path, address: str, key_file: Path, sim_url: str, demo: bool = False) -> tuple[Path, str]:
+    """A config for the engine and the flows: local venue, the paper account, a SQLite ledger in workdir;
+    `demo`: the strategy of `hlmm up`'s synthetic demo (DEMO_STRATEGY)."""
     ledger_url = f"sqlite:///{(workdir / 'hlmm.db').resolve()}"
     config_path = workdir / "hlmm.toml"
     config_path.write_text(
@@ -63,25 +72,28 @@ def write_config(workdir: Path, address: str, key_file: Path, sim_url: str) -> t
         f'secret_file = "{key_file.resolve()}"\n'
         "\n[ledger]\n"
         f'url = "{ledger_url}"\n'
+        + ("\n" + DEMO_STRATEGY if demo else "")
     )
     return config_path, ledger_url
 
 
-def prepare(workdir: Path, sim_port: int) -> PaperSetup:
+def prepare(workdir: Path, sim_port: int, demo: bool = False) -> PaperSetup:
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     address, key_file = paper_account(workdir)
     sim_url = f"http://127.0.0.1:{sim_port}"
-    config_path, ledger_url = write_config(workdir, address, key_file, sim_url)
+    config_path, ledger_url = write_config(workdir, address, key_file, sim_url, demo)
     return PaperSetup(workdir=workdir, address=address, key_file=key_file, config_path=config_path,
                       ledger_url=ledger_url, sim_url=sim_url, state_file=workdir / "sim-state.json")
 
 
 def start_venue_and_engine(sup: Supervisor, setup: PaperSetup, sim_port: int, market: str, seed: int,
-                           engine_args: list[str] | None = None) -> None:
+                           engine_args: list[str] | None = None, taker_intensity: float | None = None) -> None:
     """Local venue (funded on first start), ledger migrations, then the engine in paper mode."""
     argv = hlmm_argv("sim", "--port", str(sim_port), "--seed", str(seed), "--market", market,
                      "--state", str(setup.state_file))
+    if taker_intensity is not None:
+        argv += ["--taker-intensity", str(taker_intensity)]
     if not setup.state_file.exists():
         a = setup.address.lower()
         argv += ["--fund", f"{a}={PAPER_USDC_PERP}",

@@ -21,18 +21,21 @@ def register(app: typer.Typer) -> None:
         duration: Optional[float] = typer.Option(None, min=1, help="Stop by itself after this many seconds."),
     ) -> None:
         from engine.orchestrate import Supervisor, http_ok, port_is_free, run_supervised
-        from engine.paper import prepare, start_venue_and_engine
+        from engine.paper import DEMO_TAKER_INTENSITY, prepare, start_venue_and_engine
 
         ports = {"--sim-port": sim_port} if no_prefect else {"--sim-port": sim_port, "--prefect-port": prefect_port}
         for flag, port in ports.items():
             if not port_is_free(port):
                 typer.echo(f"hlmm up: port {port} is in use (another hlmm up?); pick another with {flag}", err=True)
                 raise typer.Exit(code=2)
-        setup = prepare(workdir, sim_port)
+        demo = market == "synthetic"  # the demo strategy and takers fit the synthetic market only
+        setup = prepare(workdir, sim_port, demo=demo)
 
         def start(sup: Supervisor) -> list[str]:
-            start_venue_and_engine(sup, setup, sim_port, market, seed)
-            lines = [f"venue      {setup.sim_url}   (paper account {setup.address})"]
+            start_venue_and_engine(sup, setup, sim_port, market, seed,
+                                   taker_intensity=DEMO_TAKER_INTENSITY if demo else None)
+            what = "SYNTHETIC market, demo strategy" if demo else f"market {market}"
+            lines = [f"venue      {setup.sim_url}   ({what}; paper account {setup.address})"]
             if not no_prefect:
                 api = f"http://127.0.0.1:{prefect_port}/api"
                 prefect_env = {"PREFECT_HOME": str(setup.workdir / "prefect"), "PREFECT_API_URL": api}
