@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+
+from flows.hooks import HOOKS
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.charts import line_chart
@@ -52,7 +54,8 @@ def _uptime(marks: list[tuple[dt.datetime, Decimal]], start: dt.datetime, end: d
     return min(1.0, len(seen) / slots)
 
 
-@flow(name="daily_report", description="Daily PnL attribution, activity, charts; artifacts + Apprise summary")
+@flow(name="daily_report", description="Daily PnL attribution, activity, charts; artifacts + Apprise summary",
+      **HOOKS)
 def daily_report(report_dir: str = "var/reports", config_path: str | None = None) -> dict:
     log = get_run_logger()
     with build_runtime(config_path) as rt:

@@ -6,6 +6,8 @@ import datetime as dt
 from decimal import Decimal
 
 from prefect import flow, get_run_logger
+
+from flows.hooks import HOOKS
 from prefect.artifacts import create_table_artifact
 
 from flows.logic.funding import HOUR_MS, account_funding
@@ -32,7 +34,8 @@ def _position_path(rt, start: int, end: int):
     return at
 
 
-@flow(name="funding_accounting", description="userFunding → ledger; realized vs expected funding, carry APR, flags")
+@flow(name="funding_accounting", description="userFunding → ledger; realized vs expected funding, carry APR, flags",
+      **HOOKS)
 def funding_accounting(lookback_hours: int = 24, coins: list[str] | None = None,
                        config_path: str | None = None) -> dict:
     if not (1 <= lookback_hours <= 24 * 90):
@@ -70,7 +73,10 @@ def funding_accounting(lookback_hours: int = 24, coins: list[str] | None = None,
         if flags:
             body = "\n".join(f"{f.coin} {dt.datetime.fromtimestamp(f.hour_ms / 1000, dt.timezone.utc):%m-%d %H:00} "
                              f"{f.kind}: {f.detail}" for f in flags[:20])
-            rt.alerter.send("warning", f"funding mismatches: {len(flags)}", body, dedup_key="funding-mismatch")
+            rt.alert("warning", f"funding mismatches: {len(flags)}", body,
+                     "compare the funding-accounting artifact with the venue's userFunding; a missing payment "
+                     "usually means the position was flat at the hour", coin=",".join(sorted({f.coin for f in flags})),
+                     dedup_key="funding-mismatch")
         log.info("funding: %d payments (%d new in ledger), %d flags", len(paid), written, len(flags))
         return {"payments": len(paid), "written": written,
                 "realized": {c.coin: str(c.realized) for c in report.values()},
