@@ -127,7 +127,7 @@ def test_cli_db_current(ledger_url, tmp_path, monkeypatch):
     assert result.exit_code == 1 and "revision none (empty database); head 0002" in result.output
     upgrade(ledger_url)
     result = _hlmm_in_process("db", "current", "--url", ledger_url, cwd=tmp_path, monkeypatch=monkeypatch)
-    assert result.exit_code == 0 and "revision 0001; head 0002" in result.output
+    assert result.exit_code == 0 and "revision 0002; head 0002" in result.output
 
 
 def test_cli_db_upgrade_takes_the_url_from_the_config(tmp_path, monkeypatch):
