@@ -58,9 +58,11 @@ def paper_account(workdir: Path) -> tuple[str, Path]:
     return Account.from_key(key).address, key_file
 
 
-def write_config(workdir: Path, address: str, key_file: Path, sim_url: str, demo: bool = False) -> tuple[Path, str]:
+def write_config(workdir: Path, address: str, key_file: Path, sim_url: str, demo: bool = False,
+                 metrics_port: int | None = None) -> tuple[Path, str]:
     """A config for the engine and the flows: local venue, the paper account, a SQLite ledger in workdir;
-    `demo`: the strategy of `hlmm up`'s synthetic demo (DEMO_STRATEGY)."""
+    `demo`: the strategy of `hlmm up`'s synthetic demo (DEMO_STRATEGY); `metrics_port`: the engine's
+    Prometheus port on 127.0.0.1 (None: the config default)."""
     ledger_url = f"sqlite:///{(workdir / 'hlmm.db').resolve()}"
     config_path = workdir / "hlmm.toml"
     config_path.write_text(
@@ -73,16 +75,17 @@ def write_config(workdir: Path, address: str, key_file: Path, sim_url: str, demo
         "\n[ledger]\n"
         f'url = "{ledger_url}"\n'
         + ("\n" + DEMO_STRATEGY if demo else "")
+        + (f'\n[monitoring]\nmetrics_bind = "127.0.0.1:{metrics_port}"\n' if metrics_port is not None else "")
     )
     return config_path, ledger_url
 
 
-def prepare(workdir: Path, sim_port: int, demo: bool = False) -> PaperSetup:
+def prepare(workdir: Path, sim_port: int, demo: bool = False, metrics_port: int | None = None) -> PaperSetup:
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     address, key_file = paper_account(workdir)
     sim_url = f"http://127.0.0.1:{sim_port}"
-    config_path, ledger_url = write_config(workdir, address, key_file, sim_url, demo)
+    config_path, ledger_url = write_config(workdir, address, key_file, sim_url, demo, metrics_port)
     return PaperSetup(workdir=workdir, address=address, key_file=key_file, config_path=config_path,
                       ledger_url=ledger_url, sim_url=sim_url, state_file=workdir / "sim-state.json")
 

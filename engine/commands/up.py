@@ -15,6 +15,7 @@ def register(app: typer.Typer) -> None:
         workdir: Path = typer.Option(Path("var/up"), help="Where the paper key, ledger, venue state and logs live."),
         sim_port: int = typer.Option(8765, min=1, max=65535, help="Port of the local venue."),
         prefect_port: int = typer.Option(4200, min=1, max=65535, help="Port of the Prefect server / UI."),
+        metrics_port: int = typer.Option(9108, min=1, max=65535, help="Port of the engine's Prometheus metrics."),
         market: str = typer.Option("synthetic", help="Venue market: synthetic | replay:PATH | mirror:URL."),
         seed: int = typer.Option(0, help="Seed of the synthetic market."),
         no_prefect: bool = typer.Option(False, "--no-prefect", help="Venue and engine only (same as hlmm paper)."),
@@ -29,7 +30,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"hlmm up: port {port} is in use (another hlmm up?); pick another with {flag}", err=True)
                 raise typer.Exit(code=2)
         demo = market == "synthetic"  # the demo strategy and takers fit the synthetic market only
-        setup = prepare(workdir, sim_port, demo=demo)
+        setup = prepare(workdir, sim_port, demo=demo, metrics_port=metrics_port)
 
         def start(sup: Supervisor) -> list[str]:
             start_venue_and_engine(sup, setup, sim_port, market, seed,
@@ -50,7 +51,8 @@ def register(app: typer.Typer) -> None:
                           ready=_registered_since(f"{api}/deployments/name/daily_report/daily"), ready_timeout_s=120)
                 lines.append(f"Prefect UI http://127.0.0.1:{prefect_port}   (flows served on demo schedules; "
                              "trigger 'rebalance' by hand from Deployments)")
-            return lines + [f"ledger     {setup.ledger_url}", f"logs       {setup.workdir / 'logs'}/"]
+            return lines + [f"metrics    http://127.0.0.1:{metrics_port}/metrics", f"ledger     {setup.ledger_url}",
+                            f"logs       {setup.workdir / 'logs'}/"]
 
         status = run_supervised("hlmm up", setup.workdir / "logs", start, duration, typer.echo)
         raise typer.Exit(code=status)
