@@ -34,6 +34,25 @@ def _position_path(rt, start: int, end: int):
     return at
 
 
+def realized_vs_expected(rt, paid: list[dict], start: int, end: int, coins: list[str] | None, log) -> dict:
+    """Per coin: funding received (`paid`, the venue's userFunding rows) against what the public funding
+    history × our position × the hourly price says we should have received (flows.logic.funding)."""
+    wanted = set(coins or []) or {r["delta"]["coin"] for r in paid} | {m.perp_name for m in rt.cfg.markets if m.perp}
+    history = {c: read_funding_history(rt.reader, c, start, end) for c in sorted(wanted)}
+    closes: dict[str, dict[int, Decimal]] = {}
+    for c in sorted(wanted):
+        try:
+            rows = read_candles(rt.reader, c, "1h", start - HOUR_MS, end)
+        except Exception as exc:  # no candles: amounts are not checked, rates and gaps still are
+            log.warning("no 1h candles for %s (%s); amount checks skipped", c, exc)
+            rows = []
+        # funding at hour h is charged on the price around h: the close of the candle ending at h
+        closes[c] = {int(r["t"]) + HOUR_MS: dec(r["c"], f"candles.{c}.c") for r in rows}
+    return account_funding(paid, history, price_at=lambda coin, h: closes.get(coin, {}).get(h),
+                           position_at=_position_path(rt, start, end),
+                           window_hours=max(1, round((end - start) / HOUR_MS)))
+
+
 @flow(name="funding_accounting", description="userFunding → ledger; realized vs expected funding, carry APR, flags",
       **HOOKS)
 def funding_accounting(lookback_hours: int = 24, coins: list[str] | None = None,
@@ -46,22 +65,7 @@ def funding_accounting(lookback_hours: int = 24, coins: list[str] | None = None,
         start = end - lookback_hours * HOUR_MS
         paid = read_user_funding(rt.reader, rt.user, start, end)
         written = rt.store.upsert_funding(rt.user, paid)
-        wanted = set(coins or []) or {r["delta"]["coin"] for r in paid} | {
-            m.perp_name for m in rt.cfg.markets if m.perp}
-        history = {c: read_funding_history(rt.reader, c, start, end) for c in sorted(wanted)}
-        closes: dict[str, dict[int, Decimal]] = {}
-        for c in sorted(wanted):
-            try:
-                rows = read_candles(rt.reader, c, "1h", start - HOUR_MS, end)
-            except Exception as exc:  # no candles: amounts are not checked, rates and gaps still are
-                log.warning("no 1h candles for %s (%s); amount checks skipped", c, exc)
-                rows = []
-            # funding at hour h is charged on the price around h: the close of the candle ending at h
-            closes[c] = {int(r["t"]) + HOUR_MS: dec(r["c"], f"candles.{c}.c") for r in rows}
-        position_at = _position_path(rt, start, end)
-        report = account_funding(paid, {c: history[c] for c in wanted},
-                                 price_at=lambda coin, h: closes.get(coin, {}).get(h),
-                                 position_at=position_at, window_hours=lookback_hours)
+        report = realized_vs_expected(rt, paid, start, end, coins, log)
         table = [{"coin": c.coin, "realized_usdc": f"{c.realized:.6f}", "expected_usdc": f"{c.expected:.6f}",
                   "payments": c.payments, "hours": c.hours, "mean_notional": f"{c.mean_notional:.2f}",
                   "realized_apr": "n/a" if c.realized_apr is None else f"{c.realized_apr:.2%}",

@@ -166,6 +166,12 @@ class VenueReader:
                 return SpotPair(u["name"], base, int(b["szDecimals"]), 10000 + int(u["index"]))
         raise VenueError(f"spotMeta: no {base}/USDC pair")
 
+    def coin_names(self) -> dict[str, str]:
+        """Display names: spot coins ("@1") as their pair ("HYPE/USDC"); perps keep their own name."""
+        sm = self.spot_meta()
+        tokens = {t["index"]: t["name"] for t in sm["tokens"]}
+        return {u["name"]: "/".join(tokens.get(i, "?") for i in u["tokens"]) for u in sm["universe"]}
+
     def asset_of(self, coin: str) -> int:
         """Asset id of a perp name ("HYPE": its meta index) or a spot coin ("@1", "PURR/USDC": 10000 + index)."""
         for i, a in enumerate(self.meta()["universe"]):
