@@ -49,13 +49,33 @@ def register(app: typer.Typer) -> None:
                 sup.start("flows", [_python(), "-m", "deployments.serve", "--demo", "--config",
                                     str(setup.config_path)], env=prefect_env,
                           ready=_registered_since(f"{api}/deployments/name/daily_report/daily"), ready_timeout_s=120)
-                lines.append(f"Prefect UI http://127.0.0.1:{prefect_port}   (flows served on demo schedules; "
-                             "trigger 'rebalance' by hand from Deployments)")
+                kicked = _run_now(api)
+                lines.append(f"Prefect UI http://127.0.0.1:{prefect_port}   (flows served on demo schedules, "
+                             f"{kicked} started now; run 'rebalance/manual' from Deployments > Run)")
             return lines + [f"metrics    http://127.0.0.1:{metrics_port}/metrics", f"ledger     {setup.ledger_url}",
                             f"logs       {setup.workdir / 'logs'}/"]
 
         status = run_supervised("hlmm up", setup.workdir / "logs", start, duration, typer.echo)
         raise typer.Exit(code=status)
+
+
+def _run_now(api: str) -> int:
+    """Start one run of every scheduled demo deployment right away (the UI has runs to show from the first
+    minute instead of after each interval); returns how many were started."""
+    import httpx
+
+    from deployments.catalog import DEPLOYMENTS
+
+    started = 0
+    with httpx.Client(base_url=api, timeout=10) as c:
+        for d in DEPLOYMENTS:
+            if d.demo_interval_s is None:
+                continue  # the rebalance trades: only by hand
+            r = c.get(f"/deployments/name/{d.flow}/{d.name}")
+            if r.status_code == 200 and c.post(f"/deployments/{r.json()['id']}/create_flow_run",
+                                               json={}).status_code == 201:
+                started += 1
+    return started
 
 
 def _registered_since(url: str):
