@@ -272,9 +272,11 @@ class SyntheticDriver(Driver):
         n = int(whole) + (1 if u[0] < frac else 0)
         if n == 0:
             return
-        extra = np.random.default_rng([self.seed % 2 ** 63, step, zlib.crc32(coin.encode()), 2]).random((n - 1, 3))
-        for draw in [u, *extra]:
-            self._take_one(coin, mid, draw)
+        self._take_one(coin, mid, u)
+        if n > 1:  # more draws only when asked for: the default rate costs no extra generator per step
+            extra = np.random.default_rng([self.seed % 2 ** 63, step, zlib.crc32(coin.encode()), 2]).random((n - 1, 3))
+            for draw in extra:
+                self._take_one(coin, mid, draw)
 
     def _take_one(self, coin: str, mid: float, u: np.ndarray) -> None:
         m = self.markets[coin]
