@@ -13,6 +13,7 @@ least one equity mark (the engine and drawdown_audit write them).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +33,7 @@ from flows.runtime import build_runtime
 from flows.tasks import ms, read_account, read_candles, read_fills, read_user_funding
 
 SNAPSHOT_KEY = "report.snapshot"
+READ_ATTEMPTS = 4  # account + fills re-read when a fill landed between them
 SLOT = dt.timedelta(minutes=5)
 
 
@@ -73,28 +75,38 @@ def _uptime(marks: list[tuple[dt.datetime, Decimal]], start: dt.datetime, end: d
 def daily_report(report_dir: str = "var/reports", config_path: str | None = None) -> dict:
     log = get_run_logger()
     with build_runtime(config_path) as rt:
-        now = rt.now()
-        end_snap, raw = read_account(rt.reader, rt.user, now)
         stored = rt.store.latest_param(SNAPSHOT_KEY)
+        start_snap = None if stored is None else AccountSnapshot.from_json(stored)
+        problem, attr, by_day, names = None, None, [], rt.reader.coin_names()
+        for attempt in range(READ_ATTEMPTS):
+            end_snap, raw = read_account(rt.reader, rt.user, rt.now())
+            # the window ends at the venue's time AFTER the account reads: every fill the snapshot holds is in it
+            now = rt.now()
+            end_snap = dataclasses.replace(end_snap, time=now)
+            if start_snap is None:
+                break
+            s_ms, e_ms = ms(start_snap.time), ms(now)
+            fills = [f for f in read_fills(rt.reader, rt.user, s_ms + 1, e_ms) if s_ms < int(f["time"]) <= e_ms]
+            funding = [r for r in read_user_funding(rt.reader, rt.user, s_ms + 1, e_ms)
+                       if s_ms < int(r["time"]) <= e_ms]
+            markouts = [m for m in rt.store.markouts(rt.user, start_snap.time, now) if s_ms < ms(m["time"]) <= e_ms]
+            refs = _reference_prices(rt, fills, markouts, log)
+            try:
+                attr = attribute_pnl(start_snap, end_snap, fills, funding, reference_px=refs)
+                problem = None
+                break
+            except AttributionError as exc:  # a fill landed between two of the reads (an engine that trades)
+                problem = str(exc)
+                log.info("attempt %d: %s; reading the account again", attempt + 1, problem)
         rt.store.record_equity_mark(rt.user, now, end_snap.equity, source="daily_report",
                                     perp_account_value=raw["perp_account_value"])
-        if stored is None:
+        if start_snap is None:
             rt.store.set_param(SNAPSHOT_KEY, end_snap.as_json(), reason="baseline", source="daily_report")
             create_markdown_artifact(key="daily-report", markdown=f"# Daily report\n\nBaseline recorded at "
                                      f"{now.isoformat()}: equity {end_snap.equity:,.2f} USDC. The next run reports "
                                      "on everything from here.")
             return {"status": "baseline", "equity": str(end_snap.equity)}
-        start_snap = AccountSnapshot.from_json(stored)
-        s_ms, e_ms = ms(start_snap.time), ms(now)
-        fills = [f for f in read_fills(rt.reader, rt.user, s_ms + 1, e_ms) if s_ms < int(f["time"]) <= e_ms]
-        funding = [r for r in read_user_funding(rt.reader, rt.user, s_ms + 1, e_ms) if s_ms < int(r["time"]) <= e_ms]
-        markouts = [m for m in rt.store.markouts(rt.user, start_snap.time, now)
-                    if s_ms < ms(m["time"]) <= e_ms]
-        refs = _reference_prices(rt, fills, markouts, log)
-        names = rt.reader.coin_names()
-        problem, attr, by_day = None, None, []
-        try:
-            attr = attribute_pnl(start_snap, end_snap, fills, funding, reference_px=refs)
+        if attr is not None:
             closes: dict[str, dict[int, Decimal]] = {}
 
             def mark_at(coin: str, t: dt.datetime) -> Decimal | None:
@@ -103,8 +115,6 @@ def daily_report(report_dir: str = "var/reports", config_path: str | None = None
                     closes[coin] = _candle_closes(rt, coin, ms(t) - 120_000, ms(t), log)
                 return closes[coin].get(minute)
             by_day = attribution_by_day_and_coin(start_snap, end_snap, fills, funding, refs, mark_at)
-        except AttributionError as exc:  # a fill landed between the snapshot reads, or the ledger has gaps
-            problem = str(exc)
         marks = rt.store.equity_curve(rt.user, start_snap.time, now)
         uptime = _uptime(marks, start_snap.time, now)
         try:

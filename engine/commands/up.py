@@ -66,12 +66,18 @@ def _run_now(api: str) -> int:
 
     from deployments.catalog import DEPLOYMENTS
 
+    import time
+
     started = 0
+    deadline = time.monotonic() + 30  # the served deployments register concurrently: wait for each
     with httpx.Client(base_url=api, timeout=10) as c:
         for d in DEPLOYMENTS:
             if d.demo_interval_s is None:
                 continue  # the rebalance trades: only by hand
             r = c.get(f"/deployments/name/{d.flow}/{d.name}")
+            while r.status_code == 404 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                r = c.get(f"/deployments/name/{d.flow}/{d.name}")
             if r.status_code == 200 and c.post(f"/deployments/{r.json()['id']}/create_flow_run",
                                                json={}).status_code == 201:
                 started += 1
