@@ -62,10 +62,21 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    from prefect import serve
+    import asyncio
+
+    from prefect import aserve
+
+    deployments = build(demo=a.demo, schedules=not a.no_schedules, config_path=a.config)
+
+    async def run() -> None:
+        # through the loop: add_signal_handler also sets the wakeup fd, so a SIGINT that the kernel hands to
+        # one of Prefect's threads still wakes the loop at once (with a plain handler the stop waited for the
+        # runner's next poll, seconds later)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, signal.raise_signal, signal.SIGTERM)
+        await aserve(*deployments)
 
     try:
-        serve(*build(demo=a.demo, schedules=not a.no_schedules, config_path=a.config))
+        asyncio.run(run())
     except KeyboardInterrupt:  # Ctrl-C / the supervisor's SIGINT is the normal way to stop serving
         pass
     return 0

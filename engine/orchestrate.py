@@ -154,19 +154,22 @@ class Supervisor:
 
 
 def stop_group(processes: Sequence[subprocess.Popen], grace_s: float, own_group: bool = False) -> None:
-    """SIGINT, then SIGTERM after `grace_s`, then SIGKILL after 5 s more, to each process's group, all in
-    parallel. `own_group`: the processes share the caller's group (the guard stopping its child)."""
+    """SIGINT, then SIGTERM after `grace_s`, to each process (a guard forwards it to its program alone, which
+    stops its own children: the served flows cancel their runs rather than have them crash on a stray SIGINT),
+    then SIGKILL to each whole process group after 5 s more; all in parallel. `own_group`: the processes share
+    the caller's group (the guard stopping its child)."""
     for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         live = [p for p in processes if p.poll() is None]
         if not live:
             return
         for p in live:
             try:
-                os.killpg(os.getpgrp() if own_group else p.pid, sig)
+                if sig != signal.SIGKILL:
+                    os.kill(p.pid, sig)
+                else:
+                    os.killpg(os.getpgrp() if own_group else p.pid, sig)
             except ProcessLookupError:
                 pass
-            if own_group:
-                break  # one signal reaches the whole group
         deadline = time.monotonic() + wait_s
         while any(p.poll() is None for p in live) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -238,8 +241,8 @@ def guard(argv: Sequence[str], linger_s: float = 0.0, grace_s: float = 10.0, pol
     """Run `argv` in this process group; return its exit status. If the supervisor that started us dies first,
     stop the whole group (SIGINT, SIGTERM, SIGKILL) after `linger_s`.
 
-    The supervisor's own stop signals go to the whole group, so they reach the child directly; the guard
-    ignores them and outlives its child, which keeps the supervisor's wait() meaningful."""
+    The supervisor's stop signals (SIGINT, SIGTERM) are forwarded to the child; the guard itself outlives its
+    child, which keeps the supervisor's wait() meaningful. SIGKILL goes to the whole group."""
     parent = os.getppid()
     orphaned = threading.Event()
     signal.signal(PARENT_DEATH_SIGNAL, lambda *_: orphaned.set())
@@ -247,8 +250,15 @@ def guard(argv: Sequence[str], linger_s: float = 0.0, grace_s: float = 10.0, pol
     if os.getppid() != parent or parent == 1:  # the supervisor died before the signal was armed
         return 1
     child = subprocess.Popen(list(argv))
-    for s in _STOP_SIGNALS:  # after the spawn: an ignored signal would be inherited across exec
-        signal.signal(s, signal.SIG_IGN)
+
+    def forward(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+        try:
+            os.kill(child.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for s in _STOP_SIGNALS:  # after the spawn: the child starts with the default handlers
+        signal.signal(s, forward)
     while True:
         try:
             code = child.wait(timeout=poll_s)
