@@ -284,16 +284,19 @@ MARKOUT_HORIZONS_S = ((1, "mid_1s"), (10, "mid_10s"), (60, "mid_60s"))
 class MarkoutRecorder:
     """The mid at each of our fills and 1 / 10 / 60 s after it, written to the ledger's `markouts` table.
 
-    `on_fill` (feed handler, hot path) stores a dict and arms three loop timers; the 60 s sample completes a
-    row, and completed rows are written in batches on a worker thread (`flush_every` rows or `close()`).
-    `mid(coin)` returns the engine's current book mid (None without a fresh book: that sample stays empty).
-    Live and paper only: a backtest has no wall clock for these timers to mean anything."""
+    `on_fill` (feed handler, hot path) stores a dict and arms three loop timers. Rows are written as their
+    samples come in (an upsert that fills empty columns), at most every `flush_s`, on a worker thread, so a
+    report sees a fill's 1 s and 10 s markouts before its 60 s one exists. `mid(coin)` is the engine's
+    current book mid (None without a fresh book: that sample stays empty). Live and paper only: a backtest has
+    no wall clock for these timers to mean anything."""
 
-    def __init__(self, ledger_url: str, user: str, mid: Callable[[str], float | None], flush_every: int = 20) -> None:
-        self.ledger_url, self.user, self.mid, self.flush_every = ledger_url, user, mid, flush_every
+    def __init__(self, ledger_url: str, user: str, mid: Callable[[str], float | None], flush_s: float = 2.0,
+                 horizons: tuple[tuple[float, str], ...] = MARKOUT_HORIZONS_S) -> None:
+        self.ledger_url, self.user, self.mid, self.flush_s, self.horizons = ledger_url, user, mid, flush_s, horizons
         self._open: dict[tuple[str, int], dict[str, Any]] = {}
-        self._done: list[dict[str, Any]] = []
+        self._dirty: dict[tuple[str, int], dict[str, Any]] = {}
         self._timers: list[asyncio.TimerHandle] = []
+        self._flush: asyncio.TimerHandle | None = None
         self._db: Any = None
         self.written = 0
 
@@ -305,24 +308,36 @@ class MarkoutRecorder:
         key = (fill.coin, int(fill.tid))
         if key in self._open:
             return
-        self._open[key] = {"coin": fill.coin, "tid": int(fill.tid), "side": fill.side, "px": fill.px,
-                           "sz": fill.sz, "crossed": bool(fill.crossed), "mid_0": self._dec(self.mid(fill.coin)),
-                           "time": dt.datetime.fromtimestamp(int(fill.time) / 1000, tz=dt.timezone.utc)}
+        row = self._open[key] = {
+            "coin": fill.coin, "tid": int(fill.tid), "side": fill.side, "px": fill.px, "sz": fill.sz,
+            "crossed": bool(fill.crossed), "mid_0": self._dec(self.mid(fill.coin)),
+            "time": dt.datetime.fromtimestamp(int(fill.time) / 1000, tz=dt.timezone.utc)}
         loop = asyncio.get_running_loop()
         self._timers = [h for h in self._timers if not h.cancelled() and h.when() > loop.time()]
-        for seconds, column in MARKOUT_HORIZONS_S:
+        for seconds, column in self.horizons:
             self._timers.append(loop.call_later(seconds, self._sample, key, column))
+        self._changed(key, row)
 
     def _sample(self, key: tuple[str, int], column: str) -> None:
         row = self._open.get(key)
         if row is None:
             return
         row[column] = self._dec(self.mid(row["coin"]))
-        if column == MARKOUT_HORIZONS_S[-1][1]:
-            self._done.append(self._open.pop(key))
-            if len(self._done) >= self.flush_every:
-                rows, self._done = self._done, []
-                asyncio.get_running_loop().run_in_executor(None, self._write, rows)
+        if column == self.horizons[-1][1]:
+            self._open.pop(key)
+        self._changed(key, row)
+
+    def _changed(self, key: tuple[str, int], row: dict[str, Any]) -> None:
+        self._dirty[key] = row
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(self.flush_s, self._write_dirty)
+
+    def _write_dirty(self) -> None:
+        self._flush = None
+        rows = [dict(r) for r in self._dirty.values()]
+        self._dirty = {}
+        if rows:
+            asyncio.get_running_loop().run_in_executor(None, self._write, rows)
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         from engine.ledger.db import make_engine, session_scope
@@ -339,10 +354,10 @@ class MarkoutRecorder:
 
     def close(self) -> None:
         """Write everything measured so far (fills younger than 60 s keep the samples they have)."""
-        for h in self._timers:
+        for h in self._timers + ([self._flush] if self._flush else []):
             h.cancel()
-        rows = self._done + list(self._open.values())
-        self._done, self._open, self._timers = [], {}, []
+        rows = [dict(r) for r in {**self._dirty, **self._open}.values()]
+        self._dirty, self._open, self._timers, self._flush = {}, {}, [], None
         if rows:
             self._write(rows)
         if self._db is not None:

@@ -25,8 +25,9 @@ MARKOUT_KEY = ("user", "coin", "tid")
 
 # ------------------------------------------------------------------ markouts
 def record_markouts(session: Session, user: str, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert markout rows {coin, tid, time, side, px, sz, crossed, mid_0, mid_1s, mid_10s, mid_60s}; a row
-    already recorded (same coin and tid) is left alone. Returns how many were new."""
+    """Upsert markout rows {coin, tid, time, side, px, sz, crossed, mid_0, mid_1s, mid_10s, mid_60s}: the engine
+    writes a fill's row as its samples come in, so a later write fills the columns still empty (a sample
+    already stored is never overwritten). Returns how many rows were written."""
     who = user_address(user)
     parsed = []
     for i, r in enumerate(rows):
@@ -42,8 +43,12 @@ def record_markouts(session: Session, user: str, rows: Sequence[Mapping[str, Any
     if not parsed:
         return 0
     table = Markout.__table__
-    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(MARKOUT_KEY)).returning(table.c.id)
-    return len(session.execute(stmt, parsed).all())
+    ins = _insert(session, table)
+    mids = ("mid_0", "mid_1s", "mid_10s", "mid_60s")
+    stmt = ins.on_conflict_do_update(index_elements=list(MARKOUT_KEY), set_={
+        c: func.coalesce(getattr(table.c, c), getattr(ins.excluded, c)) for c in mids})
+    session.execute(stmt, parsed)
+    return len(parsed)
 
 
 def markouts_between(session: Session, user: str, start: dt.datetime, end: dt.datetime) -> list[Markout]:
