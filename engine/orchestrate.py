@@ -153,25 +153,41 @@ class Supervisor:
         return statuses
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop_group(processes: Sequence[subprocess.Popen], grace_s: float, own_group: bool = False) -> None:
     """SIGINT, then SIGTERM after `grace_s`, to each process (a guard forwards it to its program alone, which
     stops its own children: the served flows cancel their runs rather than have them crash on a stray SIGINT),
-    then SIGKILL to each whole process group after 5 s more; all in parallel. `own_group`: the processes share
-    the caller's group (the guard stopping its child)."""
+    then SIGKILL to each whole process group after 5 s more; all in parallel. A guard that is already gone (killed
+    itself) may have left its program running in its group: the group gets every signal directly.
+    `own_group`: the processes share the caller's group (the guard stopping its child)."""
+    def alive(p: subprocess.Popen) -> bool:
+        return p.poll() is None or (not own_group and _group_alive(p.pid))
+
     for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        live = [p for p in processes if p.poll() is None]
+        live = [p for p in processes if alive(p)]
         if not live:
             return
         for p in live:
             try:
-                if sig != signal.SIGKILL:
+                if own_group:
+                    os.kill(p.pid, sig) if sig != signal.SIGKILL else os.killpg(os.getpgrp(), sig)
+                elif sig != signal.SIGKILL and p.poll() is None:
                     os.kill(p.pid, sig)
                 else:
-                    os.killpg(os.getpgrp() if own_group else p.pid, sig)
+                    os.killpg(p.pid, sig)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + wait_s
-        while any(p.poll() is None for p in live) and time.monotonic() < deadline:
+        while any(alive(p) for p in live) and time.monotonic() < deadline:
             time.sleep(0.05)
 
 

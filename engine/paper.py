@@ -39,6 +39,7 @@ class PaperSetup:
     ledger_url: str
     sim_url: str
     state_file: Path
+    metrics_port: int | None = None
 
 
 def paper_account(workdir: Path) -> tuple[str, Path]:
@@ -87,7 +88,8 @@ def prepare(workdir: Path, sim_port: int, demo: bool = False, metrics_port: int 
     sim_url = f"http://127.0.0.1:{sim_port}"
     config_path, ledger_url = write_config(workdir, address, key_file, sim_url, demo, metrics_port)
     return PaperSetup(workdir=workdir, address=address, key_file=key_file, config_path=config_path,
-                      ledger_url=ledger_url, sim_url=sim_url, state_file=workdir / "sim-state.json")
+                      ledger_url=ledger_url, sim_url=sim_url, state_file=workdir / "sim-state.json",
+                      metrics_port=metrics_port)
 
 
 def start_venue_and_engine(sup: Supervisor, setup: PaperSetup, sim_port: int, market: str, seed: int,
@@ -110,4 +112,7 @@ def start_venue_and_engine(sup: Supervisor, setup: PaperSetup, sim_port: int, ma
         raise OrchestrationError(f"ledger migration failed; log {migrate.log_path}:\n{tail(migrate.log_path)}")
     sup.children.remove(migrate)
     migrate.log_file.close()
-    sup.start("engine", hlmm_argv("run", "--config", str(setup.config_path), *(engine_args or [])))
+    # ready once its metrics answer: the config is loaded and the engine built, so a stop from here on is the
+    # clean one (quotes cancelled); the engine then reads the venue and starts quoting by itself
+    ready = http_ok(f"http://127.0.0.1:{setup.metrics_port}/metrics") if setup.metrics_port else None
+    sup.start("engine", hlmm_argv("run", "--config", str(setup.config_path), *(engine_args or [])), ready=ready)

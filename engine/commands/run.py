@@ -66,7 +66,10 @@ def register(app: typer.Typer) -> None:
 
         from engine.monitoring import setup_logging
 
-        cfg, key = load_engine_config(config, paper)
+        try:
+            cfg, key = load_engine_config(config, paper)
+        except KeyboardInterrupt:  # stopped while starting (a supervisor's stop): nothing was sent yet
+            raise typer.Exit(code=0)
         setup_logging(log_level.upper())
         from engine.market.markets import StartupError
         from engine.loop import Engine

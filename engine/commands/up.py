@@ -24,7 +24,9 @@ def register(app: typer.Typer) -> None:
         from engine.orchestrate import Supervisor, http_ok, port_is_free, run_supervised
         from engine.paper import DEMO_TAKER_INTENSITY, prepare, start_venue_and_engine
 
-        ports = {"--sim-port": sim_port} if no_prefect else {"--sim-port": sim_port, "--prefect-port": prefect_port}
+        ports = {"--sim-port": sim_port, "--metrics-port": metrics_port}
+        if not no_prefect:
+            ports["--prefect-port"] = prefect_port
         for flag, port in ports.items():
             if not port_is_free(port):
                 typer.echo(f"hlmm up: port {port} is in use (another hlmm up?); pick another with {flag}", err=True)

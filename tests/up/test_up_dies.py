@@ -1,6 +1,7 @@
-"""`hlmm up` dying does not leave its children behind: after a SIGKILL (no clean-up code runs at all) every
-process it started ends, both ports are free and `hlmm up` starts again on the same work directory; a SIGHUP
-(terminal closed) stops everything cleanly. Real processes throughout: venue, engine, Prefect server, flows."""
+"""`hlmm up` dying does not leave its children behind. The SIGKILL case (no clean-up code runs at all; the
+guards stop the children) runs with the full stack in test_up.py, before the new user's path starts `hlmm up`
+again on the same ports. Here: a SIGHUP (the terminal closed) is a clean stop like Ctrl-C, and a child that dies
+takes the rest down with a non-zero status. Helpers shared with test_up.py."""
 from __future__ import annotations
 
 import os
@@ -48,12 +49,14 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def start_up(workdir: Path, sim_port: int, prefect_port: int, out_path: Path) -> subprocess.Popen:
+def start_up(workdir: Path, sim_port: int, prefect_port: int, out_path: Path,
+             extra: list[str] | tuple[str, ...] = ()) -> subprocess.Popen:
+    """`hlmm up` on these ports, returned once it prints that it is ready."""
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
     env.pop("PREFECT_API_URL", None)
     out = open(out_path, "w")
     proc = subprocess.Popen([str(BIN / "hlmm"), "up", "--workdir", str(workdir), "--sim-port", str(sim_port),
-                             "--prefect-port", str(prefect_port)], stdout=out, stderr=subprocess.STDOUT,
+                             "--prefect-port", str(prefect_port), *extra], stdout=out, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 120
     while "Ctrl-C stops everything" not in out_path.read_text():
@@ -73,22 +76,28 @@ def wait_gone(pids: set[int], ports: tuple[int, ...], timeout_s: float) -> float
     pytest.fail(f"after {timeout_s} s still alive: {left}; ports taken: {[p for p in ports if not port_is_free(p)]}")
 
 
-def test_sigkill_and_sighup_of_hlmm_up_leave_nothing_behind(tmp_path):
-    workdir = tmp_path / "up"
+def test_sighup_stops_everything_cleanly(tmp_path):
     ports = (free_port(), free_port())
-    first = start_up(workdir, *ports, tmp_path / "first.out")
-    family = descendants(first.pid)
-    assert len(family) >= 8, family  # a guard and a program for each of the four children, at least
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=10)
-    # the venue lingers 5 s so the engine can still cancel its quotes through it
-    took = wait_gone(family, ports, 30)
-    assert took < 20, took
-    assert "clean exit" in (workdir / "logs" / "engine.log").read_text()[-5000:], "the orphaned engine did not cancel"
+    metrics = free_port()
+    up = start_up(tmp_path / "up", *ports, tmp_path / "up.out", ["--no-prefect", "--metrics-port", str(metrics)])
+    family = descendants(up.pid)
+    assert len(family) >= 4, family  # a guard and a program for the venue and the engine
+    up.send_signal(signal.SIGHUP)
+    assert up.wait(timeout=60) == 0, (tmp_path / "up.out").read_text()
+    wait_gone(family, (*ports, metrics), 10)
+    assert "stopped: engine (0), sim (0)" in (tmp_path / "up.out").read_text()
+    assert "clean exit" in (tmp_path / "up" / "logs" / "engine.log").read_text()[-5000:]
 
-    second = start_up(workdir, *ports, tmp_path / "second.out")  # same work directory, same ports
-    family = descendants(second.pid)
-    second.send_signal(signal.SIGHUP)
-    assert second.wait(timeout=60) == 0, (tmp_path / "second.out").read_text()
-    wait_gone(family, ports, 10)
-    assert "stopped: flows (0), prefect-server (0), engine (0), sim (0)" in (tmp_path / "second.out").read_text()
+
+def test_a_child_that_dies_takes_the_rest_down(tmp_path):
+    ports = (free_port(), free_port())
+    metrics = free_port()
+    up = start_up(tmp_path / "up", *ports, tmp_path / "up.out", ["--no-prefect", "--metrics-port", str(metrics)])
+    family = descendants(up.pid)
+    # the venue's guard is killed: its program is left without the process that would stop it
+    guard = next(p for p in family if b"guard" in Path(f"/proc/{p}/cmdline").read_bytes()
+                 and b"engine.cli\0sim" in Path(f"/proc/{p}/cmdline").read_bytes())
+    os.kill(guard, signal.SIGKILL)
+    assert up.wait(timeout=60) == 1, (tmp_path / "up.out").read_text()
+    wait_gone(family, (*ports, metrics), 10)
+    assert "sim exited with status" in (tmp_path / "up.out").read_text()
