@@ -13,7 +13,6 @@ least one equity mark (the engine and drawdown_audit write them).
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
@@ -79,10 +78,10 @@ def daily_report(report_dir: str = "var/reports", config_path: str | None = None
         start_snap = None if stored is None else AccountSnapshot.from_json(stored)
         problem, attr, by_day, names = None, None, [], rt.reader.coin_names()
         for attempt in range(READ_ATTEMPTS):
+            # the window ends at the venue's time of the account read (the perp and spot states are read back to
+            # back): the fills up to it are the ones the snapshot holds
             end_snap, raw = read_account(rt.reader, rt.user, rt.now())
-            # the window ends at the venue's time AFTER the account reads: every fill the snapshot holds is in it
-            now = rt.now()
-            end_snap = dataclasses.replace(end_snap, time=now)
+            now = end_snap.time
             if start_snap is None:
                 break
             s_ms, e_ms = ms(start_snap.time), ms(now)
