@@ -58,3 +58,9 @@ def test_grafana_dashboard_uses_only_exported_metrics():
     titles = " ".join(p["title"].lower() for p in dash["panels"])
     for topic in ("quoting", "fills", "equity", "latency", "rate-limit"):
         assert topic in titles, topic
+
+
+def test_every_metric_is_documented():
+    doc = (REPO / "docs" / "operations.md").read_text()
+    missing = [name for name in METRICS if f"| `{name}` |" not in doc]
+    assert missing == [], f"metrics missing from docs/operations.md: {missing}"
