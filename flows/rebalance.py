@@ -30,9 +30,15 @@ KILL_SWITCH = "kill_switch"
 
 
 def _state_table(title: str, s: dict) -> str:
-    return (f"**{title}** — spot USDC {s['spot_usdc']:.2f}, spot {s['pair'].base} {to_wire(s['spot_base'])}, "
-            f"perp account value {s['perp_account_value']:.2f}, perp szi {to_wire(s['perp_szi'])} "
-            f"(spot px {to_wire(s['spot_px'])}, perp px {to_wire(s['perp_px'])})")
+    """A markdown table of one coin's carry state (the artifact is read in the Prefect UI)."""
+    base = s["pair"].base
+    rows = [("spot USDC", f"{s['spot_usdc']:,.2f}"), (f"spot {base}", to_wire(s["spot_base"])),
+            (f"spot {base} value (USD)", f"{s['spot_base'] * s['spot_px']:,.2f}"),
+            ("perp account value (USDC)", f"{s['perp_account_value']:,.2f}"),
+            (f"perp {base} size", to_wire(s["perp_szi"])),
+            ("perp notional (USD)", f"{s['perp_szi'] * s['perp_px']:,.2f}"),
+            ("prices spot / perp", f"{to_wire(s['spot_px'])} / {to_wire(s['perp_px'])}")]
+    return "\n".join([f"**{title}**", "", "| | |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in rows])
 
 
 @flow(name="rebalance", description="Resize the carry legs and move USDC between spot and perp (usdClassTransfer)",

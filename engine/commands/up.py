@@ -61,28 +61,39 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(code=status)
 
 
+REPORT_AGAIN_S = 30  # the demo's second daily report: the first one only records the baseline
+
+
 def _run_now(api: str) -> int:
     """Start one run of every scheduled demo deployment right away (the UI has runs to show from the first
-    minute instead of after each interval); returns how many were started."""
+    minute instead of after each interval), and a second daily report REPORT_AGAIN_S later (the first one
+    records the baseline, the second has the fills since). Returns how many were started."""
+    import datetime as dt
+    import time
+
     import httpx
 
     from deployments.catalog import DEPLOYMENTS
 
-    import time
-
     started = 0
-    deadline = time.monotonic() + 30  # the served deployments register concurrently: wait for each
+    deadline = time.monotonic() + 30  # the served deployments register (and unpause) one by one: wait for each
+    later = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=REPORT_AGAIN_S)).isoformat()
     with httpx.Client(base_url=api, timeout=10) as c:
         for d in DEPLOYMENTS:
             if d.demo_interval_s is None:
                 continue  # the rebalance trades: only by hand
-            r = c.get(f"/deployments/name/{d.flow}/{d.name}")
-            while r.status_code == 404 and time.monotonic() < deadline:
-                time.sleep(0.2)
-                r = c.get(f"/deployments/name/{d.flow}/{d.name}")
-            if r.status_code == 200 and c.post(f"/deployments/{r.json()['id']}/create_flow_run",
-                                               json={}).status_code == 201:
-                started += 1
+            bodies = [{}] + ([{"state": {"type": "SCHEDULED", "state_details": {"scheduled_time": later}}}]
+                             if d.flow == "daily_report" else [])
+            for body in bodies:
+                while True:
+                    r = c.get(f"/deployments/name/{d.flow}/{d.name}")
+                    if r.status_code == 200 and not r.json().get("paused"):
+                        if c.post(f"/deployments/{r.json()['id']}/create_flow_run", json=body).status_code == 201:
+                            started += 1
+                            break
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
     return started
 
 

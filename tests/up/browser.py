@@ -70,7 +70,10 @@ class Browser:
     def wait_for(self, expression: str, timeout_s: float = 30, what: str = "") -> Any:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            value = self.js(expression)
+            try:
+                value = self.js(expression)
+            except RuntimeError:  # the page is between documents (navigation): not there yet
+                value = None
             if value:
                 return value
             time.sleep(0.25)
