@@ -24,10 +24,16 @@ PAPER_HYPE_SPOT = Decimal("35")
 # 0.25), and its other makers rest 1 bp either side of mid. The demo quotes inside that, one level a side, so
 # the takers reach it and the paper account fills on both legs within a minute. A synthetic market, not a forecast.
 DEMO_TAKER_INTENSITY = 1.0
+# The engine and every flow share the venue's per-IP request weight (1200/min on Hyperliquid), and the demo's
+# engine trades far more often than a real book would let it: at 1200 the flows' reads pushed the engine's own
+# scheduleCancel into 429s. The demo venue allows 20,000/min and each process budgets 5,000 (local only).
+DEMO_VENUE_WEIGHT_PER_MIN = 20_000
 DEMO_STRATEGY = ("[strategy]\n"
                  "# demo only: quote inside the synthetic market's 1 bp spread, where its takers trade\n"
                  "base_spread = 0.00008\natr_multiplier = 0.0\nlevels = 1\n"
-                 "\n[carry]\n# demo only: hedge a few fills at once rather than after every one\nhedge_band_usd = 250.0\n")
+                 "\n[carry]\n# demo only: hedge a few fills at once rather than after every one\nhedge_band_usd = 250.0\n"
+                 "\n[limits]\n# demo only: the local venue allows 20,000/min in `hlmm up` (see engine/paper.py)\n"
+                 "ip_weight_per_min = 5000\n")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,8 +103,8 @@ def start_venue_and_engine(sup: Supervisor, setup: PaperSetup, sim_port: int, ma
     """Local venue (funded on first start), ledger migrations, then the engine in paper mode."""
     argv = hlmm_argv("sim", "--port", str(sim_port), "--seed", str(seed), "--market", market,
                      "--state", str(setup.state_file))
-    if taker_intensity is not None:
-        argv += ["--taker-intensity", str(taker_intensity)]
+    if taker_intensity is not None:  # the demo
+        argv += ["--taker-intensity", str(taker_intensity), "--ip-weight-per-min", str(DEMO_VENUE_WEIGHT_PER_MIN)]
     if not setup.state_file.exists():
         a = setup.address.lower()
         argv += ["--fund", f"{a}={PAPER_USDC_PERP}",

@@ -7,10 +7,14 @@ import pytest
 from sqlalchemy import select
 
 
-def test_a_failing_flow_run_alerts(flow_env):
+def test_a_failing_flow_run_alerts(venue_env):
     from engine.ledger.db import session_scope
     from engine.ledger.models import Alert
     from flows.ledger_audit import ledger_audit
+    from flows.store import Store
+
+    flow_env = venue_env
+    Store.init(flow_env.ledger_url)  # SQLite: the shared alert state on both databases is tests/alerts' job
 
     with pytest.raises(ValueError, match="lookback_hours"):
         ledger_audit(lookback_hours=0, config_path=flow_env.config_path)
