@@ -69,7 +69,8 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
                "Drawdown vs limit → kill switch"),
     Deployment("ledger_audit", "hourly", "ledger_audit", 120, {"lookback_hours": 24, "repair": True},
                "Venue fills/funding vs ledger; repair and alert"),
-    Deployment("daily_report", "daily", "daily_report", 600, {"report_dir": "var/reports"},
+    # the demo reports every 45 s: its first run is the baseline, so the second (within a minute) has something
+    Deployment("daily_report", "daily", "daily_report", 45, {"report_dir": "var/reports"},
                "Daily PnL attribution, charts, Apprise summary"),
 )
 

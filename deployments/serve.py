@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from deployments.catalog import DEPLOYMENTS, load_flow
@@ -44,6 +45,16 @@ def build(demo: bool = False, schedules: bool = True, config_path: str | None = 
 
 
 def main(argv: list[str] | None = None) -> int:
+    # One way to stop: Ctrl-C / the supervisor's SIGINT takes the runner's graceful SIGTERM path (pause the
+    # deployments, end in-flight runs, exit 0). Left to asyncio, a SIGINT at the wrong moment of start-up
+    # escaped as an uncaught KeyboardInterrupt (exit by SIGINT) now and then. Installed first: a stop can
+    # arrive while Prefect is still being imported.
+    def on_sigint(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            raise SystemExit(0)  # the runner has not started: nothing to shut down yet
+        signal.raise_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, on_sigint)
     p = argparse.ArgumentParser(prog="python -m deployments.serve", description=__doc__.split("\n")[0])
     p.add_argument("--demo", action="store_true", help="accelerated schedules (seconds, not hours)")
     p.add_argument("--no-schedules", action="store_true", help="register deployments without schedules")
@@ -51,9 +62,23 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    from prefect import serve
+    import asyncio
 
-    serve(*build(demo=a.demo, schedules=not a.no_schedules, config_path=a.config))
+    from prefect import aserve
+
+    deployments = build(demo=a.demo, schedules=not a.no_schedules, config_path=a.config)
+
+    async def run() -> None:
+        # through the loop: add_signal_handler also sets the wakeup fd, so a SIGINT that the kernel hands to
+        # one of Prefect's threads still wakes the loop at once (with a plain handler the stop waited for the
+        # runner's next poll, seconds later)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, signal.raise_signal, signal.SIGTERM)
+        await aserve(*deployments)
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:  # Ctrl-C / the supervisor's SIGINT is the normal way to stop serving
+        pass
     return 0
 
 

@@ -10,8 +10,13 @@ What it adds on top of Apprise:
 - **throttle**: at most ``throttle_per_window`` non-critical messages go out per window in total (a storm of
   distinct keys cannot flood a channel); critical alerts are never throttled, only deduplicated.
 - **attachments**: file paths (PNG charts from the daily report) ride along.
-- **a record of every alert**: an injected ``recorder`` callable (the ledger's ``record_alert`` in production)
-  receives one ``AlertRecord`` per call, sent or suppressed; without a recorder alerts still work.
+- **state shared by every process**: with ``ledger=`` (a SQLAlchemy engine on the ledger) the dedup and throttle
+  decisions are taken against the ledger's ``alerts`` table under a database lock
+  (``engine.ledger.repo_ops.claim_alert``), so the engine and every flow run — each with its own ``Alerter`` —
+  send a given alert once per window between them, and every alert, sent or suppressed, is a row there. If the
+  ledger cannot be reached the decision falls back to this process's memory (an alert is never lost to a
+  ledger outage). Without ``ledger=``, state lives in memory and an injected ``recorder`` callable receives one
+  ``AlertRecord`` per call.
 
 The clock is injected (``now() -> datetime``, tz-aware UTC) so the dedup window is testable without sleeping.
 This module must never import Prefect: the engine process uses it too.
@@ -110,6 +115,7 @@ class Alerter:
         recorder: Recorder | None = None,
         source: str = "hlmm",
         throttle_per_window: int | None = None,
+        ledger: Any = None,
     ) -> None:
         import apprise  # imported here: keeps `import engine.alerts` cheap for the engine's startup
 
@@ -137,16 +143,17 @@ class Alerter:
         self._keys: dict[str, _KeyState] = {}
         self._throttled = 0
         self._lock = threading.Lock()
+        self._ledger = ledger
 
     @classmethod
     def from_config(cls, alerts_cfg: Any, clock: Clock, recorder: Recorder | None = None,
-                    source: str = "hlmm") -> "Alerter":
+                    source: str = "hlmm", ledger: Any = None) -> "Alerter":
         """From the config's ``[alerts]`` section (targets, dedup_window_s, throttle_per_window)."""
         throttle = getattr(alerts_cfg, "throttle_per_window", None) if alerts_cfg is not None else None
         if isinstance(alerts_cfg, dict):
             throttle = alerts_cfg.get("throttle_per_window")
         return cls(targets_from_config(alerts_cfg), clock, window_from_config(alerts_cfg), recorder, source,
-                   throttle_per_window=throttle)
+                   throttle_per_window=throttle, ledger=ledger)
 
     @property
     def throttled_count(self) -> int:
@@ -182,6 +189,50 @@ class Alerter:
         if now.tzinfo is None:
             raise ValueError("clock: must return a timezone-aware datetime (UTC)")
 
+        n_targets = self.targets_for(sev)
+        decided = self._claim(now, sev, title, body, dedup_key, n_targets)
+        if decided is None:
+            decided = self._decide_in_memory(now, sev, title, body, dedup_key)
+        if isinstance(decided, AlertRecord):
+            return decided
+        swallowed_before, alert_id = decided
+        text = body
+        if swallowed_before:
+            text += f"\n\n({swallowed_before} similar alert(s) suppressed in the previous {self._window})"
+        delivered = False
+        if n_targets:
+            delivered = self._deliver(sev, title, text, attachments)
+        record = AlertRecord(now, sev, title, text, dedup_key, sent=n_targets > 0, delivered=delivered,
+                             suppressed=False, suppressed_count=swallowed_before, targets=n_targets)
+        if alert_id is None:
+            self._record(record)
+        else:
+            self._mark_delivered(alert_id, record)
+        return record
+
+    def _claim(self, now: dt.datetime, sev: Severity, title: str, body: str, key: str | None,
+               n_targets: int) -> "AlertRecord | tuple[int, int] | None":
+        """The ledger's decision (a suppressed record, or (swallowed before, row id) to send); None without a
+        ledger or when it cannot be reached."""
+        if self._ledger is None:
+            return None
+        from engine.ledger.repo_ops import claim_alert
+
+        try:
+            d = claim_alert(self._ledger, time=now, severity=sev.value, title=title, body=body, dedup_key=key,
+                            window=self._window, throttle=self._throttle, targets=n_targets)
+        except Exception as exc:  # the ledger being down must not silence alerts: decide in memory instead
+            log.warning("alert state in the ledger unavailable (%s); deciding in memory", type(exc).__name__)
+            return None
+        if d.suppressed:
+            if d.throttled:
+                self._throttled += 1
+            return AlertRecord(now, sev, title, body, key, sent=False, delivered=False, suppressed=True,
+                               suppressed_count=d.suppressed_count, targets=0)
+        return d.suppressed_count, d.alert_id
+
+    def _decide_in_memory(self, now: dt.datetime, sev: Severity, title: str, body: str,
+                          dedup_key: str | None) -> "AlertRecord | tuple[int, None]":
         swallowed_before = 0
         with self._lock:
             if dedup_key is not None and self._window > dt.timedelta(0):
@@ -199,18 +250,16 @@ class Alerter:
                 state = self._keys.get(dedup_key)
                 swallowed_before = state.suppressed if state else 0
                 self._keys[dedup_key] = _KeyState(last_sent=now)
+        return swallowed_before, None
 
-        n_targets = self.targets_for(sev)
-        text = body
-        if swallowed_before:
-            text += f"\n\n({swallowed_before} similar alert(s) suppressed in the previous {self._window})"
-        delivered = False
-        if n_targets:
-            delivered = self._deliver(sev, title, text, attachments)
-        record = AlertRecord(now, sev, title, text, dedup_key, sent=n_targets > 0, delivered=delivered,
-                             suppressed=False, suppressed_count=swallowed_before, targets=n_targets)
-        self._record(record)
-        return record
+    def _mark_delivered(self, alert_id: int, record: AlertRecord) -> None:
+        from engine.ledger.repo_ops import alert_delivered
+
+        try:
+            if record.delivered:
+                alert_delivered(self._ledger, alert_id, time=record.time, body=record.body)
+        except Exception as exc:  # already delivered: only the bookkeeping is lost
+            log.warning("alert delivery record failed: %s", type(exc).__name__)
 
     def _suppressed(self, now: dt.datetime, sev: Severity, title: str, body: str, key: str | None,
                     count: int) -> AlertRecord:

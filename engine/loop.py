@@ -88,6 +88,7 @@ class Engine:
         self.feed: Any = None
         self.metrics: Any = None
         self.alerter: Any = None
+        self.markouts: Any = None  # engine.monitoring.MarkoutRecorder, live/paper only (ops #14)
         self.started = asyncio.Event()
         self._stop = asyncio.Event()
         self._hold = 0  # > 0 while the engine does something exclusive (start, resync, shutdown)
@@ -96,7 +97,10 @@ class Engine:
         if cfg.alerts.targets:
             from engine.alerts import Alerter
 
-            self.alerter = Alerter.from_config(cfg.alerts, self.clock.now, source="engine")
+            from engine.ledger.db import make_engine  # alert dedup state shared with the flows (ops #14)
+
+            self.alerter = Alerter.from_config(cfg.alerts, self.clock.now, source="engine",
+                                               ledger=make_engine(cfg.ledger.url) if ledger_threaded else None)
 
     # ------------------------------------------------------------------ readings (tests, status, metrics)
     @property
@@ -160,7 +164,8 @@ class Engine:
             clock=self.clock, data=self.data, orders=self.orders, inventory=self.inventory, ledger=self.ledger,
             deadman=self.deadman, quoter_of=self._quoter_of, stats=self.stats, on_deadman_fired=self._deadman_fired,
             account_soon=timers.account_soon, funding_soon=timers.funding_soon,
-            resync=lambda reason: timers.spawn(self.resync(reason), "resync"))
+            resync=lambda reason: timers.spawn(self.resync(reason), "resync"),
+            on_fill=lambda f: self.markouts.on_fill(f) if self.markouts is not None else None)
 
     def ready(self) -> bool:
         return self.started.is_set() and not self._hold
@@ -231,6 +236,11 @@ class Engine:
         await loop.run_in_executor(None, upgrade, cfg.ledger.url)
         self.ledger = LedgerWriter(cfg.ledger.url, self.user, threaded=self.ledger_threaded, now=self.clock.now)
         self.ledger.start()
+        if self.ledger_threaded:  # ops #14: fill markouts (a backtest has no wall clock to sample them on)
+            from engine.monitoring import MarkoutRecorder
+
+            self.markouts = MarkoutRecorder(cfg.ledger.url, self.user,
+                                            lambda c: self.data.mid(c, self.clock.now_ms()))
         self._wire(meta, spot_meta)
         await self.controls.poll()
         peak, _ = await loop.run_in_executor(None, self.ledger.peak_equity_today, self.clock.now_ms())
@@ -259,7 +269,7 @@ class Engine:
         if self.metrics_port is not None:
             from engine.monitoring import MetricsServer
 
-            self.metrics = MetricsServer(self.snapshot, self.metrics_port)
+            self.metrics = MetricsServer(self.snapshot, self.metrics_port, timings=self.timings)
             log.info("metrics on 127.0.0.1:%d", self.metrics.start())
         await self._timers.restore_deadman_fires()
         await self.deadman.tick()  # armed before the first quote can rest
@@ -353,6 +363,8 @@ class Engine:
             await self.feed.close()
         if self.metrics is not None:
             self.metrics.stop()
+        if self.markouts is not None:
+            self.markouts.close()
         if self.ledger is not None:
             self.ledger.flush()
             self.ledger.close()

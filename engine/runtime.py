@@ -56,6 +56,7 @@ class EngineTimers:
         self._stop = asyncio.Event()
         self._fires_saved: tuple[int, int] | None = None
         self._low_weight_warned = False
+        self.last_mark: tuple[float, float] | None = None  # (unix s, equity USD) of the newest mark: metrics
 
     # ------------------------------------------------------------------ tasks
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task:
@@ -170,6 +171,7 @@ class EngineTimers:
         net = sum(float(e.inventory.qty(c)) for m in e.markets for c in m.coins)
         mids = {c: e.data.mid(c, now, 10 ** 12) for c in e.inventory.perp}
         perp_value = Decimal(repr(round(e.inventory.perp_value(mids), 6)))
+        self.last_mark = (now / 1000, spot_value + float(perp_value))
         if e.drawdown.mark(spot_value, perp_value, net):
             e.controls.written = True  # the next poll reads it back rather than clearing it
             e.poke_all()
@@ -242,8 +244,12 @@ def snapshot(e: Any) -> dict[str, Any]:
     venue = {f"rest_{k}": v for k, v in e.rest.stats.items()}
     if e.feed is not None:
         venue.update({f"feed_{k}": v for k, v in e.feed.stats.items()})
+    mark = e._timers.last_mark
     gauges = {"open_orders": len(e.orders), "kill_switch": 1 if e.kill.engaged else 0,
               "ip_weight_level": bucket.level, "address_budget_remaining": budget.remaining() if budget else None,
+              "ip_weight_capacity": bucket.capacity, "equity_usd": mark[1] if mark else None,
+              "heartbeat_s": mark[0] if mark else None,
+              "equity_peak_usd": e.drawdown.peak if e.drawdown is not None else None,
               "deadman_fires_today": e.deadman.state.fires if e.deadman else None,
               **{f"exec_{k}": v for k, v in (e.executor.stats.as_dict() if e.executor else {}).items()},
               **{f"engine_{k}": v for k, v in e.stats.items()}, **venue}

@@ -15,10 +15,19 @@ def _plt():
     return plt
 
 
+def data_uri(path: Path) -> str:
+    """A PNG as a data: URI, so a markdown artifact shows the picture in the Prefect UI whichever process
+    (and whichever machine's disk) produced it."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
 def line_chart(path: Path, title: str, series: Mapping[str, Sequence[tuple[dt.datetime, float]]], ylabel: str,
-               step: bool = False, scatter: bool = False) -> Path:
+               step: bool = False, scatter: bool = False, x_label: str | None = None) -> Path:
+    """A line (or step, or scatter) chart of named series of (x, y); x is time unless `x_label` names it."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
+    fig, ax = plt.subplots(figsize=(8, 3), dpi=80)  # small: each chart rides inside the artifact
     for name, pts in series.items():
         if not pts:
             continue
@@ -28,7 +37,7 @@ def line_chart(path: Path, title: str, series: Mapping[str, Sequence[tuple[dt.da
         elif step:
             ax.step(xs, ys, where="post", label=name)
         else:
-            ax.plot(xs, ys, label=name)
+            ax.plot(xs, ys, label=name, marker="o" if x_label else None)
     if not any(series.values()):
         ax.text(0.5, 0.5, "no data in window", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title)
@@ -36,7 +45,11 @@ def line_chart(path: Path, title: str, series: Mapping[str, Sequence[tuple[dt.da
     ax.grid(alpha=0.3)
     if sum(1 for v in series.values() if v) > 1:
         ax.legend(loc="best", fontsize=8)
-    fig.autofmt_xdate()
+    if x_label:
+        ax.set_xlabel(x_label)
+        ax.axhline(0, color="grey", linewidth=0.8)
+    else:
+        fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

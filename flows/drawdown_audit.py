@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from prefect import flow, get_run_logger
 
+from flows.hooks import HOOKS
+
 from flows.logic.drawdown import drawdown
 from flows.runtime import build_runtime
 from flows.tasks import read_account
@@ -14,7 +16,8 @@ from flows.tasks import read_account
 KILL_SWITCH = "kill_switch"
 
 
-@flow(name="drawdown_audit", description="Equity mark + drawdown vs limit → kill switch control and critical alert")
+@flow(name="drawdown_audit", description="Equity mark + drawdown vs limit → kill switch control and critical alert",
+      **HOOKS)
 def drawdown_audit(lookback_hours: float = 24.0, max_drawdown_pct: float | None = None,
                    max_drawdown_usd: float | None = None, config_path: str | None = None) -> dict:
     if not (0 < lookback_hours <= 24 * 90):
@@ -44,6 +47,9 @@ def drawdown_audit(lookback_hours: float = 24.0, max_drawdown_pct: float | None 
                   "drawdown_pct": float(report.drawdown_pct), "breached": report.breached, "reason": report.reason}
         if report.breached:
             rt.store.set_control(KILL_SWITCH, True, reason=report.reason, source="drawdown_audit")
-            rt.alerter.send("critical", "kill switch: drawdown limit", report.reason, dedup_key="drawdown-kill")
+            rt.alert("critical", "kill switch: drawdown limit", f"{report.reason}; the kill switch is set, the engine "
+                     "pulls every quote within a second",
+                     "check positions and P&L (`hlmm status`), find why equity fell, then `hlmm resume --why ...`",
+                     dedup_key="drawdown-kill")
             log.error("kill switch set: %s", report.reason)
         return result

@@ -3,6 +3,8 @@ venue (the venue is the source of truth; writes are idempotent by venue id) and 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
+
+from flows.hooks import HOOKS
 from prefect.artifacts import create_markdown_artifact
 
 from flows.logic.audit import diff_fills, diff_funding
@@ -11,7 +13,8 @@ from flows.runtime import build_runtime
 from flows.tasks import ms, read_fills, read_user_funding
 
 
-@flow(name="ledger_audit", description="venue userFills/userFunding vs ledger; repair from venue; alert on gaps")
+@flow(name="ledger_audit", description="venue userFills/userFunding vs ledger; repair from venue; alert on gaps",
+      **HOOKS)
 def ledger_audit(lookback_hours: int = 24, repair: bool = True, config_path: str | None = None) -> dict:
     if not (1 <= lookback_hours <= 24 * 90):
         raise ValueError(f"lookback_hours: must be in [1, 2160], got {lookback_hours}")
@@ -42,7 +45,8 @@ def ledger_audit(lookback_hours: int = 24, repair: bool = True, config_path: str
                                  description="venue vs ledger")
         if not (fills.clean and funding.clean):
             body = "\n".join(line for line in lines if not line.endswith(": 0"))
-            rt.alerter.send("warning", "ledger differs from venue", body + ("\nrepaired from venue" if repair else ""),
-                            dedup_key="ledger-audit")
+            rt.alert("warning", "ledger differs from venue", body + ("\nrepaired from venue" if repair else ""),
+                     "nothing if it was repaired; extra or mismatched rows need a look at the engine's log around "
+                     "their times (the venue is the source of truth)", dedup_key="ledger-audit")
         log.info("ledger audit: %s", {k: (v if isinstance(v, int) else len(v)) for k, v in result.items()})
         return result

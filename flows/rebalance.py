@@ -15,6 +15,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from prefect import flow, get_run_logger
+
+from flows.hooks import HOOKS
 from prefect.artifacts import create_markdown_artifact
 
 from engine.strategy.rounding import to_wire
@@ -28,12 +30,19 @@ KILL_SWITCH = "kill_switch"
 
 
 def _state_table(title: str, s: dict) -> str:
-    return (f"**{title}** — spot USDC {s['spot_usdc']:.2f}, spot {s['pair'].base} {to_wire(s['spot_base'])}, "
-            f"perp account value {s['perp_account_value']:.2f}, perp szi {to_wire(s['perp_szi'])} "
-            f"(spot px {to_wire(s['spot_px'])}, perp px {to_wire(s['perp_px'])})")
+    """A markdown table of one coin's carry state (the artifact is read in the Prefect UI)."""
+    base = s["pair"].base
+    rows = [("spot USDC", f"{s['spot_usdc']:,.2f}"), (f"spot {base}", to_wire(s["spot_base"])),
+            (f"spot {base} value (USD)", f"{s['spot_base'] * s['spot_px']:,.2f}"),
+            ("perp account value (USDC)", f"{s['perp_account_value']:,.2f}"),
+            (f"perp {base} size", to_wire(s["perp_szi"])),
+            ("perp notional (USD)", f"{s['perp_szi'] * s['perp_px']:,.2f}"),
+            ("prices spot / perp", f"{to_wire(s['spot_px'])} / {to_wire(s['perp_px'])}")]
+    return "\n".join([f"**{title}**", "", "| | |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in rows])
 
 
-@flow(name="rebalance", description="Resize the carry legs and move USDC between spot and perp (usdClassTransfer)")
+@flow(name="rebalance", description="Resize the carry legs and move USDC between spot and perp (usdClassTransfer)",
+      **HOOKS)
 def rebalance(target_carry_notional: float | None = None, spot_usdc_fraction: float = 0.5, dry_run: bool = False,
               max_slippage_bps: float = 50.0, coin: str | None = None, config_path: str | None = None) -> dict:
     log = get_run_logger()
@@ -63,7 +72,9 @@ def rebalance(target_carry_notional: float | None = None, spot_usdc_fraction: fl
                    "waits until `hlmm resume` clears it. Nothing was sent.")
             md += ["", "## HELD", why]
             result.update(status="held", reason=why)
-            rt.alerter.send("warning", f"rebalance {coin} held: kill switch", why, dedup_key="rebalance-held-kill")
+            rt.alert("warning", f"rebalance {coin} held: kill switch", why,
+                     "clear the kill switch (`hlmm resume`) once its cause is understood; the next rebalance runs then",
+                     coin=coin, dedup_key="rebalance-held-kill")
             log.warning(why)
         elif plan.transfer is not None and not rt.actions.is_main_wallet:
             why = ("the plan needs a usdClassTransfer of "
@@ -72,7 +83,9 @@ def rebalance(target_carry_notional: float | None = None, spot_usdc_fraction: fl
                    "(venue.secret_env / venue.secret_file of the main account) or move the USDC by hand.")
             md += ["", "## HELD", why]
             result.update(status="held", reason=why)
-            rt.alerter.send("warning", f"rebalance {coin} held: needs the main wallet", why, dedup_key="rebalance-held")
+            rt.alert("warning", f"rebalance {coin} held: needs the main wallet", why,
+                     "run rebalance/manual with a config holding the main wallet's key, or move the USDC by hand",
+                     coin=coin, dedup_key="rebalance-held")
             log.warning(why)
         else:
             result["status"] = "done"
@@ -90,15 +103,17 @@ def rebalance(target_carry_notional: float | None = None, spot_usdc_fraction: fl
                     result["executed"].append(line)
                     if r["filled"] is None or r["filled"] < t.size:
                         result["status"] = "partial"
-                        rt.alerter.send("warning", f"rebalance {coin}: {t.leg} leg short",
-                                        line, dedup_key=f"rebalance-leg:{coin}:{t.leg}")
+                        rt.alert("warning", f"rebalance {coin}: {t.leg} leg short", line,
+                                 "read the rebalance artifact's After line; run rebalance/manual again or widen "
+                                 "max_slippage_bps", coin=coin, dedup_key=f"rebalance-leg:{coin}:{t.leg}")
                 if plan.transfer is not None and not plan.transfer_first:
                     rt.actions.usd_class_transfer(plan.transfer.amount, plan.transfer.to_perp)
                     result["executed"].append(plan.transfer.describe())
             except VenueActionError as exc:
                 result.update(status="failed", reason=str(exc))
-                rt.alerter.send("critical", f"rebalance {coin} failed mid-way", f"{exc}\ndone so far: "
-                                f"{result['executed']}", dedup_key=f"rebalance-failed:{coin}")
+                rt.alert("critical", f"rebalance {coin} failed mid-way", f"{exc}\ndone so far: {result['executed']}",
+                         "the legs may be unequal: check `hlmm status`, then run rebalance/manual (dry_run first)",
+                         coin=coin, dedup_key=f"rebalance-failed:{coin}")
             md += [f"- {line}" for line in result["executed"]]
             after = read_carry_state(rt.reader, rt.user, coin)
             md += ["", _state_table("After", after)]

@@ -28,10 +28,15 @@ class Runtime:
 
     @cached_property
     def alerter(self) -> Alerter:
-        def record(rec: AlertRecord) -> None:
-            self.store.record_alert(rec)
+        # dedup/throttle decided against the ledger: every flow run (and the engine) shares one alert state
+        return Alerter.from_config(self.cfg.alerts, clock=utc_now, source="hlmm flows", ledger=self.store.engine)
 
-        return Alerter.from_config(self.cfg.alerts, clock=utc_now, recorder=record, source="hlmm flows")
+    def alert(self, severity: str, title: str, what: str, todo: str, *, coin: str | None = None,
+              dedup_key: str | None = None, attachments: tuple = ()) -> AlertRecord:
+        """An alert a person can act on: what happened, on which account and coin, and what to do."""
+        where = f"account {self.user} on {self.cfg.venue.network}" + (f", coin {coin}" if coin else "")
+        return self.alerter.send(severity, title, f"{what}\n{where}\nWhat to do: {todo}", dedup_key=dedup_key,
+                                 attachments=attachments)
 
     @cached_property
     def actions(self) -> VenueActions:

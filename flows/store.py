@@ -71,6 +71,15 @@ class Store:
             marks = repo.equity_curve(s, start, end + dt.timedelta(milliseconds=1), user=user)
             return [(m.time, m.equity) for m in marks]
 
+    def markouts(self, user: str, start: dt.datetime, end: dt.datetime) -> list[dict]:
+        """The engine's fill markouts with start <= fill time <= end: dicts with the mid_* columns."""
+        from engine.ledger.repo_ops import markouts_between
+
+        with self._session() as s:
+            return [{c: getattr(m, c) for c in ("coin", "tid", "time", "side", "px", "sz", "crossed", "mid_0",
+                                                 "mid_1s", "mid_10s", "mid_60s")}
+                    for m in markouts_between(s, user, start, end + dt.timedelta(milliseconds=1))]
+
     # --- params & controls --------------------------------------------------------------------------------
     def set_param(self, key: str, value: Any, *, reason: str, source: str, time: dt.datetime | None = None) -> int:
         with self._session() as s:

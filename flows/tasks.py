@@ -20,15 +20,20 @@ READ = dict(retries=3, retry_delay_seconds=[1, 3, 10], timeout_seconds=60, cache
 
 
 def account_snapshot(reader: VenueReader, user: str, now: dt.datetime) -> tuple[AccountSnapshot, dict[str, Any]]:
-    """Equity, holdings and marks, all valued consistently.
+    """Equity, holdings and marks, all valued consistently, stamped with the venue's time of the perp read.
 
     The perp mark of each position is taken from the *same* clearinghouseState reply as accountValue
     (positionValue / |szi|), so equity and position values agree exactly even while the market moves between
-    calls; spot tokens are valued at the spot mid. Returns the snapshot and the raw balances for reports.
-    """
+    calls; spot tokens are valued at the spot mid. The pair names are read first so the perp and spot states
+    are read back to back: the snapshot's time (clearinghouseState.time, else `now`) is then a window end that
+    the fills agree with, even for an engine that trades every second. Returns the snapshot and the raw
+    balances for reports."""
+    pairs = reader.usdc_pairs()
     ch = reader.clearinghouse_state(user)
     sp = reader.spot_clearinghouse_state(user)
     mids = reader.all_mids()
+    if ch.get("time"):
+        now = dt.datetime.fromtimestamp(int(ch["time"]) / 1000, tz=dt.timezone.utc)
     positions: dict[str, Decimal] = {}
     marks: dict[str, Decimal] = {}
     account_value = dec(ch["marginSummary"]["accountValue"], "marginSummary.accountValue")
@@ -51,9 +56,8 @@ def account_snapshot(reader: VenueReader, user: str, now: dt.datetime) -> tuple[
         spot_tokens[b["coin"]] = total
         if total == 0:
             continue
-        try:
-            pair = reader.spot_pair(b["coin"])  # the token's USDC pair ("@1"): its mid values the balance
-        except VenueError:  # no USDC market: cannot be valued; left out of equity and reported
+        pair = pairs.get(b["coin"])  # the token's USDC pair ("@1"): its mid values the balance
+        if pair is None:  # no USDC market: cannot be valued; left out of equity and reported
             unvalued.append(b["coin"])
             continue
         if pair.coin not in mids:

@@ -156,15 +156,29 @@ class VenueReader:
             start = max(int(r["time"]) for r in page)
 
     # --- derived -----------------------------------------------------------------------------------
-    def spot_pair(self, base: str) -> SpotPair:
-        """The spot pair BASE/USDC as the venue names it ("@1" etc.)."""
+    def usdc_pairs(self) -> dict[str, SpotPair]:
+        """Every token's spot pair against USDC, by base token name (one spotMeta read)."""
         sm = self.spot_meta()
         tokens = {t["index"]: t for t in sm["tokens"]}
+        out: dict[str, SpotPair] = {}
         for u in sm["universe"]:
             b, q = (tokens.get(i) for i in u["tokens"])
-            if b and q and b["name"] == base and q["name"] == "USDC":
-                return SpotPair(u["name"], base, int(b["szDecimals"]), 10000 + int(u["index"]))
-        raise VenueError(f"spotMeta: no {base}/USDC pair")
+            if b and q and q["name"] == "USDC":
+                out.setdefault(b["name"], SpotPair(u["name"], b["name"], int(b["szDecimals"]), 10000 + int(u["index"])))
+        return out
+
+    def spot_pair(self, base: str) -> SpotPair:
+        """The spot pair BASE/USDC as the venue names it ("@1" etc.)."""
+        pair = self.usdc_pairs().get(base)
+        if pair is None:
+            raise VenueError(f"spotMeta: no {base}/USDC pair")
+        return pair
+
+    def coin_names(self) -> dict[str, str]:
+        """Display names: spot coins ("@1") as their pair ("HYPE/USDC"); perps keep their own name."""
+        sm = self.spot_meta()
+        tokens = {t["index"]: t["name"] for t in sm["tokens"]}
+        return {u["name"]: "/".join(tokens.get(i, "?") for i in u["tokens"]) for u in sm["universe"]}
 
     def asset_of(self, coin: str) -> int:
         """Asset id of a perp name ("HYPE": its meta index) or a spot coin ("@1", "PURR/USDC": 10000 + index)."""

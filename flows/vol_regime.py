@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from flows.hooks import HOOKS
+
 from flows.logic.regime import regime_from_candles
 from flows.runtime import build_runtime, carry_coin
 from flows.tasks import ms, read_candles
@@ -12,7 +14,8 @@ INTERVAL_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 PAUSE = "pause"
 
 
-@flow(name="vol_regime", description="ATR / realized vol → regime → params row (spread multiplier), pause in extreme")
+@flow(name="vol_regime", description="ATR / realized vol → regime → params row (spread multiplier), pause in extreme",
+      **HOOKS)
 def vol_regime(coin: str | None = None, interval: str = "15m", bars: int = 96, atr_period: int = 14,
                config_path: str | None = None) -> dict:
     if interval not in INTERVAL_MS:
@@ -37,8 +40,9 @@ def vol_regime(coin: str | None = None, interval: str = "15m", bars: int = 96, a
         paused_by_us = (rt.store.control(PAUSE, scope=coin) or {}).get("source") == "vol_regime"
         if decision.pause:
             rt.store.set_control(PAUSE, True, reason=f"{coin}: {decision.reason}", source="vol_regime", scope=coin)
-            rt.alerter.send("warning", f"{coin} quoting paused: extreme volatility", decision.reason,
-                            dedup_key=f"vol-pause:{coin}")
+            rt.alert("warning", f"{coin} quoting paused: extreme volatility", decision.reason,
+                     "nothing: quoting resumes by itself when the regime calms; to resume earlier clear the pause "
+                     "control", coin=coin, dedup_key=f"vol-pause:{coin}")
         elif paused_by_us:  # only lift a pause this flow set; an operator's pause stays
             rt.store.clear_control(PAUSE, reason=f"{coin}: {decision.reason}", source="vol_regime", scope=coin)
         return {"coin": coin, "status": "ok", "version": version, **decision.as_params()}

@@ -51,7 +51,12 @@ def parse_fund_spot(items: list[str]) -> list[tuple[str, str, Decimal]]:
     return out
 
 
-def check_market(market: str) -> str:
+def check_market(market: str, taker_intensity: float | None = None) -> str:
+    """The market spec for the venue's driver; `taker_intensity` goes into a synthetic market's spec."""
+    if taker_intensity is not None:
+        if market != "synthetic":
+            raise typer.BadParameter(f"--taker-intensity applies to the synthetic market only, not {market!r}")
+        return f"synthetic:takers={taker_intensity:g}"
     if market == "synthetic" or market == "none":
         return market
     kind, sep, arg = market.partition(":")
@@ -73,13 +78,17 @@ def register(app: typer.Typer) -> None:
         state: Optional[Path] = typer.Option(None, help="Load venue state from FILE at start if it exists; save on exit."),
         ip_weight_per_min: int = typer.Option(1200, min=1, help="Per-IP REST weight budget per minute (429 beyond)."),
         ws_idle_timeout_s: float = typer.Option(60.0, min=0.1, help="Close WebSockets silent for this long."),
+        taker_intensity: Optional[float] = typer.Option(
+            None, min=0.0, max=50.0,
+            help="Synthetic market only: background (system) taker trades per market per simulated second; "
+                 "default 0.25. Each eats the book from the touch, so quotes at the touch get filled."),
     ) -> None:
         import asyncio
 
         from sim.server import ServerConfig, serve
 
         cfg = ServerConfig(
-            host=host, port=port, seed=seed, market=check_market(market), speed=speed,
+            host=host, port=port, seed=seed, market=check_market(market, taker_intensity), speed=speed,
             fund=parse_fund(fund or []), fund_spot=parse_fund_spot(fund_spot or []),
             state_file=state, ip_weight_per_min=ip_weight_per_min, ws_idle_timeout_s=ws_idle_timeout_s,
         )

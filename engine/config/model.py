@@ -7,7 +7,7 @@ from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.config.sections import (
-    AlertsConfig, CarryConfig, FlowsConfig, LedgerConfig, LimitsConfig, MarketConfig, RiskConfig,
+    AlertsConfig, CarryConfig, FlowsConfig, LedgerConfig, LimitsConfig, MarketConfig, MonitoringConfig, RiskConfig,
     StrategyConfig, default_markets,
 )
 from engine.config.venue import VenueConfig, problems
@@ -30,6 +30,7 @@ class HlmmConfig(BaseSettings):
     carry: CarryConfig = Field(default_factory=CarryConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     flows: FlowsConfig = Field(default_factory=FlowsConfig)

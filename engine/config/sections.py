@@ -1,4 +1,5 @@
-"""The config sections other than `[venue]`: markets, strategy, carry, risk, limits, ledger, alerts, flows.
+"""The config sections other than `[venue]`: markets, strategy, carry, risk, limits, monitoring, ledger, alerts,
+flows.
 
 Ranges are deliberately wide (they catch typos and unit mistakes like 0.245 for 0.245 %), not opinions
 about good parameters; the example file carries the opinions.
@@ -118,10 +119,25 @@ class RiskConfig(BaseModel):
 class LimitsConfig(BaseModel):
     model_config = SECTION_CONFIG
 
-    price_cache_ms: int = Field(100, ge=0, le=60_000)
-    book_cache_ms: int = Field(200, ge=0, le=60_000)
-    rest_min_spacing_ms: int = Field(50, ge=0, le=60_000)
     ip_weight_per_min: int = Field(1200, ge=1, le=1_000_000)   # real venues: at most 1200 (checked in model)
+
+
+class MonitoringConfig(BaseModel):
+    model_config = SECTION_CONFIG
+
+    # Where `hlmm run` serves its Prometheus metrics (engine/commands/run.py is the one reader); "" turns it off.
+    metrics_bind: str = Field("127.0.0.1:9108",
+                              json_schema_extra={"allowed": "HOST:PORT (e.g. 127.0.0.1:9108), or \"\" for off"})
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _check_bind(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise ValueError("must be HOST:PORT with a port 0..65535, or \"\" for off")
+        return value
 
 
 class LedgerConfig(BaseModel):

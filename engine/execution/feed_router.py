@@ -17,16 +17,18 @@ log = logging.getLogger(__name__)
 
 class FeedRouter:
     """`quoter_of`: leg coin → its market's quoter; `on_deadman_fired(why)`; `account_soon()` / `funding_soon()`
-    schedule debounced venue re-reads; `resync(reason)` starts the re-read after a (re)connect as a task."""
+    schedule debounced venue re-reads; `resync(reason)` starts the re-read after a (re)connect as a task;
+    `on_fill(fill)` sees each live fill once it is applied."""
 
     def __init__(self, *, clock: Any, data: Any, orders: Any, inventory: Any, ledger: Any, deadman: Any,
                  quoter_of: dict[str, Any], stats: dict[str, int], on_deadman_fired: Callable[[str], None],
                  account_soon: Callable[[], None], funding_soon: Callable[[], None],
-                 resync: Callable[[str], None]) -> None:
+                 resync: Callable[[str], None], on_fill: Callable[[Any], None] | None = None) -> None:
         self.clock, self.data, self.orders, self.inventory, self.ledger = clock, data, orders, inventory, ledger
         self.deadman, self.quoter_of, self.stats = deadman, quoter_of, stats
         self.on_deadman_fired, self.account_soon, self.funding_soon, self.resync = \
             on_deadman_fired, account_soon, funding_soon, resync
+        self.on_fill = on_fill  # after a fill is applied (the markout recorder)
 
     def on_event(self, ev: Any) -> None:
         kind = type(ev).__name__
@@ -87,6 +89,8 @@ class FeedRouter:
             self.stats["fill_events"] += 1
             self.inventory.on_fill(f.coin, f.side, f.sz, f.px, f.fee, f.fee_token, f.start_position, f.tid)
             self.orders.on_fill(f.oid, f.cloid, f.sz, now)
+            if self.on_fill is not None:
+                self.on_fill(f)
             q = self.quoter_of.get(f.coin)
             if q is not None:
                 q.poke()

@@ -232,5 +232,30 @@ class Alert(LedgerModel, table=True):
     delivered_at: dt.datetime | None = _col(UTCDateTime(), nullable=True)
 
 
-TABLES = ("orders", "fills", "funding_payments", "equity_marks", "params", "controls", "alerts")
+class Markout(LedgerModel, table=True):
+    """One of our fills and the mid the engine saw at the fill and 1 s / 10 s / 60 s after it (None: no fresh
+    book then). The venue keeps no history finer than 1-minute candles, so only the engine can measure these."""
+
+    __tablename__ = "markouts"
+    __table_args__ = (
+        UniqueConstraint("user", "coin", "tid", name="uq_markouts_user_coin_tid"),
+        Index("ix_markouts_user_time", "user", "time"),
+    )
+
+    id: int | None = _pk()
+    user: str = _col(String(42))
+    coin: str = _col(String(32))
+    tid: int = _col(BigInteger)
+    time: dt.datetime = _col(UTCDateTime())
+    side: str = _col(String(1))
+    px: Decimal = _col(ExactDecimal())
+    sz: Decimal = _col(ExactDecimal())
+    crossed: bool = _col(Boolean)
+    mid_0: Decimal | None = _col(ExactDecimal(), nullable=True)
+    mid_1s: Decimal | None = _col(ExactDecimal(), nullable=True)
+    mid_10s: Decimal | None = _col(ExactDecimal(), nullable=True)
+    mid_60s: Decimal | None = _col(ExactDecimal(), nullable=True)
+
+
+TABLES = ("orders", "fills", "funding_payments", "equity_marks", "params", "controls", "alerts", "markouts")
 metadata = LEDGER_REGISTRY.metadata

@@ -1,7 +1,9 @@
 """Pluggable market-data drivers: they make the venue's books move.
 
-`make_driver("synthetic" | "none" | "replay:PATH[,PATH...]" | "mirror:URL", venue=, clock=, seed=)`
-returns an object with `async run()`, `wake()` (the clock jumped: catch up now) and `close()`.
+`make_driver("synthetic[:takers=RATE]" | "none" | "replay:PATH[,PATH...]" | "mirror:URL", venue=, clock=, seed=)`
+returns an object with `async run()`, `wake()` (the clock jumped: catch up now) and `close()`. RATE is the
+synthetic market's background taker intensity: system taker trades per market per simulated second
+(`hlmm sim --taker-intensity`; the spec string is how the option reaches the driver through the server).
 """
 from __future__ import annotations
 
@@ -60,14 +62,14 @@ class Driver:
 def make_driver(spec: str, *, venue: Any, clock: Any, seed: int = 0) -> Driver | None:
     if spec == "none":
         return None
-    if spec == "synthetic":
-        from sim.drivers.synthetic import SyntheticDriver
-        return SyntheticDriver(venue, clock, seed=seed)
     kind, _, arg = spec.partition(":")
+    if kind == "synthetic":
+        from sim.drivers.synthetic import SyntheticDriver, parse_takers
+        return SyntheticDriver(venue, clock, seed=seed, taker_rate=parse_takers(arg))
     if kind == "replay" and arg:
         from sim.drivers.replay import ReplayDriver
         return ReplayDriver(venue, clock, paths=arg.split(","))
     if kind == "mirror" and arg:
         from sim.drivers.mirror import MirrorDriver
         return MirrorDriver(venue, clock, url=arg)
-    raise ValueError(f"market must be synthetic, none, replay:PATH or mirror:URL, got {spec!r}")
+    raise ValueError(f"market must be synthetic[:takers=RATE], none, replay:PATH or mirror:URL, got {spec!r}")

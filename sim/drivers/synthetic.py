@@ -30,7 +30,8 @@ N_LEVELS = 24          # per side, so takers eating a few levels still leave >= 
 LEVEL_SPACING_BP = 1.0  # distance between levels (rounded to whole ticks)
 HALF_SPREAD_BP = 1.0
 LEVEL_NOTIONAL = {"BTC": 150_000.0, "ETH": 80_000.0, "SOL": 40_000.0, "HYPE": 40_000.0, "PURR": 5_000.0}
-TAKER_P = 0.25          # chance per market per step that a system taker prints a trade
+TAKER_RATE = 0.25       # default background taker intensity: system taker trades per market per step (1 s)
+MAX_TAKER_RATE = 50.0
 TAKER_NOTIONAL = {"BTC": 20_000.0, "ETH": 10_000.0, "SOL": 5_000.0, "HYPE": 5_000.0, "PURR": 500.0}
 MAX_CATCHUP_STEPS = 5   # further behind (clock jumped): go straight to the current step
 
@@ -158,12 +159,28 @@ def ladder_levels(mid: float, spacing: Decimal, sz_decimals: int, is_spot: bool,
     return bids, asks
 
 
+def parse_takers(arg: str) -> float:
+    """The `takers=RATE` part of a `synthetic:takers=RATE` market spec ("" gives the default rate)."""
+    if not arg:
+        return TAKER_RATE
+    key, sep, value = arg.partition("=")
+    try:
+        rate = float(value) if key == "takers" and sep else None
+    except ValueError:
+        rate = None
+    if rate is None or not 0 <= rate <= MAX_TAKER_RATE:
+        raise ValueError(f"synthetic market: expected takers=RATE with 0 <= RATE <= {MAX_TAKER_RATE:g} "
+                         f"(system taker trades per market per second), got {arg!r}")
+    return rate
+
+
 class SyntheticDriver(Driver):
     step_ms = STEP_MS
 
-    def __init__(self, venue: Any, clock: Any, seed: int = 0):
+    def __init__(self, venue: Any, clock: Any, seed: int = 0, taker_rate: float = TAKER_RATE):
         super().__init__(venue, clock)
         self.seed = seed
+        self.taker_rate = taker_rate
         self.markets = market_info(venue)
         self.walk_of: dict[str, str] = {}     # venue coin -> walk coin
         for coin, m in self.markets.items():
@@ -232,7 +249,7 @@ class SyntheticDriver(Driver):
             if not m["is_spot"] and self._oracle_ok and bids and asks:
                 self._set_oracle(coin, point.premiums[walk], bids, asks)
             if trade:
-                self._take(coin, mid, point.taker_u[WALKS.index(walk)])
+                self._take(coin, mid, point.taker_u[WALKS.index(walk)], point.step)
 
     def _set_oracle(self, coin: str, premium: float, bids: dict[str, str], asks: dict[str, str]) -> None:
         """Oracle such that the venue's sampled premium equals the path's premium.
@@ -248,9 +265,20 @@ class SyntheticDriver(Driver):
             log.exception("set_oracle failed; synthetic driver stops setting oracles")
             self._oracle_ok = False
 
-    def _take(self, coin: str, mid: float, u: np.ndarray) -> None:
-        if u[0] >= TAKER_P:
+    def _take(self, coin: str, mid: float, u: np.ndarray, step: int) -> None:
+        """`taker_rate` trades on average: its whole part every step, its fraction with that chance (the path's
+        uniform decides, so the default rate of 0.25 prints exactly the trades it always printed)."""
+        whole, frac = divmod(self.taker_rate, 1.0)
+        n = int(whole) + (1 if u[0] < frac else 0)
+        if n == 0:
             return
+        self._take_one(coin, mid, u)
+        if n > 1:  # more draws only when asked for: the default rate costs no extra generator per step
+            extra = np.random.default_rng([self.seed % 2 ** 63, step, zlib.crc32(coin.encode()), 2]).random((n - 1, 3))
+            for draw in extra:
+                self._take_one(coin, mid, draw)
+
+    def _take_one(self, coin: str, mid: float, u: np.ndarray) -> None:
         m = self.markets[coin]
         is_buy = bool(u[1] < 0.5)
         notional = TAKER_NOTIONAL[self.walk_of[coin]] * (0.2 + 1.6 * float(u[2]))

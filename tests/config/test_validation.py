@@ -66,9 +66,8 @@ BAD = [
     ("[risk]\nvol_pause_threshold = 0", "risk.vol_pause_threshold", "0 < value <= 1"),
     ("[risk]\nstale_data_ms = 10", "risk.stale_data_ms", "100 <= value <= 600000"),
     # limits
-    ("[limits]\nprice_cache_ms = -1", "limits.price_cache_ms", "0 <= value <= 60000"),
-    ("[limits]\nbook_cache_ms = 100000", "limits.book_cache_ms", "0 <= value <= 60000"),
-    ("[limits]\nrest_min_spacing_ms = -50", "limits.rest_min_spacing_ms", "0 <= value"),
+    ("[monitoring]\nmetrics_bind = \"9108\"", "monitoring.metrics_bind", "HOST:PORT"),
+    ("[monitoring]\nmetrics_bind = \"127.0.0.1:70000\"", "monitoring.metrics_bind", "HOST:PORT"),
     ("[limits]\nip_weight_per_min = 0", "limits.ip_weight_per_min", "1 <= value"),
     (f'[venue]\nnetwork = "mainnet"\naccount_address = "{ADDR}"\n[limits]\nip_weight_per_min = 5000',
      "limits.ip_weight_per_min", "1..1200"),
@@ -160,8 +159,7 @@ def test_defaults(tmp_path, monkeypatch):
     assert cfg.market("HYPE").spot_pair == "HYPE/USDC" and cfg.market("BTC").perp_name == "BTC"
     assert cfg.strategy.base_spread == 0.00245 and cfg.carry.funding_lookback_hours == 168
     assert cfg.carry.perp_leverage == 10 and cfg.ledger.url == "sqlite:///./var/hlmm.db"
-    assert (cfg.limits.price_cache_ms, cfg.limits.book_cache_ms, cfg.limits.rest_min_spacing_ms,
-            cfg.limits.ip_weight_per_min) == (100, 200, 50, 1200)
+    assert cfg.limits.ip_weight_per_min == 1200 and cfg.monitoring.metrics_bind == "127.0.0.1:9108"
     # No file given and no ./hlmm.toml: load_config is the built-in defaults too.
     monkeypatch.chdir(tmp_path)
     loaded = load_config(None, {})

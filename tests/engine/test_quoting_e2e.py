@@ -144,7 +144,7 @@ async def test_quotes_fills_hedges_funding_and_ledger_matches_venue(tmp_path, en
 
         async with httpx.AsyncClient() as c:
             metrics = (await c.get(f"http://127.0.0.1:{engine.metrics.port}/metrics")).text
-        assert 'hlmm_op_latency_us{op="strategy",quantile="0.5"}' in metrics
+        assert 'hlmm_op_duration_seconds_count{op="strategy"}' in metrics
         assert 'op="sign"' in metrics and 'op="send"' in metrics and 'op="feed_decode"' in metrics
 
         def ledger_matches():

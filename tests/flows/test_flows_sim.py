@@ -277,6 +277,15 @@ def test_daily_report_parts_sum_to_equity_change(flow_env, tmp_path):
     assert abs(total - observed) <= Decimal("0.01")
     assert parts["funding"] != 0 and parts["fees"] != 0
     assert res["fills"] >= 3 and 0 < res["maker_ratio"] < 1
+    # by day and coin: every part of every (day, coin) cell adds up exactly to the account's part
+    cells = res["by_day_and_coin"]
+    assert {c["coin"] for c in cells} >= {"HYPE", "@1"}
+    for part in ("spread_capture", "hedge_slippage", "fees", "funding", "inventory_mtm"):
+        assert sum(Decimal(c[part]) for c in cells) == parts[part], part
+    page = _latest_artifact("daily-report")
+    assert page.count("](data:image/png;base64,") == 5  # the UI shows the charts: they travel inside the page
+    assert "HYPE/USDC" in page and "## Funding: collected vs expected" in page and "## Venue vs ledger" in page
+    assert "synthetic" in page  # a local venue's report says what its market is
     for chart in res["charts"]:
         assert pathlib.Path(chart).read_bytes().startswith(b"\x89PNG")
     import json

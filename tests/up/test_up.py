@@ -1,7 +1,14 @@
-"""`hlmm up` end to end, as a user runs it: the local venue, the paper engine, a Prefect server and the
-served flows as real processes on free ports. The engine quotes on the venue; a daily report triggered
-by hand (as from the UI) completes; headless Debian Chromium opens the Prefect UI and finds the report
-artifact (screenshot saved in the test's temp dir); Ctrl-C stops every child cleanly."""
+"""A new user's path, with real processes and headless Chromium: `hlmm up` (local venue with its synthetic market,
+the paper engine, a Prefect server, the served flows).
+
+1. A first `hlmm up` dies by SIGKILL: every process it started ends, its ports are free.
+2. `hlmm up` starts again on the same work directory and ports. Within a minute of it being ready: the paper
+   account has maker fills on both legs (spot and perp), the UI lists completed flow runs, and the daily report
+   page in the browser shows its equity chart (a loaded picture, not a file path) and markouts.
+3. The manual rebalance runs from the deployment page's Run button (Quick run) and completes (a dry run).
+4. The engine's metrics endpoint exports every documented metric.
+5. Ctrl-C stops everything in seconds and leaves no process and no port behind.
+Screenshots of the report and the deployment page are saved in the test's temp dir."""
 from __future__ import annotations
 
 import os
@@ -15,82 +22,114 @@ from pathlib import Path
 import httpx
 import pytest
 
+from engine.monitoring import METRICS
 from engine.orchestrate import free_port
+from tests.up.browser import Browser
+from tests.up.test_up_dies import descendants, start_up, wait_gone
 
-CHROMIUM = "/usr/bin/chromium"
 BIN = Path(sys.executable).parent
+MINUTE = 60
+MARKOUT_ROW_MD = r"\| maker \| \d+ \| [+-]\d+\.\d\d \| [+-]\d+\.\d\d \|"
 
 pytestmark = pytest.mark.slow
 
 
-def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    # flags keep Chromium off the network (this machine has none) and out of first-run work
-    base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={profile}", "--virtual-time-budget=20000", "--window-size=1400,900"]
-    return subprocess.run(base + args, capture_output=True, text=True, timeout=120)
-
-
-def _wait_for(predicate, timeout_s: float, what: str, proc: subprocess.Popen, out_path: Path):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"hlmm up exited ({proc.returncode}) while waiting for {what}:\n{out_path.read_text()}")
+def _until(predicate, deadline: float, what: str, proc: subprocess.Popen, out: Path):
+    while True:
+        assert proc.poll() is None, f"hlmm up exited ({proc.returncode}) waiting for {what}:\n{out.read_text()}"
         value = predicate()
         if value:
             return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}:\n{out_path.read_text()}")
+        assert time.monotonic() < deadline, f"not within the bound: {what}\n{out.read_text()[-2000:]}"
+        time.sleep(1)
 
 
-def test_hlmm_up_serves_engine_flows_and_ui(tmp_path):
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail("Debian chromium is missing: `make test` installs it (.ci/ensure-browser)")
-    sim_port, prefect_port = free_port(), free_port()
-    out_path = tmp_path / "up.out"
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    env.pop("PREFECT_API_URL", None)
-    with open(out_path, "w") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "hlmm"), "up", "--workdir", str(tmp_path / "up"), "--sim-port", str(sim_port),
-             "--prefect-port", str(prefect_port)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+def test_new_user_path(tmp_path):
+    workdir = tmp_path / "up"
+    sim_port, prefect_port, metrics_port = free_port(), free_port(), free_port()
+    ports = (sim_port, prefect_port)
+    extra = ["--metrics-port", str(metrics_port)]
+
+    # 1. killed outright: nothing may survive it
+    first = start_up(workdir, *ports, tmp_path / "first.out", extra)
+    family = descendants(first.pid)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    wait_gone(family, (*ports, metrics_port), 30)
+
+    # 2. it starts again, and within a minute there is something to see
+    out = tmp_path / "up.out"
+    proc = start_up(workdir, *ports, out, extra)
+    ready = time.monotonic()
     try:
-        _wait_for(lambda: "Ctrl-C stops everything" in out_path.read_text(), 180, "hlmm up to be ready",
-                  proc, out_path)
-        text = out_path.read_text()
-        address = re.search(r"paper account (0x[0-9a-fA-F]{40})", text).group(1).lower()
-        venue = f"http://127.0.0.1:{sim_port}"
-        api = f"http://127.0.0.1:{prefect_port}/api"
+        address = re.search(r"paper account (0x[0-9a-fA-F]{40})", out.read_text()).group(1).lower()
+        venue, ui, api = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{prefect_port}", \
+            f"http://127.0.0.1:{prefect_port}/api"
 
-        # the engine quotes on the venue: open orders of the paper account appear
-        def open_orders():
-            r = httpx.post(f"{venue}/info", json={"type": "openOrders", "user": address}, timeout=5)
-            return r.json() if r.status_code == 200 else None
-        orders = _wait_for(open_orders, 90, "the engine's quotes on the venue", proc, out_path)
-        assert {o["coin"] for o in orders} & {"HYPE", "@1", "BTC"}, orders
+        def both_legs():
+            fills = httpx.post(f"{venue}/info", json={"type": "userFills", "user": address}, timeout=5).json()
+            maker = {f["coin"] for f in fills if not f["crossed"] and f["time"] > ready_ms}
+            return any(c.startswith("@") for c in maker) and any(not c.startswith("@") for c in maker)
+        ready_ms = int(time.time() * 1000) - 1000
+        _until(both_legs, ready + MINUTE, "maker fills on the spot and the perp leg", proc, out)
 
-        # trigger the daily report as a user would from the UI (a manual deployment run) and wait for it
-        run = subprocess.run([str(BIN / "prefect"), "deployment", "run", "daily_report/daily", "--watch"],
-                             capture_output=True, text=True, timeout=180,
-                             env={**env, "PREFECT_API_URL": api})
-        assert run.returncode == 0, run.stdout + run.stderr
-        assert "Completed" in run.stdout
+        def completed_runs():
+            runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {"state": {"type": {
+                "any_": ["COMPLETED"]}}}, "limit": 50}, timeout=10).json()
+            return len(runs) >= 3 and runs
+        _until(completed_runs, ready + MINUTE, "completed flow runs", proc, out)
 
-        arts = httpx.post(f"{api}/artifacts/filter",
-                          json={"artifacts": {"key": {"any_": ["daily-report"]}}}, timeout=10).json()
-        assert arts, "the daily report flow created no 'daily-report' artifact"
-        artifact_id = arts[0]["id"]
+        def report_with_fills():
+            arts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"key": {"any_": ["daily-report"]}},
+                                                               "sort": "CREATED_DESC", "limit": 1}, timeout=10).json()
+            # a stats row with the 0 s and the 1 s markout measured (maker fills: the engine's quotes)
+            return arts and re.search(MARKOUT_ROW_MD, arts[0]["data"]) and arts[0]
+        report = _until(report_with_fills, ready + MINUTE + 30, "a daily report with fills and markouts", proc, out)
+        took_s = time.monotonic() - ready
 
-        # the browser: the artifact page renders the report's markdown
-        page = f"http://127.0.0.1:{prefect_port}/artifacts/artifact/{artifact_id}"
-        dom = _chromium(["--dump-dom", page], tmp_path / "profile-dom")
-        assert dom.returncode == 0, dom.stderr[-2000:]
-        assert "Daily report" in dom.stdout, dom.stdout[-3000:]
-        shot = tmp_path / "daily-report.png"
-        snap = _chromium([f"--screenshot={shot}", page], tmp_path / "profile-shot")
-        assert snap.returncode == 0 and shot.stat().st_size > 10_000, snap.stderr[-2000:]
+        browser = Browser(tmp_path / "profile")
+        try:
+            browser.open(f"{ui}/runs")
+            browser.wait_for("document.body.innerText.includes('drawdown_audit')", 30, "the runs list")
+            browser.open(f"{ui}/artifacts/artifact/{report['id']}")
+            images = browser.wait_for("""(() => {
+                const shown = [...document.images].filter(i => i.src.startsWith('data:image/png') && i.complete
+                    && i.naturalWidth > 300 && i.getBoundingClientRect().height > 100);
+                return shown.length ? shown.map(i => i.alt) : false; })()""", 30, "the report's charts")
+            assert "equity curve" in images and "markouts" in images, images
+            text = browser.js("document.body.innerText")
+            assert "Fills and markouts" in text and "synthetic" in text
+            # a markout measured 1 s after a fill is a signed number of bps in the stats table
+            assert re.search(r"maker\s+\d+\s+[+-]\d+\.\d\d\s+[+-]\d+\.\d\d", text), text[-3000:]
+            browser.screenshot(tmp_path / "daily-report.png")
+
+            # 3. the manual rebalance, from the UI's Run button
+            dep = httpx.get(f"{api}/deployments/name/rebalance/manual", timeout=10).json()
+            before = {r["id"] for r in httpx.post(f"{api}/flow_runs/filter", json={
+                "deployments": {"id": {"any_": [dep["id"]]}}}, timeout=10).json()}
+            browser.open(f"{ui}/deployments/deployment/{dep['id']}")
+            browser.click_text("Run")
+            browser.click_text("Quick run")
+            browser.screenshot(tmp_path / "rebalance-run.png")
+        finally:
+            browser.close()
+
+        def rebalance_done():
+            runs = httpx.post(f"{api}/flow_runs/filter", json={"deployments": {"id": {"any_": [dep["id"]]}}},
+                              timeout=10).json()
+            assert not [r for r in runs if r["state_type"] in ("FAILED", "CRASHED")], runs
+            return [r for r in runs if r["state_type"] == "COMPLETED" and r["id"] not in before]
+        _until(rebalance_done, time.monotonic() + 90, "the manual rebalance run to complete", proc, out)
+
+        # 4. metrics: every documented family is exported
+        scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        for name, (kind, *_rest) in METRICS.items():
+            sample = name + ("_bucket" if kind == "histogram" else "")
+            assert re.search(rf"^{sample}[{{ ]", scrape, re.M), name
+        print(f"\nready -> fills on both legs, completed runs and a report with fills: {took_s:.0f} s")
     finally:
+        family = descendants(proc.pid)
+        t0 = time.monotonic()
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         try:
@@ -98,9 +137,12 @@ def test_hlmm_up_serves_engine_flows_and_ui(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
-    text = out_path.read_text()
+    # 5. Ctrl-C: clean, quick, nothing left
+    stop_s = time.monotonic() - t0
+    text = out.read_text()
     assert proc.returncode == 0, text
     assert re.search(r"stopped: flows \(0\), prefect-server \(0\), engine \(0\), sim \(0\)", text), text
-    # the engine's clean exit pulled its quotes: nothing of ours rests on the (stopped) venue's saved state
-    engine_log = (tmp_path / "up" / "logs" / "engine.log").read_text()
-    assert "clean exit" in engine_log, engine_log[-2000:]
+    assert stop_s < 30, stop_s
+    wait_gone(family, (*ports, metrics_port), 10)
+    assert "clean exit" in (workdir / "logs" / "engine.log").read_text()[-5000:]
+    print(f"Ctrl-C -> everything stopped in {stop_s:.1f} s")
