@@ -28,7 +28,7 @@ from engine.execution.executor import CoinSpec, Executor
 from engine.execution.feed_router import FeedRouter
 from engine.execution.hedger import Hedger
 from engine.execution.inventory import Inventory
-from engine.execution.orders import OurOrder, OurOrders
+from engine.execution.orders import OrderState, OurOrder, OurOrders
 from engine.execution.quoting import MarketQuoter, QuotingContext
 from engine.execution.reconcile import is_ours, make_run_id
 from engine.market.marketdata import MarketData
@@ -154,7 +154,7 @@ class Engine:
             params_for=self.controls.params_for, paused=self._paused,
             address_budget=lambda: self.rest.budget.remaining() if self.rest.budget is not None else None,
             ready=self.ready, refresh_orders=self.account.refresh_orders, refresh_account=self.account.refresh_account,
-            timings=self.timings, stats=self.stats)
+            timings=self.timings, stats=self.stats, on_status=self._status_changed)
         for m in self.markets:
             q = self.quoters[m.coin] = MarketQuoter(m, ctx)
             for coin in m.coins:
@@ -170,10 +170,14 @@ class Engine:
     def ready(self) -> bool:
         return self.started.is_set() and not self._hold
 
-    def _paused(self, m: MarketRuntime) -> bool:
-        """No quotes on `m`: a pause control covers it, or the dead man's switch is not armed (quotes come
-        off before the venue would cancel them, and go back on once an arm is confirmed)."""
-        return self.controls.paused((m.coin, *m.coins)) or not self.switch.armed()
+    def _paused(self, m: MarketRuntime) -> str | None:
+        """Why `m` has no quotes, or None: a pause control covers it, or the dead man's switch is not armed
+        (quotes come off before the venue would cancel them, and go back on once an arm is confirmed)."""
+        if self.controls.paused((m.coin, *m.coins)):
+            return "a pause control covers it"
+        if not self.switch.armed():
+            return "the dead man's switch is not armed"
+        return None
 
     def poke_all(self) -> None:
         for q in self.quoters.values():
@@ -191,7 +195,26 @@ class Engine:
             self.alert("warning", "dead man's switch not armed",
                        "no confirmed scheduleCancel arm: our quotes are pulled until the venue accepts one. "
                        f"State: {self.deadman.as_dict()}")
+            # pulled now, on a task of their own: a market's quoter may be busy with a slow venue job (a hedge
+            # waiting out 429s, an ambiguous reply being settled), and the venue's cancel must not come first
+            self._timers.spawn(self._pull_quotes(), "pull quotes")
         self.poke_all()
+
+    async def _pull_quotes(self) -> None:
+        resting = [o.live_order() for o in self.orders.live() if o.state is OrderState.OPEN and o.oid is not None
+                   and o.coin in self._quoter_of and o.tif == "Alo"]
+        if resting:
+            log.warning("pulling %d quotes while the dead man's switch is not armed", len(resting))
+            await self.executor.cancel_all(resting)
+
+    def _status_changed(self, m: MarketRuntime, before: str, now: str) -> None:
+        """A market stopped quoting (stale or crossed data, volatility, a pause control, the kill switch) or
+        started again after an alert said it had stopped."""
+        if now.startswith("paused"):
+            self.alert("warning", f"{m.coin}: quoting paused", f"{now}. Our quotes on {', '.join(m.coins)} are "
+                       "pulled until it clears; check the venue's feed and `hlmm status`.")
+        elif now == "quoting" and before.startswith("paused"):
+            self.alert("info", f"{m.coin}: quoting again", f"was {before}")
 
     def _deadman_fired(self, why: str) -> None:
         self.stats["deadman_fires_live"] += 1

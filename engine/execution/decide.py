@@ -34,7 +34,7 @@ class MarketInputs:
     resting: tuple[LiveOrder, ...]  # our OPEN orders on the market's coins: what the plan reconciles
     other_orders: int = 0           # orders of ours resting elsewhere (they count against max_open_orders)
     address_budget: int | None = None
-    paused: bool = False            # a pause control covers this market: no quotes, cancel what rests
+    paused: str | None = None       # why quotes are off (a pause control, the dead man's switch): cancel all
     # coin -> (buy, sell) of our live orders the plan does not reconcile (in flight, of unknown fate)
     pending: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -44,6 +44,7 @@ class Decision:
     risk: RiskDecision
     accepted: tuple[Quote, ...]
     plan: OrderPlan
+    paused: str | None = None  # MarketInputs.paused
 
     @property
     def status(self) -> str:
@@ -52,6 +53,8 @@ class Decision:
             return "killed"
         if self.risk.paused_coins:
             return "paused: " + "; ".join(c.message for c in self.risk.halts)
+        if self.paused:
+            return "paused: " + self.paused
         return "quoting"
 
 
@@ -70,4 +73,4 @@ def decide(inp: MarketInputs, limits: RiskLimits, kill: KillSwitch, tolerance: T
                       inp.pending)
     risk = evaluate(desired, ctx, limits, kill)
     accepted = () if inp.paused else risk.accepted
-    return Decision(risk, accepted, diff_fn(accepted, inp.resting, tolerance))
+    return Decision(risk, accepted, diff_fn(accepted, inp.resting, tolerance), inp.paused)

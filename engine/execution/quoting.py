@@ -53,13 +53,14 @@ class QuotingContext:
     tolerance: Tolerance
     min_interval_ms: int
     params_for: Callable[[str], QuoteParams]
-    paused: Callable[[MarketRuntime], bool]
+    paused: Callable[[MarketRuntime], str | None]  # why the market's quotes are off, or None
     address_budget: Callable[[], int | None]
     ready: Callable[[], bool]
     refresh_orders: Callable[[], Awaitable[None]]
     refresh_account: Callable[[], Awaitable[None]]
     timings: Any
     stats: dict
+    on_status: Callable[[MarketRuntime, str, str], None] | None = None  # (market, before, now) on a change
 
 
 class MarketQuoter:
@@ -229,7 +230,10 @@ class MarketQuoter:
         inputs = self.inputs(now)
         d = decide(inputs, ctx.limits, ctx.kill, ctx.tolerance, self._quotes, self._diff)
         self.gate.arm(inputs, d, ctx.limits, ctx.tolerance.price_tol_bps, ctx.tolerance.size_tol_frac)
-        self.m.status = d.status
+        if d.status != self.m.status:
+            before, self.m.status = self.m.status, d.status
+            if ctx.on_status is not None:
+                ctx.on_status(self.m, before, d.status)
         ctx.stats["requotes"] += 1
         if d.risk.paused_coins:
             ctx.stats["paused_evals"] += 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from tests.engine.conftest import running_engine
 from tests.engine.helpers import hlmm, open_orders, ours, until, KEY_ENV
@@ -46,7 +47,11 @@ async def test_kill_switch_pulls_quotes_and_survives_restart(engine_config, sim_
 async def test_stale_feed_and_crossed_or_zero_books_pause_quoting(engine_config, sim_server):
     config, address, key = engine_config
     user = address.lower()
-    config.write_text(config.read_text().replace("stale_data_ms = 3000", "stale_data_ms = 1000"))
+    from tests.alerts.receiver import Receiver
+
+    receiver = Receiver().start()
+    config.write_text(config.read_text().replace("stale_data_ms = 3000", "stale_data_ms = 1000") +
+                      f'\n[alerts]\ndedup_window_s = 0\ntargets = [{{url = "json://127.0.0.1:{receiver.port}/a"}}]\n')
     async with running_engine(config, key) as engine:
         await until(lambda: _coins(sim_server.url, user) == {"HYPE", "@1"}, 15, what="quotes on both legs")
         good = engine.books.book("HYPE")
@@ -56,6 +61,11 @@ async def test_stale_feed_and_crossed_or_zero_books_pause_quoting(engine_config,
         engine.feed.unsubscribe({"type": "l2Book", "coin": "HYPE"})
         await until(lambda: not ours(open_orders(sim_server.url, user)), 6, what="stale feed pauses quoting")
         assert engine.markets[0].status.startswith("paused")
+        # the pause reached a real receiver as an alert naming the market and why (stale data)
+        titles = await until(lambda: [json.loads(p.body) for p in receiver.on("/a")
+                                      if "HYPE: quoting paused" in json.loads(p.body)["title"]], 5,
+                             what="the quoting-paused alert")
+        assert "ms old >" in titles[-1]["message"] and user in titles[-1]["message"]  # how stale, and whose
 
         # a fresh, sane perp book resumes the perp leg only (spot data is still stale)
         engine.inject_book("HYPE", list(good.bids[:3]), list(good.asks[:3]))
@@ -75,6 +85,9 @@ async def test_stale_feed_and_crossed_or_zero_books_pause_quoting(engine_config,
         for coin in ("HYPE", "@1"):
             engine.feed.subscribe({"type": "l2Book", "coin": coin})
         await until(lambda: _coins(sim_server.url, user) == {"HYPE", "@1"}, 10, what="quotes back with live data")
+        await until(lambda: any("HYPE: quoting again" in json.loads(p.body)["title"] for p in receiver.on("/a")), 5,
+                    what="the quoting-again alert")
+    receiver.stop()
 
 
 async def test_several_markets_in_one_process(engine_config, sim_server):
