@@ -121,7 +121,8 @@ def audit(ev: Evidence) -> dict[str, Any]:
         "slow_to_flat": sum(1 for d in to_flat if d is None or d > flat_budget),
         "self_trade_cancels": self_trade, "status_disagreements": len(disagree),
         "examples": {"lost": lost[:5], "orphans": orphans[:5], "disagreements": disagree[:5],
-                     "duplicate_cloids": dup_cloids[:5], "live_fires": live_fires[:5]},
+                     "duplicate_cloids": dup_cloids[:5], "live_fires": live_fires[:5],
+                     "kills": ev.kills, "fires": fires[:20]},
     }
 
 

@@ -23,8 +23,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-OBSERVER_IP = "127.0.0.2"  # the harness reads from its own loopback address: the venue's IP-weight limit
-TAKER_IP = "127.0.0.3"     # is per client address, and the engine's budget must stay the engine's own
+# the harness's clients each send from their own loopback address: the venue's IP-weight limit (1200 a minute,
+# openOrders costs 20) is per client address, and the engine's budget must stay the engine's own
+OBSERVER_IP = "127.0.0.2"
+TAKER_IP = "127.0.0.3"
+WATCH_EVERY_S = 1.1  # one openOrders read per 1.1 s stays inside one address's budget
 
 
 class Venue:
@@ -39,7 +42,8 @@ class Venue:
         self.proc = subprocess.Popen(argv, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self.http = httpx.Client(timeout=30)
-        self.reader = httpx.Client(timeout=30, transport=httpx.HTTPTransport(local_address=OBSERVER_IP))
+        self.readers = {ip: httpx.Client(timeout=30, transport=httpx.HTTPTransport(local_address=ip))
+                        for ip in (OBSERVER_IP, TAKER_IP)}
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None:
@@ -53,10 +57,10 @@ class Venue:
                 raise OrchestrationError(f"hlmm sim did not answer within 60 s:\n{tail(self.log)}")
             time.sleep(0.1)
 
-    def info(self, body: dict, attempts: int = 20) -> Any:
+    def info(self, body: dict, attempts: int = 20, ip: str = OBSERVER_IP) -> Any:
         for i in range(attempts):
             try:
-                r = self.reader.post(f"{self.url}/info", json=body)
+                r = self.readers[ip].post(f"{self.url}/info", json=body)
                 if r.status_code == 200:
                     return r.json()
             except httpx.TransportError:
@@ -81,7 +85,8 @@ class Venue:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.http.close()
-        self.reader.close()
+        for c in self.readers.values():
+            c.close()
 
 
 class EngineProcess:
@@ -148,7 +153,7 @@ class Taker(threading.Thread):
                 self.errors += 1
 
     def _sweep(self) -> None:
-        ours = [o for o in self.venue.info({"type": "openOrders", "user": self.user}) if o.get("cloid")]
+        ours = [o for o in self.venue.info({"type": "openOrders", "user": self.user}, ip=TAKER_IP) if o.get("cloid")]
         if not ours:
             return
         target = self.rng.choice(ours)
@@ -166,7 +171,7 @@ class Taker(threading.Thread):
 
 
 class Watcher(threading.Thread):
-    """Reads our resting orders every half second: the moment the account goes flat after a SIGKILL."""
+    """Reads our resting orders every WATCH_EVERY_S: the moment the account goes flat after a SIGKILL."""
 
     def __init__(self, venue: Venue, user: str) -> None:
         super().__init__(daemon=True, name="chaos-watcher")
@@ -176,7 +181,7 @@ class Watcher(threading.Thread):
         self.lock = threading.Lock()
 
     def run(self) -> None:
-        while not self.stop_flag.wait(0.5):
+        while not self.stop_flag.wait(WATCH_EVERY_S):
             try:
                 n = len(self.venue.info({"type": "openOrders", "user": self.user}, attempts=3))
             except OrchestrationError:

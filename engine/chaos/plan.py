@@ -75,7 +75,7 @@ def make_plan(s: ChaosSettings) -> list[Step]:
         length = rng.uniform(*s.burst_s)
         steps.append(Step(at, "faults", (("latency_ms", rng.randint(*s.burst_ms)),)))
         steps.append(Step(min(at + length, end), "faults", (("latency_ms", 0),)))
-    kills = max(_count(s.sigkills_per_hour, span, rng), 1 if s.sigkills_per_hour and span >= 60 else 0)
+    kills = max(_count(s.sigkills_per_hour, span, rng), 1 if s.sigkills_per_hour and span >= 40 else 0)
     for i in range(kills):  # spread out: one in each equal slice of the run
         lo = begin + span * i / kills
         steps.append(Step(rng.uniform(lo, lo + span / kills * 0.6), "sigkill"))

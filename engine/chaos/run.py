@@ -188,6 +188,7 @@ class ChaosRun:
                       c.execute(text("select cloid, oid, status from orders where user = :u"), {"u": self.user})]
         db.dispose()
         events = [e for e in venue.events() if e["user"].lower() == self.user]
+        (self.dir / "venue-order-events.json").write_text(json.dumps(events))
         alive = [(e.started_ms, e.ended_ms or now_ms()) for e in self.engines if e.started_ms is not None]
         return Evidence(order_events=events, venue_fills=fills, ledger_fills=tids, ledger_orders=orders,
                         alive=alive, kills=self.kills, deadman_horizon_ms=int(DEADMAN_S * 1000), limits=LIMITS,
