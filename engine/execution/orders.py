@@ -94,6 +94,7 @@ class OurOrders:
         self._closed: OrderedDict[str, None] = OrderedDict()  # terminal cloids, oldest first (pruning)
         self.coin_version: dict[str, int] = {}  # bumps whenever a coin's live set changes (quote cache key)
         self._resting: dict[str, tuple[int, tuple]] = {}  # coin -> (its version, its resting orders)
+        self._unsettled: dict[str, tuple[int, tuple]] = {}  # coin -> (its version, unsettled())
 
     # ------------------------------------------------------------------ queries
     def get(self, oid: int) -> OurOrder | None:
@@ -126,10 +127,25 @@ class OurOrders:
         self._resting[coin] = (version, part)
         return part
 
-    def unsettled(self, coins: Iterable[str]) -> bool:
-        """Any order of these coins in flight, being cancelled or of unknown fate."""
-        wanted = coins if isinstance(coins, (set, frozenset)) else set(coins)
-        return any(o.state is not OrderState.OPEN and o.coin in wanted for o in self._live.values())
+    def unsettled(self, coin: str) -> tuple[int, float, float]:
+        """(slots, buy size, sell size) of the coin's orders that a plan does not reconcile but that may still
+        rest or fill: in flight, being cancelled (a modify's original among them) or of unknown fate. They hold
+        venue slots (all but Ioc) and count against position limits as if they filled. Remembered per coin
+        version."""
+        version = self.coin_version.get(coin, 0)
+        hit = self._unsettled.get(coin)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        n, buy, sell = 0, 0.0, 0.0
+        for o in self._live.values():
+            if o.coin == coin and o.state is not OrderState.OPEN:
+                n += o.tif != "Ioc"
+                if o.is_buy:
+                    buy += float(o.sz)
+                else:
+                    sell += float(o.sz)
+        self._unsettled[coin] = (version, (n, buy, sell))
+        return n, buy, sell
 
     def unknown(self) -> list[OurOrder]:
         return [o for o in self._live.values() if o.state is OrderState.UNKNOWN]

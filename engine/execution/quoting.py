@@ -220,10 +220,19 @@ class MarketQuoter:
             st = leg_state(leg.coin, leg.name, leg.sz_decimals, book, now, ctx.limits.max_data_age_ms, net, m.vol,
                            strength, buy_cap, sell_cap)
             legs.append(LegInputs(leg.coin, st, data.view(m, leg.coin), position))
-        total = ctx.orders.count()
-        mine = ctx.orders.count(self.coins)
-        return MarketInputs(now, tuple(legs), params, ctx.orders.resting(self._coin_order), total - mine,
-                            ctx.address_budget(), ctx.paused(m))
+        orders = ctx.orders
+        total = orders.count()
+        mine = orders.count(self.coins)
+        # our orders the plan does not reconcile (in flight, being cancelled, of unknown fate) may still rest
+        # or fill: they take venue slots and count against the position limits as if they filled
+        pending, unsettled = {}, 0
+        for coin in self._coin_order:
+            n, buy, sell = orders.unsettled(coin)
+            unsettled += n
+            if buy or sell:
+                pending[coin] = (buy, sell)
+        return MarketInputs(now, tuple(legs), params, orders.resting(self._coin_order), total - mine + unsettled,
+                            ctx.address_budget(), ctx.paused(m), pending)
 
     def decide(self, now: int) -> Decision:
         ctx = self.ctx

@@ -63,6 +63,8 @@ class RequoteGate:
             return
         if limits.max_position or limits.default_max_position is not None:
             return  # per-coin caps in coin units: not covered by the bound below
+        if inputs.pending:
+            return  # orders in flight or being cancelled: their replies decide again anyway
         if inputs.address_budget is not None and \
                 inputs.address_budget < limits.min_address_budget + 2 * len(decision.accepted) + 100:
             return

@@ -185,3 +185,41 @@ def test_deadman_fires_from_history_and_seed():
     dm.seed_fires(t, 3)
     dm.seed_fires(t, 1)  # never lowers the count
     assert dm.state.fires == 3 and dm.state.fires_day == day
+
+
+def test_orders_in_flight_count_against_the_position_and_open_order_limits():
+    """Issue 12, items 2 and 3: an order we sent and have no answer for (or are cancelling) may still rest and
+    fill. The market's decision counts it as filled against the position cap and as a venue slot, so quotes
+    cannot add to a position that in-flight orders may already take to the limit."""
+    import asyncio
+    import secrets
+    import time
+    from decimal import Decimal
+
+    from engine.bench.engine import _offline_engine
+    from engine.risk import Reason
+    from engine.venue.types import L2Book
+
+    async def run():
+        eng, m, q = _offline_engine("0x" + secrets.token_hex(32))
+        t = int(time.time() * 1000)
+        for coin in ("HYPE", "@1"):
+            eng.on_feed_event(L2Book(coin, t, ((29.99, 500.0, 1),), ((30.01, 500.0, 1),)))
+        now = eng.clock.now_ms()
+        quiet = q.inputs(now)
+        assert quiet.pending == {} and quiet.other_orders == 0
+        assert any(x.coin == "HYPE" and x.is_buy for x in q.decide(now).accepted)
+        # the perp is short 10; a 335-coin bid sent, no reply yet: if it fills the perp is long 325 (9,750 USD
+        # at 30), so of three 3.33-coin bid levels two fit under the 10,000 USD cap and the third does not
+        eng.orders.sent("0x" + "ab" * 16, "HYPE", True, Decimal("29.9"), Decimal(335), now)
+        busy = q.inputs(now)
+        assert busy.pending == {"HYPE": (335.0, 0.0)} and busy.other_orders == 1
+        d = q.decide(now)
+        hype_bids = [x for x in d.accepted if x.coin == "HYPE" and x.is_buy]
+        assert len(hype_bids) == 2
+        assert any(c.reason == Reason.POSITION_LIMIT for _, c in d.risk.rejected)
+        worst = float(eng.inventory.qty("HYPE")) + 335 + sum(float(x.sz) for x in hype_bids)
+        assert worst * 30 <= eng.limits.max_position_usd
+        await eng.rest.aclose()
+
+    asyncio.run(run())
