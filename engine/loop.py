@@ -194,7 +194,8 @@ class Engine:
         if not armed and self.started.is_set():
             self.alert("warning", "dead man's switch not armed",
                        "no confirmed scheduleCancel arm: our quotes are pulled until the venue accepts one. "
-                       f"State: {self.deadman.as_dict()}")
+                       f"State: {self.deadman.as_dict()}. What to do: usually nothing (it re-arms when the venue "
+                       "answers again); if it lasts, check the venue's status and our IP weight (`hlmm status`).")
             # pulled now, on a task of their own: a market's quoter may be busy with a slow venue job (a hedge
             # waiting out 429s, an ambiguous reply being settled), and the venue's cancel must not come first
             self._timers.spawn(self._pull_quotes(), "pull quotes")
@@ -218,7 +219,10 @@ class Engine:
 
     def _deadman_fired(self, why: str) -> None:
         self.stats["deadman_fires_live"] += 1
-        self.alert("warning", "dead man's switch fired", why)
+        self.alert("warning", "dead man's switch fired",
+                   f"{why}. The venue cancelled our resting orders; the engine quotes again once re-armed. What to "
+                   "do: check the engine's log for slow or refused venue requests; the venue allows 10 fires a "
+                   "day, after which the switch is off for the rest of the UTC day.")
 
     def alert(self, severity: str, title: str, body: str) -> None:
         """Delivery blocks on the network: it runs in a worker thread, never on the loop."""

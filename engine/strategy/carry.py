@@ -1,8 +1,8 @@
 """Funding carry sizing: how much long spot / short perp to hold, from trailing funding.
 
 While perp funding is positive, longs pay shorts every hour; holding long spot and an equal short perp is
-delta neutral and collects it. The decision uses a trailing mean (e.g. 7 days, market/funding.py) so one
-spiky hour does not open a position, and two thresholds (enter at `entry_funding`, leave below
+delta neutral and collects it. The decision uses a trailing mean (e.g. 7 days of the venue's fundingHistory,
+read by execution/carry.py) so one spiky hour does not open a position, and two thresholds (enter at `entry_funding`, leave below
 `exit_funding` < entry) so a rate hovering around one threshold does not churn the position (hysteresis).
 Spot quantity always equals −perp quantity, rounded to the coarser lot of the two legs.
 """
