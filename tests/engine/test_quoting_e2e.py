@@ -116,7 +116,11 @@ async def test_quotes_fills_hedges_funding_and_ledger_matches_venue(tmp_path, en
         await until(within_band, 15, what="net delta back inside the hedge band")
 
         # now our perp ask is hit: we are shorter, the hedger buys perp back — reduce-only, it shrinks the short
-        ask = min((o for o in ours(open_orders(sim_server.url, user)) if o["coin"] == "HYPE" and o["side"] == "A"),
+        # (a requote may be mid-way — a modify the venue refused as post-only cancels the original until the
+        # next requote places it again — so wait for the ask rather than read the book once)
+        def our_perp_asks():
+            return [o for o in ours(open_orders(sim_server.url, user)) if o["coin"] == "HYPE" and o["side"] == "A"]
+        ask = min(await until(our_perp_asks, 10, what="our perp ask back on the book"),
                   key=lambda o: float(o["limitPx"]))
         sweep = size_through(sim_server.url, "HYPE", float(ask["limitPx"]), False)
         res = await asyncio.to_thread(taker.order, "HYPE", True, sweep, float(ask["limitPx"]),
