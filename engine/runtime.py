@@ -41,7 +41,7 @@ def make_rest(cfg: Any, private_key: str | None, signer: Any, clock: Any, http_c
         signer = Signer.for_url(private_key, cfg.venue.base_url)
     now_ms = clock.now_ms
     rest = VenueRest(cfg.venue.base_url, signer=TimedSigner(signer, timings),
-                     account_address=cfg.venue.account_address,
+                     account_address=cfg.venue.account_address, vault_address=cfg.venue.vault_address,
                      bucket=IpWeightBucket(capacity=cfg.limits.ip_weight_per_min, now_ms=now_ms),
                      nonces=NonceManager(now_ms=now_ms), budget=AddressBudget(), exchange_timeout_s=5.0,
                      now_ms=now_ms, client=http_client)
