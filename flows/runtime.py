@@ -88,7 +88,8 @@ def build_runtime(config_path: str | None = None) -> Runtime:
     if not user:
         raise ValueError("venue.account_address: the flows need the account to audit; set it in the config "
                          "(or HLMM_VENUE__ACCOUNT_ADDRESS)")
-    return Runtime(cfg=cfg, reader=VenueReader(cfg.venue.base_url, ip_weight_per_min=cfg.limits.ip_weight_per_min),
+    return Runtime(cfg=cfg, reader=VenueReader(cfg.venue.base_url, ip_weight_per_min=cfg.limits.ip_weight_per_min,
+                                               ip_weight_redis_url=cfg.limits.ip_weight_redis_url),
                    user=user)
 
 
