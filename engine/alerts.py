@@ -116,6 +116,7 @@ class Alerter:
         source: str = "hlmm",
         throttle_per_window: int | None = None,
         ledger: Any = None,
+        account: str = "*",
     ) -> None:
         import apprise  # imported here: keeps `import engine.alerts` cheap for the engine's startup
 
@@ -144,16 +145,17 @@ class Alerter:
         self._throttled = 0
         self._lock = threading.Lock()
         self._ledger = ledger
+        self._account = account  # whose alerts: dedup and throttle count within it on a shared ledger
 
     @classmethod
     def from_config(cls, alerts_cfg: Any, clock: Clock, recorder: Recorder | None = None,
-                    source: str = "hlmm", ledger: Any = None) -> "Alerter":
+                    source: str = "hlmm", ledger: Any = None, account: str = "*") -> "Alerter":
         """From the config's ``[alerts]`` section (targets, dedup_window_s, throttle_per_window)."""
         throttle = getattr(alerts_cfg, "throttle_per_window", None) if alerts_cfg is not None else None
         if isinstance(alerts_cfg, dict):
             throttle = alerts_cfg.get("throttle_per_window")
         return cls(targets_from_config(alerts_cfg), clock, window_from_config(alerts_cfg), recorder, source,
-                   throttle_per_window=throttle, ledger=ledger)
+                   throttle_per_window=throttle, ledger=ledger, account=account)
 
     @property
     def throttled_count(self) -> int:
@@ -220,7 +222,7 @@ class Alerter:
 
         try:
             d = claim_alert(self._ledger, time=now, severity=sev.value, title=title, body=body, dedup_key=key,
-                            window=self._window, throttle=self._throttle, targets=n_targets)
+                            window=self._window, throttle=self._throttle, targets=n_targets, account=self._account)
         except Exception as exc:  # the ledger being down must not silence alerts: decide in memory instead
             log.warning("alert state in the ledger unavailable (%s); deciding in memory", type(exc).__name__)
             return None
@@ -319,10 +321,10 @@ def window_from_config(alerts_cfg: Any) -> dt.timedelta:
     return DEFAULT_WINDOW if raw is None else dt.timedelta(seconds=float(raw))
 
 
-def ledger_recorder(ledger_engine: Any) -> Recorder:
+def ledger_recorder(ledger_engine: Any, account: str = "*") -> Recorder:
     """A recorder writing each alert to the ledger's ``alerts`` table (``engine.ledger.repo.record_alert``),
     one short transaction per alert. ``ledger_engine`` is a SQLAlchemy Engine from
-    ``engine.ledger.db.make_engine``."""
+    ``engine.ledger.db.make_engine``; ``account`` is whose alerts they are ('*': every account's)."""
     from engine.ledger import repo  # the ledger is optional for alerts: imported only when asked for
     from engine.ledger.db import session_scope
 
@@ -330,7 +332,7 @@ def ledger_recorder(ledger_engine: Any) -> Recorder:
         with session_scope(ledger_engine) as session:
             repo.record_alert(session, time=rec.time, severity=rec.severity.value, title=rec.title, body=rec.body,
                               dedup_key=rec.dedup_key, sent=rec.sent, delivered=rec.delivered,
-                              suppressed=rec.suppressed, suppressed_count=rec.suppressed_count)
+                              suppressed=rec.suppressed, suppressed_count=rec.suppressed_count, account=account)
 
     return record
 

@@ -193,13 +193,13 @@ class LedgerWriter:
                 continue
             if kind == "param":
                 key, value, why = row
-                repo.set_param(s, key, value, written_by="engine", time=self._now(), reason=why)
+                repo.set_param(s, key, value, written_by="engine", time=self._now(), reason=why, account=self.user)
             else:
                 ckind, value, who, why, active = row
                 if active:
-                    repo.set_control(s, str(ckind), value, who=who, why=why, time=self._now())
+                    repo.set_control(s, str(ckind), value, who=who, why=why, time=self._now(), account=self.user)
                 else:
-                    repo.clear_control(s, str(ckind), who=who, why=why, time=self._now())
+                    repo.clear_control(s, str(ckind), who=who, why=why, time=self._now(), account=self.user)
         return marks
 
     @staticmethod
@@ -221,7 +221,7 @@ class LedgerWriter:
 
         self._read_own_writes()
         with session_scope(self.engine) as s:
-            rows = repo.active_controls(s)
+            rows = repo.active_controls(s, account=self.user)
             kill = None
             paused: set[str] = set()
             carry: dict[str, float] = {}
@@ -244,7 +244,7 @@ class LedgerWriter:
 
         self._read_own_writes()
         with session_scope(self.engine) as s:
-            rows = repo.latest_params(s, keys=[f"regime.{c}" for c in coins])
+            rows = repo.latest_params(s, keys=[f"regime.{c}" for c in coins], account=self.user)
             out = {}
             for key, p in rows.items():
                 data = p.data
@@ -259,7 +259,7 @@ class LedgerWriter:
 
         self._read_own_writes()
         with session_scope(self.engine) as s:
-            p = repo.latest_param(s, key)
+            p = repo.latest_param(s, key, account=self.user)
             return None if p is None else p.data
 
     def peak_equity_today(self, now_ms: int | None = None) -> tuple[float | None, float | None]:

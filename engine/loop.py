@@ -99,7 +99,7 @@ class Engine:
 
             from engine.ledger.db import make_engine  # alert dedup state shared with the flows (ops #14)
 
-            self.alerter = Alerter.from_config(cfg.alerts, self.clock.now, source="engine",
+            self.alerter = Alerter.from_config(cfg.alerts, self.clock.now, source="engine", account=self.user,
                                                ledger=make_engine(cfg.ledger.url) if ledger_threaded else None)
 
     # ------------------------------------------------------------------ readings (tests, status, metrics)

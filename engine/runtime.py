@@ -31,8 +31,9 @@ def make_rest(cfg: Any, private_key: str | None, signer: Any, clock: Any, http_c
     """The engine's venue client: limits and nonces on the engine's clock (simulated in a backtest), every
     signature timed."""
     from engine.monitoring import TimedSigner
-    from engine.venue.limits import AddressBudget, IpWeightBucket, NonceManager
+    from engine.venue.limits import AddressBudget, NonceManager
     from engine.venue.rest import VenueRest
+    from engine.venue.shared_bucket import make_bucket
     from engine.venue.signing import Signer
 
     if signer is None:
@@ -40,9 +41,11 @@ def make_rest(cfg: Any, private_key: str | None, signer: Any, clock: Any, http_c
             raise ValueError("Engine needs a private key (or a signer)")
         signer = Signer.for_url(private_key, cfg.venue.base_url)
     now_ms = clock.now_ms
+    # the host's shared budget counts real requests only: an in-process transport (a backtest) sends none
+    shared = cfg.limits.ip_weight_redis_url if http_client is None else None
     rest = VenueRest(cfg.venue.base_url, signer=TimedSigner(signer, timings),
-                     account_address=cfg.venue.account_address,
-                     bucket=IpWeightBucket(capacity=cfg.limits.ip_weight_per_min, now_ms=now_ms),
+                     account_address=cfg.venue.account_address, vault_address=cfg.venue.vault_address,
+                     bucket=make_bucket(cfg.limits.ip_weight_per_min, shared, now_ms),
                      nonces=NonceManager(now_ms=now_ms), budget=AddressBudget(), exchange_timeout_s=5.0,
                      now_ms=now_ms, client=http_client)
     return rest

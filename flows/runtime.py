@@ -24,12 +24,13 @@ class Runtime:
     def store(self):
         from flows.store import Store
 
-        return Store.from_url(self.cfg.ledger.url)
+        return Store.from_url(self.cfg.ledger.url, account=self.user)  # params/controls/alerts are this account's
 
     @cached_property
     def alerter(self) -> Alerter:
         # dedup/throttle decided against the ledger: every flow run (and the engine) shares one alert state
-        return Alerter.from_config(self.cfg.alerts, clock=utc_now, source="hlmm flows", ledger=self.store.engine)
+        return Alerter.from_config(self.cfg.alerts, clock=utc_now, source="hlmm flows", ledger=self.store.engine,
+                                   account=self.user)
 
     def alert(self, severity: str, title: str, what: str, todo: str, *, coin: str | None = None,
               dedup_key: str | None = None, attachments: tuple = ()) -> AlertRecord:
@@ -41,8 +42,13 @@ class Runtime:
     @cached_property
     def actions(self) -> VenueActions:
         """Signed actions; raises a ConfigError naming venue.secret_env/secret_file when no key is set."""
-        from engine.config import resolve_private_key
+        from engine.config import ConfigError, resolve_private_key
 
+        if self.user != self.cfg.venue.account_address:
+            # the flows' client signs for the key's own account; acting for a sub-account needs vaultAddress on
+            # every action, which only the engine's client sends so far: refuse rather than trade the master
+            raise ConfigError("venue.vault_address: the flows' signed actions (rebalance) cannot act for a "
+                              "sub-account/vault yet; run them for the master account")
         return VenueActions(self.reader.base_url, self.user, resolve_private_key(self.cfg.venue))
 
     def now(self) -> dt.datetime:
@@ -78,11 +84,12 @@ def build_runtime(config_path: str | None = None) -> Runtime:
     from engine.config import load_config
 
     cfg = load_config(config_path)
-    user = cfg.venue.account_address
+    user = cfg.venue.trading_account  # a configured sub-account/vault is the account the flows run for
     if not user:
         raise ValueError("venue.account_address: the flows need the account to audit; set it in the config "
                          "(or HLMM_VENUE__ACCOUNT_ADDRESS)")
-    return Runtime(cfg=cfg, reader=VenueReader(cfg.venue.base_url, ip_weight_per_min=cfg.limits.ip_weight_per_min),
+    return Runtime(cfg=cfg, reader=VenueReader(cfg.venue.base_url, ip_weight_per_min=cfg.limits.ip_weight_per_min,
+                                               ip_weight_redis_url=cfg.limits.ip_weight_redis_url),
                    user=user)
 
 

@@ -1,6 +1,10 @@
 """The flows' side of the ledger: a thin facade over ``engine.ledger.repo`` speaking the venue's shapes
 (fills/funding as userFills/userFunding dicts, times in ms at the edges) so the flows and their logic never
 handle ORM rows. One short transaction per call (flows are batch jobs; the engine reads within a second).
+
+A Store is bound to one account (`account=`, the venue address the flow runs for): params, controls and alerts
+it writes belong to that account, and its reads see that account's rows plus the all-accounts ('*') ones. An
+unbound Store (account None) writes all-accounts rows and reads every account's (tests, audits).
 """
 from __future__ import annotations
 
@@ -11,17 +15,19 @@ from typing import Any
 from engine.alerts import AlertRecord
 from engine.ledger import repo
 from engine.ledger.db import make_engine, session_scope, upgrade
-from engine.ledger.models import TOTAL
+from engine.ledger.models import ALL_ACCOUNTS, TOTAL
 from engine.ledger.types import from_ms
 
 
 class Store:
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, account: str | None = None) -> None:
         self.engine = engine
+        self.account = None if account is None else repo.account_of(account)
+        self._writes_as = self.account or ALL_ACCOUNTS
 
     @classmethod
-    def from_url(cls, url: str) -> "Store":
-        return cls(make_engine(url))
+    def from_url(cls, url: str, account: str | None = None) -> "Store":
+        return cls(make_engine(url), account)
 
     @staticmethod
     def init(url: str) -> None:
@@ -83,29 +89,33 @@ class Store:
     # --- params & controls --------------------------------------------------------------------------------
     def set_param(self, key: str, value: Any, *, reason: str, source: str, time: dt.datetime | None = None) -> int:
         with self._session() as s:
-            return repo.set_param(s, key, value, written_by=source, reason=reason, time=time or _now())
+            return repo.set_param(s, key, value, written_by=source, reason=reason, time=time or _now(),
+                                  account=self._writes_as)
 
     def latest_param(self, key: str) -> Any:
         with self._session() as s:
-            p = repo.latest_param(s, key)
+            p = repo.latest_param(s, key, account=self.account)
             return None if p is None else p.data
 
     def set_control(self, kind: str, value: Any, *, reason: str, source: str, scope: str = TOTAL,
                     time: dt.datetime | None = None) -> None:
         with self._session() as s:
-            repo.set_control(s, kind, value, who=source, why=reason, time=time or _now(), scope=scope)
+            repo.set_control(s, kind, value, who=source, why=reason, time=time or _now(), scope=scope,
+                             account=self._writes_as)
 
     def clear_control(self, kind: str, *, reason: str, source: str, scope: str = TOTAL,
                       time: dt.datetime | None = None) -> int:
         with self._session() as s:
-            return repo.clear_control(s, kind, who=source, why=reason, time=time or _now(), scope=scope)
+            return repo.clear_control(s, kind, who=source, why=reason, time=time or _now(), scope=scope,
+                                      account=self._writes_as)
 
     def control(self, kind: str, scope: str = TOTAL) -> dict | None:
-        """The active control of `kind` for `scope`: {value, source, reason, time} or None."""
+        """The active control of `kind` for `scope` reaching this account: {value, source, reason, time, account}
+        or None."""
         with self._session() as s:
-            for c in repo.active_controls(s, kind):
+            for c in repo.active_controls(s, kind, account=self.account):
                 if c.scope == scope:
-                    return {"value": c.data, "source": c.who, "reason": c.why, "time": c.time}
+                    return {"value": c.data, "source": c.who, "reason": c.why, "time": c.time, "account": c.account}
         return None
 
     # --- alerts -------------------------------------------------------------------------------------------
@@ -113,7 +123,8 @@ class Store:
         with self._session() as s:
             repo.record_alert(s, time=rec.time, severity=rec.severity.value, title=rec.title[:10_000], body=rec.body,
                               dedup_key=rec.dedup_key, sent=rec.sent, delivered=rec.delivered,
-                              suppressed=rec.suppressed, suppressed_count=rec.suppressed_count)
+                              suppressed=rec.suppressed, suppressed_count=rec.suppressed_count,
+                              account=self._writes_as)
 
 
 def _now() -> dt.datetime:

@@ -41,15 +41,17 @@ class VenueReader:
     bucket, retries with backoff on 5xx/429/transport errors). Flows are sync batch jobs, so the reader owns a
     private event loop; one reader per flow run."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0, ip_weight_per_min: int | None = None) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, ip_weight_per_min: int | None = None,
+                 ip_weight_redis_url: str | None = None) -> None:
         import asyncio
 
-        from engine.venue.limits import IpWeightBucket
+        from engine.venue.shared_bucket import make_bucket
         from engine.venue.rest import VenueRest
 
         self.base_url = base_url.rstrip("/")
         self._loop = asyncio.new_event_loop()
-        bucket = IpWeightBucket(capacity=ip_weight_per_min) if ip_weight_per_min else None
+        # the host's budget in Redis when configured: the flows' reads count against the engines' IP too
+        bucket = make_bucket(ip_weight_per_min, ip_weight_redis_url) if ip_weight_per_min else None
         self._rest = VenueRest(self.base_url, bucket=bucket, timeout_s=timeout)
         self._timeout = timeout
         self.weight_used = 0  # IP weight spent by this reader (for the daily report's budget line)

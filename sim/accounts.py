@@ -64,6 +64,7 @@ class User:
         self.budget_last_pass = -10**18  # when exhausted, one request per 10 s passes
         self.deposited = False
         self.system = False  # internal market-flow account (no margin/balance checks)
+        self.master: str | None = None  # a sub-account: the master whose key (or agent) signs for it
         self.sched_cancel: int | None = None
         self.sched_day = -1
         self.sched_count = 0

@@ -10,6 +10,7 @@ from bisect import bisect_left, insort
 
 from hyperliquid.utils import signing
 
+from . import subaccounts
 from .accounts import User
 from .core import Core
 
@@ -89,7 +90,12 @@ def resolve(core: Core, body: dict, signer: str, now: int) -> User:
     if not u.deposited and not u.has_funds():
         raise AuthError(f"Must deposit before performing actions. User: {u.address}")
     if body.get("vaultAddress") is not None:
-        raise AuthError("Vaults and sub-accounts are not supported by this venue.")  # exchange.SUBACCOUNTS_UNSUPPORTED
+        if user_signed:
+            raise AuthError("vaultAddress must be null for user-signed actions")
+        try:  # the master (or its agent) acts for one of its sub-accounts: the action lands there
+            u = subaccounts.acting_for(core, u, body["vaultAddress"])
+        except ValueError as exc:
+            raise AuthError(str(exc)) from None
     if user_signed:
         field = USER_SIGNED[action["type"]][2]
         if action.get(field) != body["nonce"]:

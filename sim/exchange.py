@@ -16,6 +16,7 @@ from .matching import place
 from .orders import SHAPES, cancel_action, cancel_by_cloid_action, modify_action
 from .replies import DESERIALIZE, BadRequest, ok, refuse
 from .replies import is_int as _is_int
+from .subaccounts import SUB_ACCOUNT_HANDLERS
 from .transfers import TRANSFER_HANDLERS
 from . import trigger_orders as triggers_exchange
 
@@ -271,7 +272,7 @@ USER_SIGNED_UNSUPPORTED = {"tokenDelegate", "convertToMultiSigUser", "userDexAbs
                            "multiSig", "cDeposit", "cWithdraw", "userPortfolioMargin"}
 # real Hyperliquid actions this venue does not model: refused with a clear text (not a 422)
 KNOWN_UNSUPPORTED = {
-    "setReferrer", "createSubAccount", "subAccountTransfer", "subAccountSpotTransfer", "vaultTransfer",
+    "setReferrer", "subAccountSpotTransfer", "vaultTransfer",
     "evmUserModify", "agentEnableDexAbstraction", "agentSetAbstraction", "spotDeploy", "perpDeploy",
     "CSignerAction", "CValidatorAction", "gossipPriorityBid", "multiSig", "twapOrder", "twapCancel",
     "reserveRequestWeight", "tokenDelegate", "convertToMultiSigUser", "userDexAbstraction",
@@ -281,7 +282,7 @@ KNOWN_UNSUPPORTED = {
 HANDLERS = {
     "order": _order, "cancel": _cancel, "cancelByCloid": _cancel_by_cloid, "batchModify": _batch_modify,
     "modify": _modify, "scheduleCancel": _schedule_cancel, "updateLeverage": _update_leverage,
-    "approveAgent": _approve_agent, "noop": _accept, **TRANSFER_HANDLERS,
+    "approveAgent": _approve_agent, "noop": _accept, **TRANSFER_HANDLERS, **SUB_ACCOUNT_HANDLERS,
     "updateIsolatedMargin": isolated.update_isolated_margin,
     "withdraw3": _unsupported("Withdrawals are not supported by this venue."),
 }

@@ -233,6 +233,8 @@ def user_role(core: Core, user: str, body: dict) -> dict:
     agent = core.agents.get(user)
     if agent is not None:
         return {"role": "agent", "data": {"user": agent[0]}}
+    if user in core.users and core.users[user].master is not None:
+        return {"role": "subAccount", "data": {"master": core.users[user].master}}
     if user in core.users and not core.users[user].system:
         return {"role": "user"}
     return {"role": "missing"}

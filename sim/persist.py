@@ -33,6 +33,7 @@ def _user_row(u: User) -> dict:
         "spot": {str(t): str(v) for t, v in u.spot.items()},
         "open": list(u.orders), "cum_vlm": str(u.cum_vlm), "n_requests": u.n_requests,
         "budget_last_pass": u.budget_last_pass, "deposited": u.deposited, "system": u.system,
+        "master": u.master,
         "sched": [u.sched_cancel, u.sched_day, u.sched_count], "fills": u.fills, "fundings": u.fundings,
         "ledger": u.ledger, "records": list(u.records), "cloids": u.cloids,
         "spot_entry": {str(t): str(v) for t, v in u.spot_entry.items()}, "builder_max": u.builder_max,
@@ -101,6 +102,7 @@ def load(state: dict, clock: SimClock, subscribers: list, universe: Universe) ->
         u.spot = {int(t): Decimal(v) for t, v in row["spot"].items()}
         u.cum_vlm, u.n_requests = Decimal(row["cum_vlm"]), row["n_requests"]
         u.budget_last_pass, u.deposited, u.system = row["budget_last_pass"], row["deposited"], row["system"]
+        u.master = row.get("master")  # absent in snapshots from before sub-accounts
         u.sched_cancel, u.sched_day, u.sched_count = row["sched"]
         u.fills, u.fundings, u.ledger = list(row["fills"]), list(row["fundings"]), list(row["ledger"])
         for oid in row["records"]:

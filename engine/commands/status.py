@@ -93,7 +93,7 @@ def _ledger_status(cfg: Any, user: str, equity: Any) -> dict[str, Any]:
     start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     try:
         with session_scope(engine) as s:
-            controls = repo.active_controls(s)
+            controls = repo.active_controls(s, account=user)  # this account's and the all-accounts ones
             marks = repo.equity_curve(s, start, now + dt.timedelta(seconds=1), user=user)
             beat = s.execute(select(EquityMark.time).where(EquityMark.source == "engine", EquityMark.user == user)
                              .order_by(EquityMark.time.desc()).limit(1)).scalar()
@@ -106,7 +106,8 @@ def _ledger_status(cfg: Any, user: str, equity: Any) -> dict[str, Any]:
         "kill_switch": {"engaged": kill is not None, "who": kill.who if kill else None,
                         "why": kill.why if kill else None,
                         "since": kill.time.isoformat() if kill else None},
-        "controls": [{"kind": c.kind, "scope": c.scope, "value": c.data, "who": c.who} for c in controls],
+        "controls": [{"kind": c.kind, "scope": c.scope, "account": c.account, "value": c.data, "who": c.who}
+                     for c in controls],
         "pnl_today": str(equity - marks[0].equity) if marks else None,
         "equity_marks_today": len(marks),
         "engine": {"last_heartbeat": beat.isoformat() if beat else None,
@@ -167,7 +168,7 @@ def register(app: typer.Typer) -> None:
         except ConfigError as exc:
             typer.echo(f"invalid configuration:\n{exc}", err=True)
             raise typer.Exit(code=2)
-        user = cfg.venue.account_address
+        user = cfg.venue.trading_account
         if user is None:
             try:  # local venue: the address may only be implied by the key
                 from eth_account import Account

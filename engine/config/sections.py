@@ -120,6 +120,20 @@ class LimitsConfig(BaseModel):
     model_config = SECTION_CONFIG
 
     ip_weight_per_min: int = Field(1200, ge=1, le=1_000_000)   # real venues: at most 1200 (checked in model)
+    # one budget per host shared by every engine and flow on it (Hyperliquid counts weight per IP); None: each
+    # process counts its own
+    ip_weight_redis_url: str | None = Field(
+        default=None, json_schema_extra={"allowed": "redis://HOST:PORT[/DB], rediss://... or unix://PATH"})
+
+    @field_validator("ip_weight_redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not re.match(r"^(redis|rediss|unix)://\S+$", value):
+            raise ValueError("must be a Redis URL: redis://HOST:PORT[/DB], rediss://... or unix://PATH")
+        return value
 
 
 class MonitoringConfig(BaseModel):

@@ -45,6 +45,9 @@ class VenueConfig(BaseModel):
         default=None, json_schema_extra={"allowed": "an http(s) URL; default follows venue.network"})
     account_address: str | None = Field(default=None, json_schema_extra={"allowed": "0x + 40 hex digits"})
     agent_address: str | None = Field(default=None, json_schema_extra={"allowed": "0x + 40 hex digits"})
+    # a sub-account or vault of account_address to trade instead of the master: the master's (or its agent's) key
+    # signs with vaultAddress set; orders, positions, fills and ledger rows are the sub-account's
+    vault_address: str | None = Field(default=None, json_schema_extra={"allowed": "0x + 40 hex digits"})
     secret_env: str | None = Field(
         default=None, json_schema_extra={"allowed": "an environment variable name, e.g. HLMM_PRIVATE_KEY"})
     secret_file: Path | None = Field(default=None, json_schema_extra={"allowed": "path of a mode 0600 file"})
@@ -58,6 +61,11 @@ class VenueConfig(BaseModel):
     @classmethod
     def _check_agent(cls, value: str | None) -> str | None:
         return _address(value, "agent (API wallet) address")
+
+    @field_validator("vault_address")
+    @classmethod
+    def _check_vault(cls, value: str | None) -> str | None:
+        return _address(value, "sub-account/vault address")
 
     @field_validator("base_url")
     @classmethod
@@ -88,6 +96,9 @@ class VenueConfig(BaseModel):
                           "(the main account's address, 0x + 40 hex digits)"))
         if self.network != "local" and self.account_address == "0x" + "0" * 40:
             found.append((("account_address",), "the zero address is a placeholder; set your account's address"))
+        if self.vault_address is not None and self.vault_address in (self.account_address, self.agent_address):
+            found.append((("vault_address",), "a sub-account/vault is an address of its own: it must differ from "
+                          "venue.account_address (the master) and venue.agent_address"))
         if self.secret_env and self.secret_file:
             found.append((("secret_file",), "set only one key source: venue.secret_env or venue.secret_file"))
         if self.secret_file is not None:
@@ -103,6 +114,12 @@ class VenueConfig(BaseModel):
         """The WebSocket endpoint that goes with base_url (`/ws` on the same host)."""
         assert self.base_url is not None
         return self.base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/ws"
+
+    @property
+    def trading_account(self) -> str | None:
+        """The account traded and booked: the sub-account/vault if one is configured, else the master (the
+        ledger's `account` of this engine and its flows)."""
+        return self.vault_address or self.account_address
 
     @property
     def signing_address(self) -> str | None:

@@ -26,6 +26,9 @@ LEDGER_REGISTRY = registry()
 LEGS = ("spot", "perp")
 SIDES = ("B", "A")
 TOTAL = "*"  # equity_marks.coin / controls.scope meaning "the whole account"
+# params/controls/alerts.account meaning "every account on this ledger": a control with it reaches every engine,
+# a param with it is the default an account's own version of the key overrides (rows from before accounts)
+ALL_ACCOUNTS = "*"
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 _PK = BigInteger().with_variant(Integer(), "sqlite")
@@ -175,9 +178,10 @@ class Param(LedgerModel, table=True):
     """A versioned parameter written by a flow; the engine uses the newest version of each key."""
 
     __tablename__ = "params"
-    __table_args__ = (UniqueConstraint("key", "version", name="uq_params_key_version"),)
+    __table_args__ = (UniqueConstraint("account", "key", "version", name="uq_params_account_key_version"),)
 
     id: int | None = _pk()
+    account: str = _col(String(42), default=ALL_ACCOUNTS, server_default=ALL_ACCOUNTS)
     key: str = _col(String(128))
     value: str = _col(Text)            # JSON text
     version: int = _col(Integer)
@@ -194,9 +198,11 @@ class Control(LedgerModel, table=True):
     """An operator/flow control (kill switch, pause, carry target...). Active until cleared or superseded."""
 
     __tablename__ = "controls"
-    __table_args__ = (Index("ix_controls_active_kind", "active", "kind"),)
+    __table_args__ = (Index("ix_controls_active_kind", "active", "kind"),
+                      Index("ix_controls_account_active", "account", "active"))
 
     id: int | None = _pk()
+    account: str = _col(String(42), default=ALL_ACCOUNTS, server_default=ALL_ACCOUNTS)  # an address, or '*'
     kind: str = _col(String(64))
     scope: str = _col(String(32), default=TOTAL)   # a coin, or '*' for everything
     value: str = _col(Text)                          # JSON text
@@ -217,9 +223,11 @@ class Alert(LedgerModel, table=True):
     """Every alert raised (sent or swallowed by dedup), for the audit trail and the daily report."""
 
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_time", "time"), Index("ix_alerts_dedup_key", "dedup_key"))
+    __table_args__ = (Index("ix_alerts_time", "time"), Index("ix_alerts_dedup_key", "dedup_key"),
+                      Index("ix_alerts_account_dedup_key", "account", "dedup_key"))
 
     id: int | None = _pk()
+    account: str = _col(String(42), default=ALL_ACCOUNTS, server_default=ALL_ACCOUNTS)  # whose alert
     time: dt.datetime = _col(UTCDateTime())
     severity: str = _col(String(16))
     title: str = _col(Text)

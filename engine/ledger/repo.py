@@ -19,7 +19,7 @@ from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from engine.ledger.models import TOTAL, Alert, Control, EquityMark, Fill, FundingPayment, Param
+from engine.ledger.models import ALL_ACCOUNTS, TOTAL, Alert, Control, EquityMark, Fill, FundingPayment, Param
 from engine.ledger.types import require_aware, to_decimal
 from engine.ledger.sql import _insert, _json, _text
 from engine.ledger.venue_rows import parse_fill, parse_funding, user_address
@@ -125,22 +125,39 @@ def record_equity_marks(session: Session, user: str | None, rows: Sequence[Mappi
     return len(parsed)
 
 
+# ------------------------------------------------------------------ accounts
+# params, controls and alerts belong to an account (the venue address an engine trades, lowercase) or to every
+# account ('*'). Writers default to '*' (what a single-account ledger always had); readers given an account see
+# that account's rows plus the '*' rows, and None (audit tools only) sees every row.
+def account_of(account: object, field: str = "account") -> str:
+    """'*' (every account) or a lowercased 0x address; anything else raises ValueError naming `field`."""
+    return ALL_ACCOUNTS if account == ALL_ACCOUNTS else user_address(account, field)
+
+
+def _for(column: Any, account: str | None) -> list:
+    if account is None:
+        return []
+    account = account_of(account)
+    return [column.in_([account, ALL_ACCOUNTS])] if account != ALL_ACCOUNTS else [column == ALL_ACCOUNTS]
+
+
 # ------------------------------------------------------------------ params
 def set_param(session: Session, key: str, value: Any, *, written_by: str, time: dt.datetime,
-              reason: str | None = None) -> int:
-    """Write a new version of `key` (value stored as JSON; Decimals as exact strings); returns the version."""
+              reason: str | None = None, account: str = ALL_ACCOUNTS) -> int:
+    """Write a new version of `key` for `account` (value stored as JSON; Decimals as exact strings); returns the
+    version (versions count per account and key)."""
     row = {"key": _text(key, "key", 128), "value": _json(value, "value"),
            "written_by": _text(written_by, "written_by", 64), "reason": _text(reason, "reason", 10_000, True),
-           "time": require_aware(time, "time")}
+           "time": require_aware(time, "time"), "account": account_of(account)}
     table = Param.__table__
     # One statement computes and inserts the next version: on SQLite it runs under the write lock, so two
     # writers cannot pick the same number; on PostgreSQL a concurrent pick trips the unique constraint and
     # is retried inside a savepoint.
     next_version = (select(func.coalesce(func.max(table.c.version), 0) + 1)
-                    .where(table.c.key == row["key"]).scalar_subquery())
+                    .where(table.c.key == row["key"], table.c.account == row["account"]).scalar_subquery())
     stmt = insert(table).values(
-        key=row["key"], value=row["value"], version=next_version, written_by=row["written_by"],
-        reason=row["reason"], time=row["time"]).returning(table.c.version)
+        account=row["account"], key=row["key"], value=row["value"], version=next_version,
+        written_by=row["written_by"], reason=row["reason"], time=row["time"]).returning(table.c.version)
     if session.get_bind().dialect.name != "postgresql":
         return session.execute(stmt).scalar_one()
     for attempt in range(20):
@@ -153,61 +170,81 @@ def set_param(session: Session, key: str, value: Any, *, written_by: str, time: 
     raise AssertionError("unreachable")
 
 
-def latest_params(session: Session, keys: Sequence[str] | None = None, prefix: str | None = None) -> dict[str, Param]:
-    """Newest version of each key (optionally only `keys`, or keys starting with `prefix`)."""
-    newest = select(Param.key, func.max(Param.version).label("version")).group_by(Param.key)
+def latest_params(session: Session, keys: Sequence[str] | None = None, prefix: str | None = None, *,
+                  account: str | None = None) -> dict[str, Param]:
+    """Newest version of each key (optionally only `keys`, or keys starting with `prefix`) for `account`: its own
+    newest version where it has one, else the all-accounts ('*') one. None: every account's rows (audit tools;
+    an account's row still beats a '*' one, then the later write wins)."""
+    newest = (select(Param.account, Param.key, func.max(Param.version).label("version"))
+              .where(*_for(Param.account, account)).group_by(Param.account, Param.key))
     if keys is not None:
         newest = newest.where(Param.key.in_(list(keys)))
     if prefix is not None:
         newest = newest.where(Param.key.startswith(prefix, autoescape=True))
     sub = newest.subquery()
-    stmt = select(Param).join(sub, and_(Param.key == sub.c.key, Param.version == sub.c.version))
-    return {p.key: p for p in session.execute(stmt).scalars()}
+    stmt = select(Param).join(sub, and_(Param.account == sub.c.account, Param.key == sub.c.key,
+                                        Param.version == sub.c.version))
+    out: dict[str, Param] = {}
+    for p in session.execute(stmt.order_by(Param.time, Param.id)).scalars():
+        # an account's own version beats '*' whatever their times; between equals the later write wins
+        held = out.get(p.key)
+        if held is None or not (held.account != ALL_ACCOUNTS and p.account == ALL_ACCOUNTS):
+            out[p.key] = p
+    return out
 
 
-def latest_param(session: Session, key: str) -> Param | None:
-    return session.execute(select(Param).where(Param.key == key).order_by(Param.version.desc()).limit(1)).scalar()
+def latest_param(session: Session, key: str, *, account: str | None = None) -> Param | None:
+    return latest_params(session, keys=[key], account=account).get(key)
 
 
-def param_history(session: Session, key: str) -> list[Param]:
-    return list(session.execute(select(Param).where(Param.key == key).order_by(Param.version)).scalars())
+def param_history(session: Session, key: str, *, account: str | None = None) -> list[Param]:
+    stmt = select(Param).where(Param.key == key, *_for(Param.account, account))
+    return list(session.execute(stmt.order_by(Param.account, Param.version)).scalars())
 
 
 # ------------------------------------------------------------------ controls
 def set_control(session: Session, kind: str, value: Any = True, *, who: str, why: str, time: dt.datetime,
-                scope: str = TOTAL) -> Control:
-    """Activate a control (kill_switch, pause, carry_target...) for `scope` (a coin or '*'). An active control
-    of the same kind and scope is superseded (cleared at `time`), so at most one is active per kind/scope."""
-    kind, scope = _text(kind, "kind", 64), _text(scope, "scope", 32)
+                scope: str = TOTAL, account: str = ALL_ACCOUNTS) -> Control:
+    """Activate a control (kill_switch, pause, carry_target...) for `scope` (a coin or '*') of `account` (an
+    address, or '*' for every account on the ledger). An active control of the same account, kind and scope is
+    superseded (cleared at `time`), so at most one is active per account/kind/scope."""
+    kind, scope, account = _text(kind, "kind", 64), _text(scope, "scope", 32), account_of(account)
     who, why, time = _text(who, "who", 64), _text(why, "why", 10_000), require_aware(time, "time")
     value_json = _json(value, "value")
-    _clear(session, kind, scope, who, f"superseded: {why}", time)
-    control = Control(kind=kind, scope=scope, value=value_json, who=who, why=why, time=time, active=True)
+    _clear(session, kind, scope, who, f"superseded: {why}", time, account)
+    control = Control(account=account, kind=kind, scope=scope, value=value_json, who=who, why=why, time=time,
+                      active=True)
     session.add(control)
     session.flush()
     return control
 
 
 def clear_control(session: Session, kind: str, *, who: str, why: str, time: dt.datetime,
-                  scope: str | None = TOTAL) -> int:
-    """Clear the active control(s) of `kind` for `scope` (None: every scope); returns how many were cleared."""
+                  scope: str | None = TOTAL, account: str | None = ALL_ACCOUNTS) -> int:
+    """Clear the active control(s) of `kind` for `scope` (None: every scope) of exactly `account` ('*': the
+    all-accounts rows only; None: every account's); returns how many were cleared."""
     return _clear(session, _text(kind, "kind", 64), None if scope is None else _text(scope, "scope", 32),
-                  _text(who, "who", 64), _text(why, "why", 10_000), require_aware(time, "time"))
+                  _text(who, "who", 64), _text(why, "why", 10_000), require_aware(time, "time"),
+                  None if account is None else account_of(account))
 
 
-def _clear(session: Session, kind: str, scope: str | None, who: str, why: str, time: dt.datetime) -> int:
+def _clear(session: Session, kind: str, scope: str | None, who: str, why: str, time: dt.datetime,
+           account: str | None) -> int:
     where = [Control.kind == kind, Control.active.is_(True)]
     if scope is not None:
         where.append(Control.scope == scope)
+    if account is not None:
+        where.append(Control.account == account)   # exact: clearing A's switch never clears the '*' one
     stmt = (update(Control).where(*where)
             .values(active=False, cleared_at=time, cleared_by=who, clear_reason=why)
             .execution_options(synchronize_session="fetch"))
     return session.execute(stmt).rowcount
 
 
-def active_controls(session: Session, kind: str | None = None) -> list[Control]:
-    """Active controls (optionally of one kind), ordered by kind, scope."""
-    stmt = select(Control).where(Control.active.is_(True))
+def active_controls(session: Session, kind: str | None = None, *, account: str | None = None) -> list[Control]:
+    """Active controls (optionally of one kind) reaching `account` (its own and the all-accounts ones; None:
+    every account's), ordered by kind, scope."""
+    stmt = select(Control).where(Control.active.is_(True), *_for(Control.account, account))
     if kind is not None:
         stmt = stmt.where(Control.kind == kind)
     return list(session.execute(stmt.order_by(Control.kind, Control.scope, Control.id)).scalars())
@@ -216,8 +253,8 @@ def active_controls(session: Session, kind: str | None = None) -> list[Control]:
 # ------------------------------------------------------------------ alerts
 def record_alert(session: Session, *, time: dt.datetime, severity: str, title: str, body: str,
                  dedup_key: str | None = None, sent: bool = False, delivered: bool = False,
-                 suppressed: bool = False, suppressed_count: int = 0) -> Alert:
-    """Record an alert raised (whether sent, delivered, or swallowed by dedup)."""
+                 suppressed: bool = False, suppressed_count: int = 0, account: str = ALL_ACCOUNTS) -> Alert:
+    """Record an alert raised (whether sent, delivered, or swallowed by dedup) about `account`."""
     time = require_aware(time, "time")
     for name, flag in (("sent", sent), ("delivered", delivered), ("suppressed", suppressed)):
         if not isinstance(flag, bool):
@@ -226,8 +263,9 @@ def record_alert(session: Session, *, time: dt.datetime, severity: str, title: s
         raise ValueError(f"suppressed_count: {suppressed_count!r} is not a non-negative integer")
     if not isinstance(body, str):
         raise ValueError(f"body: expected a string, got {type(body).__name__}")
-    alert = Alert(time=time, severity=_text(severity, "severity", 16), title=_text(title, "title", 10_000),
-                  body=body, dedup_key=_text(dedup_key, "dedup_key", 128, optional=True), sent=sent,
+    alert = Alert(account=account_of(account), time=time, severity=_text(severity, "severity", 16),
+                  title=_text(title, "title", 10_000), body=body,
+                  dedup_key=_text(dedup_key, "dedup_key", 128, optional=True), sent=sent,
                   delivered=delivered, delivered_at=time if delivered else None, suppressed=suppressed,
                   suppressed_count=suppressed_count)
     session.add(alert)
@@ -243,9 +281,9 @@ def mark_alert_delivered(session: Session, alert_id: int, *, time: dt.datetime) 
     return session.execute(stmt).rowcount == 1
 
 
-def undelivered_alerts(session: Session, since: dt.datetime) -> list[Alert]:
+def undelivered_alerts(session: Session, since: dt.datetime, *, account: str | None = None) -> list[Alert]:
     stmt = select(Alert).where(Alert.delivered.is_(False), Alert.suppressed.is_(False),
-                               Alert.time >= require_aware(since, "since"))
+                               Alert.time >= require_aware(since, "since"), *_for(Alert.account, account))
     return list(session.execute(stmt.order_by(Alert.time, Alert.id)).scalars())
 
 

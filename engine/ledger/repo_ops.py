@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session
 
-from engine.ledger.models import Alert, Markout
+from engine.ledger.models import ALL_ACCOUNTS, Alert, Markout
+from engine.ledger.repo import account_of
 from engine.ledger.sql import _insert
 from engine.ledger.types import require_aware, to_decimal
 from engine.ledger.venue_rows import user_address
@@ -69,39 +70,46 @@ class AlertDecision:
 
 
 def claim_alert(engine: Engine, *, time: dt.datetime, severity: str, title: str, body: str, dedup_key: str | None,
-                window: dt.timedelta, throttle: int | None, targets: int) -> AlertDecision:
+                window: dt.timedelta, throttle: int | None, targets: int,
+                account: str = ALL_ACCOUNTS) -> AlertDecision:
     """Decide whether this alert goes out and record it, atomically across processes.
 
     Dedup: a key that went out less than `window` ago is swallowed. Throttle: at most `throttle` non-critical
     alerts go out per `window` in total. The lock (SQLite: the write lock taken by BEGIN IMMEDIATE; PostgreSQL:
-    an advisory transaction lock) makes two processes raising the same alert at the same moment send it once."""
+    an advisory transaction lock) makes two processes raising the same alert at the same moment send it once.
+
+    Both count within `account` only: one account's alert storm must neither swallow nor throttle another
+    account's alerts on a shared ledger."""
     time = require_aware(time, "time")
+    account = account_of(account)
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)" % _ALERT_LOCK_ID)
         t = Alert.__table__
+        mine = t.c.account == account
         on = window > dt.timedelta(0)
         last_sent = swallowed = None
         if dedup_key is not None and on:
             last_sent = conn.execute(select(func.max(t.c.time)).where(
-                t.c.dedup_key == dedup_key, t.c.suppressed.is_(False))).scalar()
+                mine, t.c.dedup_key == dedup_key, t.c.suppressed.is_(False))).scalar()
             since = last_sent if last_sent is not None else dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
             swallowed = conn.execute(select(func.count()).select_from(t).where(
-                t.c.dedup_key == dedup_key, t.c.suppressed.is_(True), t.c.time >= since)).scalar() or 0
+                mine, t.c.dedup_key == dedup_key, t.c.suppressed.is_(True), t.c.time >= since)).scalar() or 0
         throttled = False
         if last_sent is not None and time - last_sent < window:
             decision = (False, True, False, swallowed + 1)
         else:
             if throttle is not None and on and severity != "critical":
                 recent = conn.execute(select(func.count()).select_from(t).where(
-                    t.c.suppressed.is_(False), t.c.severity != "critical", t.c.time > time - window)).scalar() or 0
+                    mine, t.c.suppressed.is_(False), t.c.severity != "critical",
+                    t.c.time > time - window)).scalar() or 0
                 throttled = recent >= throttle
             decision = (False, True, True, (swallowed or 0) + 1) if throttled else \
                 (targets > 0, False, False, swallowed or 0)
         send, suppressed, throttled, count = decision
-        row = {"time": time, "severity": severity[:16], "title": title[:10_000], "body": body,
+        row = {"account": account, "time": time, "severity": severity[:16], "title": title[:10_000], "body": body,
                "dedup_key": None if dedup_key is None else dedup_key[:128], "sent": send, "suppressed": suppressed,
                "suppressed_count": count, "delivered": False, "delivered_at": None}
         alert_id = conn.execute(t.insert().values(**row).returning(t.c.id)).scalar_one()

@@ -32,7 +32,7 @@ def test_upgrade_from_empty_creates_every_table_and_reaches_head(ledger_url):
         assert current_revision(engine) is None
         upgrade(ledger_url)
         assert _tables(engine) == set(TABLES) | {"alembic_version"}
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() == "0003"
         upgrade(ledger_url)                      # already at head: a no-op, not an error
         assert current_revision(engine) == head_revision()
         with engine.connect() as conn:           # the schema the migrations built is the schema the models describe
@@ -113,7 +113,7 @@ def _hlmm_in_process(*args: str, cwd: pathlib.Path, monkeypatch, **env: str):
 def test_cli_db_upgrade_with_url(ledger_url, tmp_path):
     result = _hlmm("db", "upgrade", "--url", ledger_url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("at revision 0002")
+    assert result.stdout.strip().endswith("at revision 0003")
     engine = make_engine(ledger_url)
     try:
         assert current_revision(engine) == head_revision()
@@ -124,10 +124,10 @@ def test_cli_db_upgrade_with_url(ledger_url, tmp_path):
 
 def test_cli_db_current(ledger_url, tmp_path, monkeypatch):
     result = _hlmm_in_process("db", "current", "--url", ledger_url, cwd=tmp_path, monkeypatch=monkeypatch)
-    assert result.exit_code == 1 and "revision none (empty database); head 0002" in result.output
+    assert result.exit_code == 1 and "revision none (empty database); head 0003" in result.output
     upgrade(ledger_url)
     result = _hlmm_in_process("db", "current", "--url", ledger_url, cwd=tmp_path, monkeypatch=monkeypatch)
-    assert result.exit_code == 0 and "revision 0002; head 0002" in result.output
+    assert result.exit_code == 0 and "revision 0003; head 0003" in result.output
 
 
 def test_cli_db_upgrade_takes_the_url_from_the_config(tmp_path, monkeypatch):
