@@ -11,7 +11,7 @@ import math
 import pathlib
 from typing import Any
 
-from engine.backtest.runner import ReplayOptions, prepare, run_backtest
+from engine.backtest.runner import ReplayOptions, _first_coin, prepare, run_backtest
 from engine.calibration.objective import TrialMetrics, markouts, mean_abs_exposure
 
 
@@ -19,6 +19,11 @@ def data_span(l2: str | pathlib.Path, coin: str | None = None) -> tuple[int, int
     """(first, last) snapshot time of a recording, exchange ms."""
     p = prepare(ReplayOptions(l2=pathlib.Path(l2), coin=coin, gaps=False))
     return p["span"]
+
+
+def first_coin(l2: str | pathlib.Path) -> str:
+    """The coin of a recording's first snapshot."""
+    return _first_coin(pathlib.Path(l2))
 
 
 def run_trial(l2: str, window: tuple[int, int], strategy: dict[str, Any], *, coin: str | None = None,
