@@ -4,7 +4,8 @@
 Production schedules come from the config's [flows] section (engine/config/sections.py holds the
 defaults, prefect.yaml matches them). Defaults (UTC): rebalance daily 00:30 (plus a manual, dry-run-by-default deployment for the UI), funding
 accounting hourly at :05 (after the hourly funding), vol regime every 15 min, drawdown audit every 5 min,
-ledger audit hourly at :15, daily report 00:05. ``demo_interval_s`` is the accelerated cadence `serve --demo`
+ledger audit hourly at :15, daily report 00:05, calibrate 02:30 (plus a manual, dry-run-by-default
+deployment). ``demo_interval_s`` is the accelerated cadence `serve --demo`
 uses so that a short demo shows every flow running.
 """
 from __future__ import annotations
@@ -72,6 +73,16 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     # the demo reports every 45 s: its first run is the baseline, so the second (within a minute) has something
     Deployment("daily_report", "daily", "daily_report", 45, {"report_dir": "var/reports"},
                "Daily PnL attribution, charts, Apprise summary"),
+    # calibration reads `hlmm record` files of the coin from data_dir; never on a timer in the demo (its
+    # synthetic market is not worth calibrating on, and a sweep takes minutes of CPU)
+    Deployment("calibrate", "nightly", "calibrate", None,
+               {"data_dir": "var/recordings", "coin": "BTC", "in_sample_minutes": 240.0,
+                "out_of_sample_minutes": 120.0, "n_trials": 50, "batch_size": 4, "dry_run": False},
+               "Nightly calibration: search strategy params on the recordings, adopt under the guard"),
+    Deployment("calibrate", "manual", None, None,
+               {"data_dir": "var/recordings", "coin": "BTC", "in_sample_minutes": 240.0,
+                "out_of_sample_minutes": 120.0, "n_trials": 50, "batch_size": 4, "dry_run": True},
+               "Manual calibration from the UI (dry run unless dry_run=false)"),
 )
 
 

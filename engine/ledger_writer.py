@@ -244,12 +244,16 @@ class LedgerWriter:
 
         self._read_own_writes()
         with session_scope(self.engine) as s:
-            rows = repo.latest_params(s, keys=[f"regime.{c}" for c in coins], account=self.user)
-            out = {}
+            # regime.<COIN> (vol_regime: spread_multiplier) and calibration.<COIN> (calibrate: [strategy] keys,
+            # returned under "calibration"), this account's rows or every account's
+            rows = repo.latest_params(s, keys=[f"{k}.{c}" for c in coins for k in ("regime", "calibration")],
+                                      account=self.user)
+            out: dict[str, dict] = {}
             for key, p in rows.items():
                 data = p.data
+                kind, coin = key.split(".", 1)
                 if isinstance(data, dict):
-                    out[key.split(".", 1)[1]] = data
+                    out.setdefault(coin, {}).update(data if kind == "regime" else {"calibration": data})
             return out
 
     def read_param(self, key: str) -> Any:

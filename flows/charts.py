@@ -54,3 +54,27 @@ def line_chart(path: Path, title: str, series: Mapping[str, Sequence[tuple[dt.da
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def scatter_chart(path: Path, title: str, xs: Sequence[float], ys: Sequence[float], values: Sequence[float],
+                  x_label: str, y_label: str, value_label: str, log_x: bool = False, log_y: bool = False) -> Path:
+    """Points (x, y) coloured by a value: e.g. each calibration trial's score over its two most important params."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=80)
+    if xs:
+        sc = ax.scatter(xs, ys, c=values, cmap="viridis", s=40, edgecolors="black", linewidths=0.4)
+        fig.colorbar(sc, ax=ax, label=value_label)
+    else:
+        ax.text(0.5, 0.5, "no finished trials", ha="center", va="center", transform=ax.transAxes)
+    if log_x:
+        ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

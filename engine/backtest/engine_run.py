@@ -62,11 +62,16 @@ def engine_config(opts: Any, perp_coin: str, spot_coin: str | None, address: str
     market = MarketConfig(coin=perp_coin, spot=spot_coin is not None, perp=True, spot_pair=spot_coin,
                           perp_name=perp_coin)
     carry = base.carry
+    strategy = base.strategy
+    if getattr(opts, "strategy", None):
+        # through the model, so a calibration trial's value gets the same range checks as the config file's
+        strategy = type(strategy).model_validate({**strategy.model_dump(), **opts.strategy})
     if opts.perp_leverage is not None:
         carry = carry.model_copy(update={"perp_leverage": max(1, int(opts.perp_leverage))})
     return base.model_copy(update={
         "markets": [market],
         "carry": carry,
+        "strategy": strategy,
         "venue": base.venue.model_copy(update={"network": "local", "base_url": BASE_URL, "account_address": address,
                                                "agent_address": None, "secret_env": None, "secret_file": None}),
         "ledger": base.ledger.model_copy(update={"url": ledger_url}),

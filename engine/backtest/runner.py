@@ -6,6 +6,7 @@ the data (books, trades, gaps, funding), picks the coins and lot sizes, and writ
 from __future__ import annotations
 
 import json
+import math
 import pathlib
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -40,6 +41,12 @@ class ReplayOptions:
     start_perp_usdc: float = 10_000.0
     perp_leverage: float | None = None  # None: the config's carry.perp_leverage
     gaps: bool = True  # replay recorded feed gaps as disconnects
+    # replay only [start_ms, end_ms) of the data (exchange ms; None = from the start / to the end): the
+    # calibrate flow's walk-forward windows are slices of one recording
+    start_ms: int | None = None
+    end_ms: int | None = None
+    # `[strategy]` keys replacing the config's (validated by the config model): one calibration trial
+    strategy: dict[str, Any] | None = None
 
 
 def _first_coin(path: pathlib.Path) -> str:
@@ -71,20 +78,37 @@ def prepare(opts: ReplayOptions) -> dict[str, Any]:
     perp = (coin, sz_decimals_of(coin, opts.sz_decimals))
     spot = (spot_coin, SZ_DECIMALS.get(spot_coin, 2)) if spot_coin else None
     read = cached_books if opts.cache else iter_books
-    books = {"perp": list(read(opts.l2, coin))}
+    lo, hi = _window(opts)
+    books = {"perp": [b for b in read(opts.l2, coin) if lo <= b.t_ms < hi]}
     if opts.spot_l2:
-        books["spot"] = list(read(opts.spot_l2, spot_coin))
+        books["spot"] = [b for b in read(opts.spot_l2, spot_coin) if lo <= b.t_ms < hi]
     if not books["perp"]:
-        raise DataError(f"{opts.l2}: no l2Book snapshots for coin {coin!r}")
+        raise DataError(f"{opts.l2}: no l2Book snapshots for coin {coin!r}" + _window_text(opts))
     quality = DataQuality()
-    trades = {"perp": iter_trades(opts.trades, coin, quality=quality)} if opts.trades else None
-    gaps = {"perp": list(iter_gaps(opts.l2, coin, quality=quality))} if opts.gaps else None
+    trades = {"perp": (t for t in iter_trades(opts.trades, coin, quality=quality) if lo <= t.t_ms < hi)} \
+        if opts.trades else None
+    gaps = {"perp": [g for g in iter_gaps(opts.l2, coin, quality=quality) if lo <= g.t_ms < hi]} \
+        if opts.gaps else None
     funding = load_funding(opts.funding, coin) if opts.funding else None
     t0 = min(b[0].t_ms for b in books.values() if b)
     t1 = max(b[-1].t_ms for b in books.values() if b)
     events = merge_events({k: iter(v) for k, v in books.items()}, trades, funding, gaps)
     return {"perp": perp, "spot": spot, "events": events, "funding": funding, "quality": quality,
-            "span": (t0, t1), "snapshots": sum(len(b) for b in books.values())}
+            "span": (t0, t1), "snapshots": sum(len(b) for b in books.values()), "books": books}
+
+
+def _window(opts: ReplayOptions) -> tuple[float, float]:
+    lo = -math.inf if opts.start_ms is None else opts.start_ms
+    hi = math.inf if opts.end_ms is None else opts.end_ms
+    if lo >= hi:
+        raise ValueError(f"start_ms ({opts.start_ms}) must be before end_ms ({opts.end_ms})")
+    return lo, hi
+
+
+def _window_text(opts: ReplayOptions) -> str:
+    if opts.start_ms is None and opts.end_ms is None:
+        return ""
+    return f" in the window [{opts.start_ms}, {opts.end_ms})"
 
 
 def run_backtest(opts: ReplayOptions, progress: Callable[[int, int], None] | None = None,

@@ -11,7 +11,8 @@ from engine.config.model import HlmmConfig
 from engine.config.render import effective_dict, to_json, to_toml
 from engine.config.secrets import mask_db_url, mask_url, resolve_private_key
 from engine.config.sections import (
-    AlertsConfig, AlertTarget, CarryConfig, FlowsConfig, LedgerConfig, LimitsConfig, MarketConfig, MonitoringConfig,
+    AlertsConfig, AlertTarget, CalibrationConfig, CarryConfig, FlowsConfig, LedgerConfig, LimitsConfig, MarketConfig,
+    MonitoringConfig,
     RiskConfig,
     StrategyConfig,
 )
@@ -21,5 +22,5 @@ __all__ = [
     "ConfigError", "Problem", "HlmmConfig", "load_config", "default_config", "resolve_private_key",
     "effective_dict", "to_json", "to_toml", "mask_url", "mask_db_url", "DEFAULT_BASE_URLS",
     "VenueConfig", "MarketConfig", "StrategyConfig", "CarryConfig", "RiskConfig", "LimitsConfig",
-    "LedgerConfig", "AlertsConfig", "AlertTarget", "FlowsConfig", "MonitoringConfig",
+    "LedgerConfig", "AlertsConfig", "AlertTarget", "CalibrationConfig", "FlowsConfig", "MonitoringConfig",
 ]

@@ -7,7 +7,8 @@ from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.config.sections import (
-    AlertsConfig, CarryConfig, FlowsConfig, LedgerConfig, LimitsConfig, MarketConfig, MonitoringConfig, RiskConfig,
+    AlertsConfig, CalibrationConfig, CarryConfig, FlowsConfig, LedgerConfig, LimitsConfig, MarketConfig,
+    MonitoringConfig, RiskConfig,
     StrategyConfig, default_markets,
 )
 from engine.config.venue import VenueConfig, problems
@@ -34,6 +35,7 @@ class HlmmConfig(BaseSettings):
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     flows: FlowsConfig = Field(default_factory=FlowsConfig)
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
 
     # Where the values came from, for `hlmm config check` and error messages.
     _source_path: Path | None = PrivateAttr(default=None)

@@ -202,6 +202,26 @@ class AlertsConfig(BaseModel):
     throttle_per_window: int = Field(10, ge=1, le=100_000)
 
 
+class CalibrationConfig(BaseModel):
+    """The `calibrate` flow (flows/calibrate.py): where its trials run and what guards an adoption."""
+    model_config = SECTION_CONFIG
+
+    # a running Dask scheduler, e.g. "tcp://10.0.0.5:8786"; "" = a LocalCluster inside the flow's process
+    dask_scheduler: str = Field("", json_schema_extra={"allowed": "'' or a Dask scheduler address tcp://HOST:PORT"})
+    local_workers: int = Field(2, ge=1, le=256)  # worker processes of that LocalCluster
+    # out-of-sample score (USD) by which new params must beat the current ones to be adopted
+    margin_usd: float = Field(0.5, ge=0, le=1e9)
+    # largest move of one parameter per adoption, as a share of its search range (log range for log dimensions)
+    max_step_fraction: float = Field(0.5, gt=0, le=1)
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _check_scheduler(cls, value: str) -> str:
+        if value and not re.fullmatch(r"(tcp|tls|inproc|ucx)://[^\s/]+", value):
+            raise ValueError(f"must be '' or a scheduler address like tcp://HOST:8786, got {value!r}")
+        return value
+
+
 # ------------------------------------------------------------------------------------------------
 # Flow schedules: a 5-field cron string or an interval in seconds
 
@@ -274,3 +294,4 @@ class FlowsConfig(BaseModel):
     drawdown_audit: Schedule = _schedule(300)               # every 5 min
     ledger_audit: Schedule = _schedule("15 * * * *")        # hourly
     daily_report: Schedule = _schedule("5 0 * * *")         # 00:05 UTC
+    calibrate: Schedule = _schedule("30 2 * * *")           # nightly, after the report, on the day's recordings

@@ -20,6 +20,30 @@ from engine.strategy.quotes import QuoteParams
 log = logging.getLogger("engine.controls")
 
 
+# calibration.<COIN> params ([strategy] keys, flows/calibrate.py) -> QuoteParams fields (and unit scale). The
+# requote tolerance is not among them: the engine sets it once at start (restart to apply an adopted one).
+CALIBRATED = {"base_spread": ("base_spread", 1.0), "atr_multiplier": ("atr_multiplier", 1.0),
+              "gamma": ("gamma", 1.0), "horizon_bars": ("horizon_bars", 1.0), "levels": ("levels", None),
+              "level_spacing_bps": ("level_spacing", 1e-4), "order_size_usd": ("order_notional", 1.0)}
+
+
+def calibrated(values: Any) -> dict[str, Any]:
+    """QuoteParams overrides from a calibration params row (keys it does not map are left to the config)."""
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"needs a JSON object, got {values!r}")
+    out: dict[str, Any] = {}
+    for key, (field, scale) in CALIBRATED.items():
+        v = values.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"{key}: needs a number, got {v!r}")
+        out[field] = int(v) if scale is None else float(v) * scale
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class ControlChanges:
     kill: bool = False       # the kill switch was engaged or cleared
@@ -89,11 +113,19 @@ class ControlsPoller:
         self.controls = controls
         new: dict[str, QuoteParams] = {}
         for coin, p in params.items():
-            mult = p.get("spread_multiplier")
+            calib = p.get("calibration")
+            mult = p.get("spread_multiplier", 1.0 if calib is not None else None)
             if isinstance(mult, (int, float)) and not isinstance(mult, bool) and mult > 0:
+                try:
+                    fresh = QuoteParams.from_config(self.strategy_cfg, regime_multiplier=float(mult),
+                                                    **calibrated(calib))
+                except (TypeError, ValueError) as exc:
+                    if (coin, repr(calib)) not in self._bad:
+                        self._bad.add((coin, repr(calib)))
+                        log.warning("params calibration.%s ignored: %s", coin, exc)
+                    fresh = QuoteParams.from_config(self.strategy_cfg, regime_multiplier=float(mult))
                 old = self.params.get(coin)  # the same object while unchanged (a key of the quote memo)
-                new[coin] = old if old is not None and old.regime_multiplier == float(mult) else \
-                    QuoteParams.from_config(self.strategy_cfg, regime_multiplier=float(mult))
+                new[coin] = old if old == fresh else fresh
             elif (coin, repr(mult)) not in self._bad:  # once per bad value, not every second
                 self._bad.add((coin, repr(mult)))
                 log.warning("params regime.%s: spread_multiplier %r ignored (needs a number > 0)", coin, mult)
