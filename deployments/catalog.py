@@ -49,8 +49,17 @@ class Deployment:
         return f"flows/{self.flow}.py:{self.flow}"
 
     @property
+    def module_entrypoint(self) -> str:
+        """The same flow as a module path (no file, no colon): a worker imports it from the installed package."""
+        return f"flows.{self.flow}.{self.flow}"
+
+    @property
     def full_name(self) -> str:
         return f"{self.flow}/{self.name}"
+
+    def name_for(self, label: str | None) -> str:
+        """The deployment's name for one account: `<label>-<name>`, or the plain name without a label."""
+        return f"{label}-{self.name}" if label else self.name
 
 
 DEPLOYMENTS: tuple[Deployment, ...] = (

@@ -6,6 +6,7 @@ from pathlib import Path
 from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.config.deployment import DeploymentConfig
 from engine.config.sections import (
     AlertsConfig, CarryConfig, FlowsConfig, LedgerConfig, LimitsConfig, MarketConfig, MonitoringConfig, RiskConfig,
     StrategyConfig, default_markets,
@@ -34,6 +35,7 @@ class HlmmConfig(BaseSettings):
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     flows: FlowsConfig = Field(default_factory=FlowsConfig)
+    deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
 
     # Where the values came from, for `hlmm config check` and error messages.
     _source_path: Path | None = PrivateAttr(default=None)
