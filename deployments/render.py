@@ -38,6 +38,7 @@ class Account:
     config_path: str | None = None    # passed to every flow of the account; None: the flows' own default
     flows_cfg: Any = None             # the account's [flows] schedules; None: the defaults
     address: str | None = None        # the venue account the config trades (for the duplicate check)
+    ledger_url: str | None = None
 
 
 SINGLE = Account()
@@ -51,7 +52,7 @@ def account_from_config(path: str | os.PathLike, env: dict[str, str] | None = No
     d = cfg.deployment
     return Account(label=d.label, work_pool=d.work_pool,
                    config_path=d.worker_config_path or str(Path(path).resolve()),
-                   flows_cfg=cfg.flows, address=cfg.venue.trading_account)
+                   flows_cfg=cfg.flows, address=cfg.venue.trading_account, ledger_url=cfg.ledger.url)
 
 
 def check_fleet(accounts: list[Account], sources: list[str]) -> None:
@@ -76,6 +77,14 @@ def check_fleet(accounts: list[Account], sources: list[str]) -> None:
                               f"like {seen_address[acc.address]}; one config per account")
         if acc.address:
             seen_address[acc.address] = src
+
+
+def fleet_warnings(accounts: list[Account], sources: list[str], code: str) -> list[str]:
+    """What renders but will not work across hosts: a SQLite ledger lives in one host's file system."""
+    if code != "package":
+        return []
+    return [f"{src}: ledger.url is SQLite; workers and engines on other hosts cannot share it: use PostgreSQL"
+            for acc, src in zip(accounts, sources) if acc.ledger_url and acc.ledger_url.startswith("sqlite")]
 
 
 def deployment_entries(account: Account, code: str = "checkout") -> list[dict[str, Any]]:
@@ -111,13 +120,14 @@ def render(accounts: Iterable[Account] = (SINGLE,), code: str = "checkout") -> d
             "deployments": entries}
 
 
-def render_configs(paths: list[str], code: str = "checkout", env: dict[str, str] | None = None) -> dict[str, Any]:
-    """render() for the accounts these config files describe (none: the single-account prefect.yaml)."""
+def render_configs(paths: list[str], code: str = "checkout",
+                   env: dict[str, str] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """(render(), warnings) for the accounts these config files describe (none: the single-account prefect.yaml)."""
     if not paths:
-        return render((SINGLE,), code)
+        return render((SINGLE,), code), []
     accounts = [account_from_config(p, env) for p in paths]
     check_fleet(accounts, [str(p) for p in paths])
-    return render(accounts, code)
+    return render(accounts, code), fleet_warnings(accounts, [str(p) for p in paths], code)
 
 
 def to_yaml(doc: dict[str, Any], command: str) -> str:

@@ -35,13 +35,15 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"hlmm deployments render: --config {p}: no such file", err=True)
                 raise typer.Exit(code=2)
         try:
-            doc = render_configs(paths, code)
+            doc, warnings = render_configs(paths, code)
         except ConfigError as exc:
-            typer.echo(f"invalid configuration:\n{exc}", err=True)
+            typer.echo(str(exc), err=True)
             raise typer.Exit(code=2)
         except RenderError as exc:
             typer.echo(f"hlmm deployments render: {exc}", err=True)
             raise typer.Exit(code=2)
+        for warning in warnings:
+            typer.echo(f"warning: {warning}", err=True)
         command = "hlmm deployments render" + "".join(f" --config {p}" for p in paths) + f" --code {code}"
         text = to_yaml(doc, command)
         if out is None:

@@ -90,6 +90,9 @@ def test_bad_fleets_are_refused_naming_what_is_wrong(tmp_path):
     rel = _cfg(tmp_path, "rel", ADDR_B, 'worker_config_path = "etc/b.toml"')
     r = _cli("--config", str(rel))
     assert r.returncode == 2 and "deployment.worker_config_path" in r.stderr
+    sq = _cfg(tmp_path, "sq", ADDR_B, 'label = "desk-b"')  # the default ledger: SQLite
+    r = _cli("--config", str(a), "--config", str(sq), "--code", "package")
+    assert r.returncode == 0 and "warning: " in r.stderr and "sq.toml: ledger.url is SQLite" in r.stderr
     r = _cli("--code", "docker")
     assert r.returncode == 2 and "--code: 'docker' is not one of checkout, package" in r.stderr
     r = _cli("--config", str(tmp_path / "missing.toml"))
