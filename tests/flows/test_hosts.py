@@ -132,6 +132,7 @@ async def _pools_ready(names: list[str]) -> bool:
 @pytest.mark.timeout(240)
 def test_accounts_on_two_hosts(tmp_path):
     from prefect.settings import PREFECT_API_URL, temporary_settings
+    from sqlalchemy.engine import make_url
 
     from engine.ledger import repo
     from engine.ledger.db import make_engine, session_scope, upgrade
@@ -154,17 +155,17 @@ def test_accounts_on_two_hosts(tmp_path):
             upgrade(ledger_pg)
             sim_port = int(sim.url.rsplit(":", 1)[1])
             pg_port = free_port()
-            db = ledger_pg.rsplit("/", 1)[1]
+            pg = make_url(ledger_pg)
             configs, keys = {}, {}
             for acc, host in (("a", h1), ("b", h2)):
                 relay(host, sim_port, sim_port, log(f"relay-sim-{acc}"))
-                relay(host, pg_port, 5432, log(f"relay-pg-{acc}"))
+                relay(host, pg_port, pg.port or 5432, log(f"relay-pg-{acc}"))
                 address, key = accounts[acc]
                 keys[acc] = (f"HLMM_KEY_{acc.upper()}", key)
                 configs[acc] = _write_config(
                     tmp_path / f"desk-{acc}.toml", label=f"desk-{acc}", pool=f"hlmm-{host.hostname}",
                     address=address, key_env=keys[acc][0], sim_url=f"http://{host.gateway}:{sim_port}",
-                    ledger_url=f"postgresql+psycopg://postgres@{host.gateway}:{pg_port}/{db}")
+                    ledger_url=pg.set(host=host.gateway, port=pg_port).render_as_string(hide_password=False))
             for host in (h1, h2):
                 _wait(lambda: _port_open(host.gateway, pg_port) and _port_open(host.gateway, sim_port), 10,
                       f"the relays on {host.gateway}")
