@@ -1,5 +1,6 @@
 """Every deployment of the hlmm flows, in one table: `serve.py` builds from it and `prefect.yaml` must match it
-(a test checks), so the embedded demo and production never drift apart.
+(a test checks), so the embedded demo and production never drift apart. `render.py` (`hlmm deployments
+render`) turns it into a prefect.yaml once per account config; adding a flow here adds it to every account.
 
 Production schedules come from the config's [flows] section (engine/config/sections.py holds the
 defaults, prefect.yaml matches them). Defaults (UTC): rebalance daily 00:30 (plus a manual, dry-run-by-default deployment for the UI), funding
@@ -50,8 +51,17 @@ class Deployment:
         return f"flows/{self.flow}.py:{self.flow}"
 
     @property
+    def module_entrypoint(self) -> str:
+        """The same flow as a module path (no file, no colon): a worker imports it from the installed package."""
+        return f"flows.{self.flow}.{self.flow}"
+
+    @property
     def full_name(self) -> str:
         return f"{self.flow}/{self.name}"
+
+    def name_for(self, label: str | None) -> str:
+        """The deployment's name for one account: `<label>-<name>`, or the plain name without a label."""
+        return f"{label}-{self.name}" if label else self.name
 
 
 DEPLOYMENTS: tuple[Deployment, ...] = (

@@ -20,7 +20,7 @@ app = typer.Typer(
 # name -> module under engine.commands; order is the order shown in --help
 COMMAND_MODULES = [
     "up", "sim", "paper", "run", "backtest", "bench", "chaos", "status", "kill", "resume",
-    "record", "fetch", "db", "config",
+    "record", "fetch", "db", "config", "deployments",
 ]
 
 for _name in COMMAND_MODULES:

@@ -6,6 +6,7 @@ from pathlib import Path
 from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.config.deployment import DeploymentConfig
 from engine.config.sections import (
     AlertsConfig, CalibrationConfig, CarryConfig, FlowsConfig, LedgerConfig, LimitsConfig, MarketConfig,
     MonitoringConfig, RiskConfig,
@@ -36,6 +37,7 @@ class HlmmConfig(BaseSettings):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     flows: FlowsConfig = Field(default_factory=FlowsConfig)
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
 
     # Where the values came from, for `hlmm config check` and error messages.
     _source_path: Path | None = PrivateAttr(default=None)
