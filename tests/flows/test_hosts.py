@@ -24,21 +24,11 @@ import pytest
 
 from tests.fixtures.sim import account_from_label, free_port, start_sim
 from tests.flows.netns import hosts, relay, stop
+from tests.sim.helpers import wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(sys.executable).parent
 QUIET = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-
-
-def _wait(pred, timeout: float, what: str, every: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -167,8 +157,8 @@ def test_accounts_on_two_hosts(tmp_path):
                     address=address, key_env=keys[acc][0], sim_url=f"http://{host.gateway}:{sim_port}",
                     ledger_url=pg.set(host=host.gateway, port=pg_port).render_as_string(hide_password=False))
             for host in (h1, h2):
-                _wait(lambda: _port_open(host.gateway, pg_port) and _port_open(host.gateway, sim_port), 10,
-                      f"the relays on {host.gateway}")
+                wait_for(lambda: _port_open(host.gateway, pg_port) and _port_open(host.gateway, sim_port), 10,
+                         what=f"the relays on {host.gateway}")
 
             # an engine per account, each on its host; nothing from the test's environment but the key
             base_env = {k: v for k, v in os.environ.items() if not k.startswith(("HLMM_", "PREFECT_"))}
@@ -210,7 +200,8 @@ def test_accounts_on_two_hosts(tmp_path):
             # the workers create their pools as they start; deploy once both exist
             pools = [f"hlmm-{h.hostname}" for h in (h1, h2)]
             with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-                _wait(lambda: asyncio.run(_pools_ready(pools)), 60, "both work pools and their workers", every=1)
+                wait_for(lambda: asyncio.run(_pools_ready(pools)), 60, interval=1,
+                         what="both work pools and their workers")
             r = subprocess.run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all", "--prefect-file",
                                 str(fleet)], cwd=str(fleet.parent), env=server_env, capture_output=True, text=True,
                                timeout=180)
@@ -218,13 +209,15 @@ def test_accounts_on_two_hosts(tmp_path):
 
             # both engines quote
             addr = {acc: accounts[acc][0] for acc in accounts}
-            _wait(lambda: _open_orders(sim, addr["a"]) and _open_orders(sim, addr["b"]), 60, "both engines' quotes")
+            wait_for(lambda: _open_orders(sim, addr["a"]) and _open_orders(sim, addr["b"]), 60, interval=0.3,
+                     what="both engines' quotes")
 
             # A's kill switch, then A's engine SIGKILLed: B never notices
             r = subprocess.run([str(BIN / "hlmm"), "kill", "--config", str(configs["a"]), "--why", "hosts test"],
                                capture_output=True, text=True, env=base_env, timeout=60)
             assert r.returncode == 0 and "ENGAGED" in r.stdout, r.stdout + r.stderr
-            _wait(lambda: _open_orders(sim, addr["a"]) == 0, 20, "A's quotes pulled by its kill switch")
+            wait_for(lambda: _open_orders(sim, addr["a"]) == 0, 20, interval=0.3,
+                     what="A's quotes pulled by its kill switch")
             engines["a"].send_signal(signal.SIGKILL)
             engines["a"].wait(timeout=10)
 
