@@ -260,7 +260,11 @@ class Executor:
                 else:
                     self.orders.on_update(st.oid, cloid, q.coin, q.is_buy, q.px, q.sz, st.status, now)
             elif st.resolution is Resolution.RESOLVED_NOT_PLACED:
-                self.orders.on_result(cloid, "rejected", now, reason="not placed (settled after an ambiguous reply)")
+                # the venue's own reject word (e.g. badAloPxRejected) where its order record has one: the
+                # ledger must end agreeing with the venue, not with a generic "rejected"
+                self.orders.on_result(cloid, "rejected", now, oid=st.oid,
+                                      reason="not placed (settled after an ambiguous reply)",
+                                      venue_status=st.status if st.status and st.status != "open" else None)
             else:
                 self.orders.on_result(cloid, "unknown", now, reason="ambiguous reply, fate unknown")
             return

@@ -49,3 +49,38 @@ async def test_alo_reject_is_repriced_behind_the_bbo(sim_server, fresh_account):
         assert orders.by_cloid(live[0].cloid).state is OrderState.CANCELED
     finally:
         await rest.aclose()
+
+
+async def test_an_ambiguous_reject_is_settled_with_the_venues_word(sim_server, fresh_account):
+    """The venue runs the order and refuses it (BadAloPx), but the reply comes after our timeout: the
+    executor burns the nonce (too late: the order ran), looks the order up, and records the venue's own
+    status and oid, never a generic "rejected" that the venue's history would contradict (the one-hour chaos
+    run of 2026-12-07 ended with one such order)."""
+    import httpx
+
+    address, key = fresh_account
+    # the venue waits 1.5 s before handling each of our requests; our actions time out after 0.5 s, so the
+    # order runs at +1.5 s and the nonce-burning noop (sent at +0.5 s) at +2.0 s finds the nonce used
+    rest = VenueRest(sim_server.url, private_key=key, exchange_timeout_s=0.5)
+    faults = f"{sim_server.url}/admin/faults"
+    try:
+        book = await rest.l2_book("HYPE")
+        ask = Decimal(repr(book.asks[0][0]))
+        rows = []
+        orders = OurOrders(on_change=lambda o: rows.append((o.cloid, o.oid, o.status, o.reason)))
+        ex = Executor(rest, orders, {"HYPE": CoinSpec("HYPE", 3, 2, False)}, Timings(),
+                      CloidFactory(make_run_id()).next, lambda: 0)
+        crossing = Quote("HYPE", "perp", True, 0, ask, R.round_size(Decimal(20) / ask, 2))
+        r = httpx.patch(faults, json={"latency_ms": 1500, "target_users": [address.lower()]})
+        assert r.status_code == 200, r.text
+        try:
+            await ex.execute(OrderPlan(places=(Place(crossing),)))
+        finally:
+            httpx.patch(faults, json={"latency_ms": 0, "target_users": None})
+        assert rest.stats["resolved_not_placed"] == 1, rest.stats
+        cloid, oid, status, reason = rows[1]
+        venue = await rest.order_status(cloid)
+        assert venue.found and venue.status == "badAloPxRejected" and venue.order.oid == oid
+        assert status == "badAloPxRejected" and "ambiguous" in reason, rows
+    finally:
+        await rest.aclose()
