@@ -20,7 +20,8 @@ from engine.execution.reconcile import is_ours, live_order
 from engine.venue.wire import cancel_action
 
 log = logging.getLogger("engine.account")
-HISTORY_READ_ABOVE = 8  # more gone orders than this: one historicalOrders read instead of orderStatus each
+HISTORY_READ_ABOVE = 8
+SNAPSHOT_ATTEMPTS = 3  # account reads overtaken by one of our fills are discarded and read again, this often  # more gone orders than this: one historicalOrders read instead of orderStatus each
 
 
 class AccountSync:
@@ -35,17 +36,32 @@ class AccountSync:
         self.coins = coins
         self.asset_of = asset_of
         self.on_change: Callable[[], None] | None = None  # the engine pokes its quoters
-        self.stats = {"account_reads": 0, "order_reads": 0, "status_reads": 0, "adopted": 0, "orphans_cancelled": 0}
+        self.stats = {"account_reads": 0, "order_reads": 0, "status_reads": 0, "adopted": 0, "orphans_cancelled": 0,
+                      "snapshots_discarded": 0}
 
-    async def refresh_account(self) -> None:
-        chs = await self.rest.clearinghouse_state()
-        spot = await self.rest.spot_clearinghouse_state()
+    async def refresh_account(self) -> bool:
+        """Read positions and balances into the inventory; False when every read had to be discarded."""
         inv = self.inventory
-        before = (dict(inv.perp), dict(inv.spot))
-        inv.on_snapshot(chs, spot, self.now_ms())
-        self.stats["account_reads"] += 1
-        if (inv.perp, inv.spot) != before and self.on_change is not None:
-            self.on_change()  # positions or balances moved without a fill we saw: decide again
+        for _ in range(SNAPSHOT_ATTEMPTS):
+            applied = inv.fills_applied
+            chs = await self.rest.clearinghouse_state()
+            spot = await self.rest.spot_clearinghouse_state()
+            self.stats["account_reads"] += 1
+            if inv.fills_applied != applied:
+                # one of our fills was applied while the reads were in flight. The venue may have answered
+                # either read before that fill: applying it would undo the fill, and the fill never comes
+                # again (its tid is spent). Fills carry the venue's own position (startPosition), so the
+                # inventory is right as it is; read again for a snapshot nothing overtook.
+                self.stats["snapshots_discarded"] += 1
+                continue
+            before = (dict(inv.perp), dict(inv.spot))
+            inv.on_snapshot(chs, spot, self.now_ms())
+            if (inv.perp, inv.spot) != before and self.on_change is not None:
+                self.on_change()  # positions or balances moved without a fill we saw: decide again
+            return True
+        log.info("account snapshot discarded %d times in a row (fills kept landing during the reads); the "
+                 "inventory stays as our fills set it until the next refresh", SNAPSHOT_ATTEMPTS)
+        return False
 
     async def refresh_orders(self) -> None:
         t_req = self.now_ms()

@@ -30,6 +30,7 @@ class Inventory:
     seen_tids: OrderedDict = field(default_factory=OrderedDict)
     spot_base: dict[str, str] = field(default_factory=dict)     # spot pair coin ("@1") -> base token
     spot_quote: dict[str, str] = field(default_factory=dict)    # spot pair coin -> quote token
+    fills_applied: int = 0  # fills applied so far: a snapshot read across a change of it may predate a fill
 
     def on_snapshot(self, chs: Any, spot_balances: Mapping[str, Any], now_ms: int) -> None:
         self.perp = {p.coin: p.szi for p in chs.positions}
@@ -50,6 +51,7 @@ class Inventory:
         self.seen_tids[key] = None
         if len(self.seen_tids) > SEEN_TIDS:
             self.seen_tids.popitem(last=False)
+        self.fills_applied += 1
         signed = sz if side == "B" else -sz
         base = self.spot_base.get(coin)
         if base is not None:
