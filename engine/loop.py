@@ -219,10 +219,11 @@ class Engine:
 
     def _deadman_fired(self, why: str) -> None:
         self.stats["deadman_fires_live"] += 1
-        self.alert("warning", "dead man's switch fired",
-                   f"{why}. The venue cancelled our resting orders; the engine quotes again once re-armed. What to "
-                   "do: check the engine's log for slow or refused venue requests; the venue allows 10 fires a "
-                   "day, after which the switch is off for the rest of the UTC day.")
+        self.alert("warning", "dead man's switch may have fired" if "may have" in why else "dead man's switch fired",
+                   f"{why}. A fire cancels every resting order of the account; the engine pulls its own quotes "
+                   "before a confirmed arm runs out and quotes again once re-armed. What to do: check the engine's "
+                   "log for slow or refused venue requests; the venue allows 10 fires a day, after which the "
+                   "switch is off for the rest of the UTC day.")
 
     def alert(self, severity: str, title: str, body: str) -> None:
         """Delivery blocks on the network: it runs in a worker thread, never on the loop."""

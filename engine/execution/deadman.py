@@ -5,9 +5,13 @@ order at the armed time. Facts that shape this (protocol §11):
 * the time must be ≥ venue now + 5 s, so the horizon is at least 6 s and re-arming happens well before
   expiry (every `horizon / 3`);
 * the venue allows 10 *fires* per UTC day. Arming does not fire; a fire happens only when the armed time
-  passes without a re-arm. We count the fires we can infer — our armed time is already in the past when we
-  come to re-arm, or an order update says `scheduledCancel` — and stop arming when the day's budget is spent
-  (`reserve` fires can be held back for other processes on the account).
+  passes without a re-arm. We count the fires we know of — our confirmed armed time passed with no arm of ours
+  unanswered, an order update says `scheduledCancel` (one fire per timestamp), the venue's history at start —
+  and stop arming when the day's budget is spent (`reserve` fires can be held back for other processes on the
+  account). A confirmed arm that runs out while a later arm is still unanswered (a slow venue: the later one
+  may have landed in time) is only *suspected*: it is logged and alerted but not counted, because a count too
+  high would stop the arming and leave the quotes unprotected, while a count too low costs nothing — the
+  venue says when its budget is spent and the engine believes it.
 * "Venue now" is estimated from venue timestamps on market data, never from our wall clock alone.
 
 Two parts: `DeadMan` is the state and one arm; `DeadManSwitch` is its own task, so a re-arm never waits
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from engine.venue.errors import Outcome
@@ -39,6 +43,8 @@ class DeadManState:
     last_arm_venue_ms: int | None = None
     fires_day: int | None = None
     fires: int = 0
+    fire_stamps: set = field(default_factory=set)  # venue ms of today's known fires (one fire per timestamp)
+    suspected: int = 0  # confirmed arms that ran out while a later arm was unanswered (not counted in fires)
     arms: int = 0
     refusals: int = 0
     disabled_reason: str | None = None
@@ -56,6 +62,7 @@ class DeadMan:
         self.max_fires = max_fires
         self.reserve = reserve
         self.state = DeadManState()
+        self.unanswered = 0  # arms sent whose reply (or settlement) has not come back
 
     @property
     def refresh_ms(self) -> int:
@@ -65,6 +72,7 @@ class DeadMan:
         day = now // DAY_MS
         if self.state.fires_day != day:
             self.state.fires_day, self.state.fires = day, 0
+            self.state.fire_stamps = set()
 
     def seed_fires(self, now_ms: int, fires: int) -> None:
         """After a restart: today's fires as re-derived from the venue / the ledger (never lowers the count)."""
@@ -73,32 +81,45 @@ class DeadMan:
             self.state.fires = fires
             log.info("dead man's switch: %d scheduleCancel fires already today", fires)
 
+    def _count(self, at: int) -> bool:
+        """Count the fire at venue ms `at` once (an order update per cancelled order repeats the stamp)."""
+        self._roll_day(at)
+        st = self.state
+        if at in st.fire_stamps:
+            return False
+        st.fire_stamps.add(at)
+        st.fires += 1
+        return True
+
     def observe_fire(self, venue_ms: int) -> bool:
         """A fire seen directly (an order update with status scheduledCancel); True if it was not counted yet."""
-        self._roll_day(venue_ms)
-        if self.state.armed_until is not None and self.state.armed_until <= venue_ms:
-            self.state.fires += 1
-            self.state.armed_until = None
-            return True
-        return False
+        st = self.state
+        if st.armed_until is not None and st.armed_until <= venue_ms:
+            st.armed_until = None
+        return self._count(venue_ms)
 
-    def account(self, now: int) -> bool:
-        """Count a fire the armed time passing implies; disable arming when the day's budget is spent.
-        Returns True when a fire was inferred now."""
+    def account(self, now: int) -> str | None:
+        """Note a confirmed arm that ran out (a fire when no later arm was unanswered, else a suspected one);
+        disable arming when the day's budget is spent. Returns what happened, for an alert, or None."""
         self._roll_day(now)
         st = self.state
-        fired = False
+        what = None
         if st.disabled_reason and "fires today" in st.disabled_reason and st.fires < self.max_fires - self.reserve:
             st.disabled_reason = None  # a new UTC day gave the budget back
         if st.armed_until is not None and st.armed_until <= now:
-            st.fires += 1  # the armed time passed before a re-arm was confirmed: the venue fired it
-            st.armed_until = None
-            fired = True
-            log.warning("dead man's switch fired at %d (fires today: %d)", now, st.fires)
+            at, st.armed_until = st.armed_until, None
+            if self.unanswered:
+                st.suspected += 1
+                what = (f"the confirmed scheduled cancel ran out at {at} with {self.unanswered} later arm(s) "
+                        f"unanswered: the venue may have fired (not counted; fires today: {st.fires})")
+            else:
+                self._count(at)
+                what = f"the venue's scheduled cancel fired at {at} (fires today: {st.fires})"
+            log.warning("dead man's switch: %s", what)
         if st.fires >= self.max_fires - self.reserve and not st.disabled_reason:
             st.disabled_reason = f"{st.fires} scheduleCancel fires today (budget {self.max_fires})"
             log.error("dead man's switch not re-armed: %s", st.disabled_reason)
-        return fired
+        return what
 
     def due(self, now: int | None = None) -> bool:
         if self.state.disabled_reason:
@@ -118,7 +139,11 @@ class DeadMan:
         """Send one arm for venue now + horizon; True when the venue accepted it."""
         now = self.venue_now_ms()
         target = now + self.horizon_ms
-        result = await self.rest.schedule_cancel(target)
+        self.unanswered += 1
+        try:
+            result = await self.rest.schedule_cancel(target)
+        finally:
+            self.unanswered -= 1
         st = self.state
         if result.ok:
             if st.armed_until is None or target > st.armed_until:
@@ -128,7 +153,7 @@ class DeadMan:
         st.refusals += 1
         outcome = result.error.outcome if result.error else Outcome.UNKNOWN
         if outcome is Outcome.SCHEDULE_LIMIT:
-            st.fires = self.max_fires
+            st.fires = max(st.fires, self.max_fires)  # the venue's word: its budget for today is spent
         elif outcome is Outcome.VOLUME_GATE:
             st.disabled_reason = "venue refuses scheduleCancel until enough volume traded"
             log.error("dead man's switch unavailable: %s", st.disabled_reason)
@@ -158,8 +183,8 @@ class DeadMan:
 
     def as_dict(self) -> dict[str, Any]:
         s = self.state
-        return {"armed_until": s.armed_until, "fires_today": s.fires, "arms": s.arms, "refusals": s.refusals,
-                "disabled": s.disabled_reason}
+        return {"armed_until": s.armed_until, "fires_today": s.fires, "suspected_fires": s.suspected,
+                "arms": s.arms, "refusals": s.refusals, "disabled": s.disabled_reason}
 
 
 class DeadManSwitch:
@@ -178,6 +203,7 @@ class DeadManSwitch:
         self._armed = False
         self._refused = 0  # arms refused in a row (a 429 storm must not be met with a storm of re-tries)
         self._tasks: set[asyncio.Task] = set()
+        self._wake: asyncio.Event | None = None  # set by an arm's reply: the loop decides again at once
 
     def armed(self) -> bool:
         return self._armed
@@ -186,9 +212,9 @@ class DeadManSwitch:
         """Re-derive armed-ness now (after an arm's reply, a fire seen in an order update, or a timer)."""
         dm = self.deadman
         now = dm.venue_now_ms()
-        if dm.account(now):
-            self.on_fire(f"the venue's scheduled cancel fired at {now} while this engine was running "
-                         f"(fires today: {dm.state.fires})")
+        what = dm.account(now)
+        if what:
+            self.on_fire(f"{what}, while this engine was running")
         armed = dm.armed(now)
         if armed != self._armed:
             self._armed = armed
@@ -213,6 +239,8 @@ class DeadManSwitch:
             log.warning("scheduleCancel failed: %s", task.exception())
         self._refused = 0 if task.exception() is None and task.result() else self._refused + 1
         self.check()
+        if self._wake is not None:
+            self._wake.set()  # a refusal's back-off re-try is due in ~250 ms, not at the next timer
 
     def _gap(self) -> int:
         """How long after the last send the next one may go: the refresh period while arms succeed (and one
@@ -239,18 +267,26 @@ class DeadManSwitch:
 
     async def run(self, stop: asyncio.Event) -> None:
         dm = self.deadman
-        while not stop.is_set():
-            now = dm.venue_now_ms()
-            self.check()
-            if dm.due(now) and self._inflight < self.MAX_INFLIGHT and (
-                    (not self._inflight and not self._refused) or now - self._last_send >= self._gap()):
-                self._send()
-            try:
-                await asyncio.wait_for(stop.wait(), (self._next_wake(now) - now) / 1000)
-            except asyncio.TimeoutError:
-                pass
-        for t in list(self._tasks):
-            t.cancel()
+        wake = self._wake = asyncio.Event()
+        stopping = asyncio.ensure_future(stop.wait())
+        stopping.add_done_callback(lambda _: wake.set())
+        try:
+            while not stop.is_set():
+                now = dm.venue_now_ms()
+                self.check()
+                if dm.due(now) and self._inflight < self.MAX_INFLIGHT and (
+                        (not self._inflight and not self._refused) or now - self._last_send >= self._gap()):
+                    self._send()
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), (self._next_wake(now) - now) / 1000)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            stopping.cancel()
+            self._wake = None
+            for t in list(self._tasks):
+                t.cancel()
 def fires_in_history(rows: Any, day: int) -> int:
     """scheduleCancel fires of UTC day `day` (ms // DAY_MS) visible in a historicalOrders reply: one fire
     cancels every open order of the account at one timestamp, so distinct timestamps = fires. A fire with
