@@ -34,8 +34,9 @@ async def test_reconnect_resyncs_without_duplicates(engine_config, sim_server, t
         taker = await asyncio.to_thread(_taker, sim_server)
         resyncs = engine.stats["resyncs"]
         await engine.feed.close()  # the socket goes away (and stays away while we trade against it)
-        bid = max((o for o in ours(open_orders(sim_server.url, user)) if o["coin"] == "HYPE" and o["side"] == "B"),
-                  key=lambda o: float(o["limitPx"]))
+        def our_perp_bids():  # (a requote may be mid-way at this instant: wait for the bid, do not read once)
+            return [o for o in ours(open_orders(sim_server.url, user)) if o["coin"] == "HYPE" and o["side"] == "B"]
+        bid = max(await until(our_perp_bids, 2, what="our perp bid"), key=lambda o: float(o["limitPx"]))
         before = perp_szi(sim_server.url, user)
         res = await asyncio.to_thread(taker.order, "HYPE", False,
                                       size_through(sim_server.url, "HYPE", float(bid["limitPx"]), True),
