@@ -112,12 +112,15 @@ async def test_unknown_signer_is_auth(sim, tmp_path):
 
 async def test_info_survives_5xx_and_429_bursts(sim, fresh_account, tmp_path):
     _, key = fresh_account
-    sim.admin("faults", {"http_5xx_p": 0.3, "http_429_p": 0.3, "seed": 5})
+    # (each 429 empties our weight bucket, and refilling it to above the reserve takes ~3 s whatever the
+    # capacity: 429s are kept rarer than 5xx so the test stays short)
+    sim.admin("faults", {"http_5xx_p": 0.4, "http_429_p": 0.1, "seed": 5})
     async with make_rest(sim, key, tmp_path, info_retries=12) as r:
-        books = [await r.l2_book("BTC") for _ in range(40)]
-        mids = [await r.all_mids() for _ in range(10)]
+        books = [await r.l2_book("BTC") for _ in range(20)]
+        mids = [await r.all_mids() for _ in range(6)]
         assert all(b.coin == "BTC" for b in books) and all("ETH" in m for m in mids)
-        assert r.stats["info_retries"] > 10  # ~half the first attempts failed and were retried
+        assert r.stats["info_retries"] > 8  # ~half the first attempts failed and were retried
+        assert r.bucket.throttled > 0  # and at least one was a 429 that emptied the bucket
     sim.admin("faults", {"http_5xx_p": 1.0})
     async with make_rest(sim, key, tmp_path, info_retries=2) as r:
         from engine.venue.rest import VenueError
