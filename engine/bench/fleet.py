@@ -5,8 +5,8 @@ Redis IP-weight budget, with a Prefect server and a process worker running every
 Phases, each measured on its own so each figure has a reference from the same run:
 
 1. before anything trades: PostgreSQL's insert rate on this machine (`pg_insert_rate`);
-2. `solo`: account 0's engine alone (the Prefect server idle, no deployments) → CPU, RSS, ledger writes and IP
-   weight of one engine;
+2. `solo`: account 0's engine alone, with only account 0's deployments registered → CPU, RSS, ledger writes,
+   IP weight of one engine, and the latency of its flow runs;
 3. the other engines start, every account's deployments are registered, then `window`: the whole fleet →
    the same figures per engine and in total, plus the flow runs due in the window.
 

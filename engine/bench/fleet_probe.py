@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import re
 import time
@@ -170,4 +171,4 @@ def metric_values(text: str, name: str) -> dict[str, float]:
 def percentile(xs: list[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..1) of a non-empty list."""
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, int(round(p * len(xs) + 0.5)) - 1))]
+    return xs[min(len(xs) - 1, max(0, math.ceil(p * len(xs)) - 1))]

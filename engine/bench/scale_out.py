@@ -41,7 +41,8 @@ NAMES = ("scale_ledger_rows_per_s", "scale_ledger_rows_per_s_per_engine", "scale
          "scale_engine_cpu_pct", "scale_engine_cpu_pct_max", "scale_engine_rss_mb", "scale_engine_rss_mb_max",
          "scale_machine_cpu_pct", "scale_sim_cpu_pct", "scale_prefect_server_cpu_pct", "scale_prefect_worker_cpu_pct",
          "scale_ip_weight_per_min", "scale_ip_weight_peak_60s", "scale_ip_weight_per_min_per_engine",
-         "scale_ip_bucket_min_level", "scale_rate_limited_429", "scale_engine_throttled", "scale_actions_per_min")
+         "scale_ip_bucket_min_level", "scale_rate_limited_429", "scale_engine_throttled", "scale_actions_per_min",
+         "scale_info_reads_per_min")
 
 
 def _env_number(name: str, default: float, lo: float, hi: float) -> float:
@@ -142,6 +143,9 @@ def results(o) -> list[Result]:
         Result("scale_actions_per_min", actions, "actions/min", f"account 0 alone × {n}",
                n * s.metrics[0].get("actions", 0) * 60.0 / s.seconds,
                "exchange actions sent by all engines"),
+        Result("scale_info_reads_per_min", sum(m.get("venue_info", 0) for m in f.metrics.values()) * per_min,
+               "requests/min", f"account 0 alone × {n}", n * s.metrics[0].get("venue_info", 0) * 60.0 / s.seconds,
+               "REST /info requests sent by all engines (account, orders, fills, candles, budget reads)"),
     ]
     return out
 
