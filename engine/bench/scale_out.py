@@ -143,8 +143,8 @@ def results(o) -> list[Result]:
         Result("scale_actions_per_min", actions, "actions/min", f"account 0 alone × {n}",
                n * s.metrics[0].get("actions", 0) * 60.0 / s.seconds,
                "exchange actions sent by all engines"),
-        Result("scale_info_reads_per_min", sum(m.get("venue_info", 0) for m in f.metrics.values()) * per_min,
-               "requests/min", f"account 0 alone × {n}", n * s.metrics[0].get("venue_info", 0) * 60.0 / s.seconds,
+        Result("scale_info_reads_per_min", sum(m.get("venue_rest_info", 0) for m in f.metrics.values()) * per_min,
+               "requests/min", f"account 0 alone × {n}", n * s.metrics[0].get("venue_rest_info", 0) * 60.0 / s.seconds,
                "REST /info requests sent by all engines (account, orders, fills, candles, budget reads)"),
     ]
     return out

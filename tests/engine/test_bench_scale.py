@@ -90,7 +90,7 @@ def _window(n: int, seconds: float, runs: list[dict]) -> Window:
     others = {k: CpuMeter(pid=1, cpu_pct=3.0) for k in ("sim", "prefect-server", "prefect-worker")}
     return Window(seconds=seconds, engines=engines, writes={"orders": 100.0 * n, "fills": 20.0 * n}, commits=90.0 * n,
                   weight=300.0 * n, refused=0, peak_window_weight=600.0 * n, bucket_min=99_000.0, machine_pct=80.0,
-                  others=others, metrics={i: {"actions": 50.0, "rate_limited": 0.0, "venue_info": 30.0}
+                  others=others, metrics={i: {"actions": 50.0, "rate_limited": 0.0, "venue_rest_info": 30.0}
                                           for i in range(n)}, runs=runs, end=_at(seconds))
 
 
