@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 
 from engine.bench import fleet_prefect
-from engine.bench.fleet_probe import (CpuMeter, children_of, machine_busy, metric_values, pg_insert_rate, pg_writes,
-                                      scratch_database)
+from engine.bench.fleet_probe import (CpuMeter, children_of, machine_busy, metric_values, pg_connections,
+                                      pg_insert_rate, pg_writes, scratch_database)
 from engine.orchestrate import OrchestrationError, Supervisor, free_port, hlmm_argv, http_ok
 from engine.paper import DEMO_QUOTING, DEMO_TAKER_INTENSITY, PAPER_HYPE_SPOT, PAPER_USDC_PERP, PAPER_USDC_SPOT
 
@@ -66,6 +66,8 @@ class Window:
     peak_window_weight: float                    # most weight seen in one rolling 60 s window
     bucket_min: float | None                     # lowest level of the shared Redis bucket
     machine_pct: float                           # all cores busy, % of one core
+    pg_conns_peak: int = 0                       # most connections to the ledger database at one sample
+    pg_max_connections: int = 0
     others: dict[str, CpuMeter] = dataclasses.field(default_factory=dict)
     metrics: dict[int, dict[str, float]] = dataclasses.field(default_factory=dict)
     runs: list[dict] = dataclasses.field(default_factory=list)   # flow runs due in the window
@@ -188,18 +190,22 @@ class _Fleet:
         """Run for `seconds`, sampling RSS, the venue's weight window and the Redis bucket every SAMPLE_S."""
         meters = {i: CpuMeter(self.engine_pid[i]) for i in which}
         extra = {name: CpuMeter(pid) for name, pid in others.items()}
+        if "prefect-worker" in others:  # the flow-run processes it started and reaped in the window
+            extra["flow-runs"] = CpuMeter(others["prefect-worker"], children=True)
         m0 = {i: self._scrape(i) for i in which}
         w0, x0 = pg_writes(self.ledger)
         u0, (busy0, total0) = self._usage(), machine_busy()
         for m in (*meters.values(), *extra.values()):
             m.start()
         t0 = time.monotonic()
-        peak, low = 0.0, None
+        peak, low, conns, max_conns = 0.0, None, 0, 0
         while time.monotonic() - t0 < seconds:
             time.sleep(min(SAMPLE_S, max(0.0, seconds - (time.monotonic() - t0))))
             for m in (*meters.values(), *extra.values()):
                 m.sample()
             peak = max(peak, self._usage()["window"])
+            n_conns, max_conns = pg_connections(self.ledger)
+            conns = max(conns, n_conns)
             level = self._bucket_level()
             if level is not None:
                 low = level if low is None else min(low, level)
@@ -217,7 +223,7 @@ class _Fleet:
         return Window(seconds=elapsed, engines=meters,
                       writes={t: w1.get(t, 0) - w0.get(t, 0) for t in w1}, commits=x1 - x0,
                       weight=u1["spent"] - u0["spent"], refused=u1["refused"] - u0["refused"],
-                      peak_window_weight=peak, bucket_min=low,
+                      peak_window_weight=peak, bucket_min=low, pg_conns_peak=conns, pg_max_connections=max_conns,
                       machine_pct=100 * cores * (busy1 - busy0) / max(1e-9, total1 - total0),
                       others=extra, metrics={i: {k: m1[i].get(k, 0) - m0[i].get(k, 0) for k in m1[i]} for i in which})
 

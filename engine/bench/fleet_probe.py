@@ -29,14 +29,16 @@ def children_of(pid: int) -> list[int]:
         return []
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of `pid` (all its threads), None once it is gone."""
+def cpu_seconds(pid: int, children: bool = False) -> float | None:
+    """User + system CPU time of `pid` (all its threads), None once it is gone; `children`: instead, that of its
+    children that have ended and been waited for (a Prefect worker's finished flow-run processes)."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14, 15 of stat(5))
+    at = 13 if children else 11  # cutime, cstime (fields 16, 17 of stat(5)); utime, stime (14, 15)
+    return (int(fields[at]) + int(fields[at + 1])) / _TICKS
 
 
 def rss_mb(pid: int) -> float | None:
@@ -62,6 +64,7 @@ def machine_busy() -> tuple[float, float]:
 class CpuMeter:
     """CPU % of one process over a window: start(), then stop(); RSS sampled by sample() (peak kept)."""
     pid: int
+    children: bool = False   # measure the process's ended children (see cpu_seconds), not the process
     cpu0: float = 0.0
     t0: float = 0.0
     cpu_pct: float | None = None
@@ -69,7 +72,7 @@ class CpuMeter:
     rss_peak: float = 0.0
 
     def start(self) -> None:
-        self.cpu0, self.t0 = cpu_seconds(self.pid) or 0.0, time.monotonic()
+        self.cpu0, self.t0 = cpu_seconds(self.pid, self.children) or 0.0, time.monotonic()
 
     def sample(self) -> None:
         rss = rss_mb(self.pid)
@@ -77,7 +80,7 @@ class CpuMeter:
             self.rss_last, self.rss_peak = rss, max(self.rss_peak, rss)
 
     def stop(self) -> None:
-        cpu = cpu_seconds(self.pid)
+        cpu = cpu_seconds(self.pid, self.children)
         self.sample()
         if cpu is not None:
             self.cpu_pct = 100 * (cpu - self.cpu0) / max(1e-9, time.monotonic() - self.t0)
@@ -117,6 +120,17 @@ def pg_writes(url: str) -> tuple[dict[str, int], int]:
         rows = conn.execute("SELECT relname, n_tup_ins + n_tup_upd FROM pg_stat_user_tables").fetchall()
         xact = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").fetchone()
     return {name: int(n) for name, n in rows}, int(xact[0])
+
+
+def pg_connections(url: str) -> tuple[int, int]:
+    """(connections to the database at `url` now, the server's max_connections), this probe's own excluded."""
+    import psycopg
+
+    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+        n = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                         "AND pid <> pg_backend_pid()").fetchone()[0]
+        limit = conn.execute("SHOW max_connections").fetchone()[0]
+    return int(n), int(limit)
 
 
 def pg_insert_rate(url: str, seconds: float = 5.0, rows_per_txn: int = 5) -> float:

@@ -35,11 +35,12 @@ from engine.bench.fleet_probe import percentile
 DEMAND_BUDGET = 100_000
 REAL_IP_BUDGET = 1200
 TABLES = ("orders", "fills", "equity_marks", "markouts", "funding_payments", "params", "controls", "alerts")
-NAMES = ("scale_ledger_rows_per_s", "scale_ledger_rows_per_s_per_engine", "scale_ledger_commits_per_s",
+NAMES = ("scale_ledger_rows_per_s", "scale_ledger_rows_per_s_per_engine", "scale_ledger_commits_per_s", "scale_ledger_connections",
          *(f"scale_ledger_{t}_rows_per_s" for t in TABLES),
          "scale_flow_latency_p50_s", "scale_flow_latency_p95_s", "scale_flow_latency_max_s", "scale_flow_runs",
          "scale_engine_cpu_pct", "scale_engine_cpu_pct_max", "scale_engine_rss_mb", "scale_engine_rss_mb_max",
          "scale_machine_cpu_pct", "scale_sim_cpu_pct", "scale_prefect_server_cpu_pct", "scale_prefect_worker_cpu_pct",
+         "scale_flow_runs_cpu_pct",
          "scale_ip_weight_per_min", "scale_ip_weight_peak_60s", "scale_ip_weight_per_min_per_engine",
          "scale_ip_bucket_min_level", "scale_rate_limited_429", "scale_engine_throttled", "scale_actions_per_min",
          "scale_info_reads_per_min")
@@ -82,6 +83,10 @@ def results(o) -> list[Result]:
         Result("scale_ledger_commits_per_s", f.commits / f.seconds, "commits/s", f"account 0 alone × {n}",
                n * s.commits / s.seconds),
     ]
+    out.append(Result("scale_ledger_connections", float(f.pg_conns_peak), "connections",
+                      "PostgreSQL's max_connections", float(f.pg_max_connections),
+                      f"most connections to the ledger database at one sample (engines and flow runs); account 0 "
+                      f"alone: {s.pg_conns_peak}"))
     out += [Result(f"scale_ledger_{t}_rows_per_s", fleet_rate.get(t, 0.0), "rows/s", f"account 0 alone × {n}",
                    n * solo_rate.get(t, 0.0)) for t in TABLES]
 
@@ -114,12 +119,13 @@ def results(o) -> list[Result]:
                f"{s.machine_pct:.0f} %"),
     ]
     for key, name in (("sim", "scale_sim_cpu_pct"), ("prefect-server", "scale_prefect_server_cpu_pct"),
-                      ("prefect-worker", "scale_prefect_worker_cpu_pct")):
+                      ("prefect-worker", "scale_prefect_worker_cpu_pct"), ("flow-runs", "scale_flow_runs_cpu_pct")):
         m, m0 = f.others.get(key), s.others.get(key)
         out.append(Result(name, m.cpu_pct if m and m.cpu_pct is not None else float("nan"), "% of a core",
                           "solo phase (account 0 only)", m0.cpu_pct if m0 else None,
-                          "the worker's own process; the flow runs it starts are separate processes"
-                          if key == "prefect-worker" else None))
+                          {"prefect-worker": "the worker's own process; its flow runs are the next figure",
+                           "flow-runs": "CPU of the flow-run processes the worker started and reaped in the window "
+                                        "(one Python process per run), averaged over the window"}.get(key)))
 
     weight = f.weight * per_min
     solo_weight = s.weight * 60.0 / s.seconds

@@ -87,9 +87,10 @@ def _window(n: int, seconds: float, runs: list[dict]) -> Window:
     for i in range(n):
         m = CpuMeter(pid=1000 + i, cpu_pct=5.0 + i, rss_last=110.0, rss_peak=115.0)
         engines[i] = m
-    others = {k: CpuMeter(pid=1, cpu_pct=3.0) for k in ("sim", "prefect-server", "prefect-worker")}
+    others = {k: CpuMeter(pid=1, cpu_pct=3.0) for k in ("sim", "prefect-server", "prefect-worker", "flow-runs")}
     return Window(seconds=seconds, engines=engines, writes={"orders": 100.0 * n, "fills": 20.0 * n}, commits=90.0 * n,
-                  weight=300.0 * n, refused=0, peak_window_weight=600.0 * n, bucket_min=99_000.0, machine_pct=80.0,
+                  weight=300.0 * n, refused=0, peak_window_weight=600.0 * n, bucket_min=99_000.0, machine_pct=80.0, pg_conns_peak=4 * n,
+                  pg_max_connections=100,
                   others=others, metrics={i: {"actions": 50.0, "rate_limited": 0.0, "venue_rest_info": 30.0}
                                           for i in range(n)}, runs=runs, end=_at(seconds))
 
