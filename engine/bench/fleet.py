@@ -86,8 +86,8 @@ class Outcome:
 
 def _config(path: Path, *, address: str, key_file: Path, sim_url: str, ledger: str, coins: tuple[str, ...],
             budget: int, metrics_port: int, label: str) -> Path:
-    markets = "".join(f'\n[[markets]]\ncoin = "{c}"\n' + ('spot_pair = "HYPE/USDC"\n' if c == "HYPE" else "spot = false\n")
-                      for c in coins)
+    legs = {"HYPE": 'spot_pair = "HYPE/USDC"\n'}  # the others quote their perp alone
+    markets = "".join(f'\n[[markets]]\ncoin = "{c}"\n' + legs.get(c, "spot = false\n") for c in coins)
     path.write_text(
         "# written by the scale-out bench (engine/bench/fleet.py)\n"
         f'[venue]\nnetwork = "local"\nbase_url = "{sim_url}"\naccount_address = "{address}"\n'
@@ -182,8 +182,8 @@ class _Fleet:
             return {}
         exec_ = metric_values(text, "hlmm_exec_total")
         out = {k.split('"')[1]: v for k, v in exec_.items() if '"' in k}
-        out.update({f"venue_{k.split(chr(34))[1]}": v for k, v in metric_values(text, "hlmm_venue_requests_total").items()
-                    if '"' in k})
+        venue = metric_values(text, "hlmm_venue_requests_total")
+        out.update({f"venue_{k.split(chr(34))[1]}": v for k, v in venue.items() if '"' in k})
         return out
 
     def measure(self, seconds: float, which: list[int], others: dict[str, int]) -> Window:

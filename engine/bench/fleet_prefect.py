@@ -72,15 +72,17 @@ def deploy(configs: list[Path], out: Path, env: dict[str, str], anchor: dt.datet
 
 
 def flow_runs(api: str, since: dt.datetime, until: dt.datetime) -> list[dict]:
-    """Every flow run expected to start in [since, until): its deployment, expected start, actual start (None
-    while not running yet) and state."""
+    """Every flow run expected to start in [since, until): its deployment and flow, expected start, actual start
+    (None while not running yet) and state."""
     body = {"flow_runs": {"expected_start_time": {"after_": since.isoformat(), "before_": until.isoformat()}},
             "sort": "EXPECTED_START_TIME_ASC", "limit": 200}
     out: list[dict] = []
     with httpx.Client(timeout=30) as c:
         deployments = {d["id"]: d["name"] for d in _all(c, f"{api}/deployments/filter", {})}
+        flows = {f["id"]: f["name"] for f in _all(c, f"{api}/flows/filter", {})}
         for r in _all(c, f"{api}/flow_runs/filter", body):
             out.append({"deployment": deployments.get(r["deployment_id"], r["deployment_id"]),
+                        "flow": flows.get(r["flow_id"], r["flow_id"]),
                         "expected": _ts(r["expected_start_time"]), "start": _ts(r.get("start_time")),
                         "state": r.get("state_type")})
     return out

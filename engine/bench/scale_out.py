@@ -35,7 +35,8 @@ from engine.bench.fleet_probe import percentile
 DEMAND_BUDGET = 100_000
 REAL_IP_BUDGET = 1200
 TABLES = ("orders", "fills", "equity_marks", "markouts", "funding_payments", "params", "controls", "alerts")
-NAMES = ("scale_ledger_rows_per_s", "scale_ledger_rows_per_s_per_engine", "scale_ledger_commits_per_s", "scale_ledger_connections",
+NAMES = ("scale_ledger_rows_per_s", "scale_ledger_rows_per_s_per_engine", "scale_ledger_commits_per_s",
+         "scale_ledger_connections",
          *(f"scale_ledger_{t}_rows_per_s" for t in TABLES),
          "scale_flow_latency_p50_s", "scale_flow_latency_p95_s", "scale_flow_latency_max_s", "scale_flow_runs",
          "scale_engine_cpu_pct", "scale_engine_cpu_pct_max", "scale_engine_rss_mb", "scale_engine_rss_mb_max",
@@ -98,7 +99,12 @@ def results(o) -> list[Result]:
     for name, q in (("p50", 0.5), ("p95", 0.95), ("max", 1.0)):
         out.append(Result(f"scale_flow_latency_{name}_s", percentile(lat, q) if lat else float("nan"), "s",
                           ref_what, percentile(ref, q) if ref else None, note if name == "p50" else None))
+    by_flow: dict[str, int] = {}
+    for r in f.runs:
+        if r["expected"] < f.end:
+            by_flow[r["flow"]] = by_flow.get(r["flow"], 0) + 1
     out.append(Result("scale_flow_runs", float(len(lat)), "runs", None, None,
+                      f"{', '.join(f'{k} {v}' for k, v in sorted(by_flow.items()))}; "
                       f"{sum(1 for r in f.runs if r['state'] == 'COMPLETED')} completed, "
                       f"{sum(1 for r in f.runs if r['state'] in ('FAILED', 'CRASHED'))} failed/crashed; "
                       f"{o.deployments} deployments registered in {o.deploy_s:.0f} s"))

@@ -89,14 +89,15 @@ def _window(n: int, seconds: float, runs: list[dict]) -> Window:
         engines[i] = m
     others = {k: CpuMeter(pid=1, cpu_pct=3.0) for k in ("sim", "prefect-server", "prefect-worker", "flow-runs")}
     return Window(seconds=seconds, engines=engines, writes={"orders": 100.0 * n, "fills": 20.0 * n}, commits=90.0 * n,
-                  weight=300.0 * n, refused=0, peak_window_weight=600.0 * n, bucket_min=99_000.0, machine_pct=80.0, pg_conns_peak=4 * n,
+                  weight=300.0 * n, refused=0, peak_window_weight=600.0 * n, bucket_min=99_000.0, machine_pct=80.0,
+                  pg_conns_peak=4 * n,
                   pg_max_connections=100,
                   others=others, metrics={i: {"actions": 50.0, "rate_limited": 0.0, "venue_rest_info": 30.0}
                                           for i in range(n)}, runs=runs, end=_at(seconds))
 
 
 def test_every_declared_figure_comes_out_with_its_reference():
-    runs = [{"expected": _at(1), "start": _at(4), "state": "COMPLETED"}]
+    runs = [{"expected": _at(1), "start": _at(4), "state": "COMPLETED", "flow": "drawdown_audit"}]
     o = Outcome(Plan(accounts=3, coins=1, window_s=30, solo_s=30, ip_budget=100_000), 8000.0,
                 _window(1, 30, runs), _window(3, 30, runs * 3), deploy_s=7.0, deployments=27)
     out = results(o)
@@ -106,4 +107,5 @@ def test_every_declared_figure_comes_out_with_its_reference():
     assert by["scale_ledger_orders_rows_per_s"].reference_value == pytest.approx(10.0)  # 100 rows / 30 s × 3
     assert by["scale_flow_latency_p50_s"].value == 3.0 and by["scale_flow_latency_p50_s"].reference_value == 3.0
     assert by["scale_engine_cpu_pct"].value == 6.0 and by["scale_engine_cpu_pct"].reference_value == 5.0
+    assert by["scale_flow_runs"].goal.startswith("drawdown_audit 3;")
     assert by["scale_ip_weight_per_min"].reference_value == 1200  # Hyperliquid's, whatever the local venue allows
