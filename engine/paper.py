@@ -28,11 +28,12 @@ DEMO_TAKER_INTENSITY = 1.0
 # engine trades far more often than a real book would let it: at 1200 the flows' reads pushed the engine's own
 # scheduleCancel into 429s. The demo venue allows 20,000/min and each process budgets 5,000 (local only).
 DEMO_VENUE_WEIGHT_PER_MIN = 20_000
-DEMO_STRATEGY = ("[strategy]\n"
-                 "# demo only: quote inside the synthetic market's 1 bp spread, where its takers trade\n"
-                 "base_spread = 0.00008\natr_multiplier = 0.0\nlevels = 1\n"
-                 "\n[carry]\n# demo only: hedge a few fills at once rather than after every one\nhedge_band_usd = 250.0\n"
-                 "\n[limits]\n# demo only: the local venue allows 20,000/min in `hlmm up` (see engine/paper.py)\n"
+# the demo's quoting alone (the scale-out bench sets its own [limits])
+DEMO_QUOTING = ("[strategy]\n"
+                "# demo only: quote inside the synthetic market's 1 bp spread, where its takers trade\n"
+                "base_spread = 0.00008\natr_multiplier = 0.0\nlevels = 1\n"
+                "\n[carry]\n# demo only: hedge a few fills at once rather than after every one\nhedge_band_usd = 250.0\n")
+DEMO_STRATEGY = (DEMO_QUOTING + "\n[limits]\n# demo only: the local venue allows 20,000/min in `hlmm up` (see engine/paper.py)\n"
                  "ip_weight_per_min = 5000\n")
 
 

@@ -278,7 +278,8 @@ async def limits(request: Request, sim) -> Response:
             raise ValueError(f"field ws_idle_timeout_s must be a number > 0, got {idle!r}")
         sim.limiter.reset(weight)
         sim.hub.idle_timeout_s = float(idle)
-    return _json({"ip_weight_per_min": sim.limiter.limit, "ws_idle_timeout_s": sim.hub.idle_timeout_s})
+    return _json({"ip_weight_per_min": sim.limiter.limit, "ws_idle_timeout_s": sim.hub.idle_timeout_s,
+                  "usage": sim.limiter.usage()})
 
 
 @_loopback_only

@@ -8,11 +8,9 @@ The venue is synchronous and single-threaded; every venue call happens on the se
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -27,94 +25,13 @@ from starlette.websockets import WebSocket
 
 from sim import admin, auth
 from sim import exchange as exchange_mod
+from sim.ipweight import IpWeightLimiter, exchange_weight, info_row_surcharge, info_weight  # noqa: F401 (re-exported)
 from sim.ws import WsHub
 
 log = logging.getLogger("sim.server")
 
 DESERIALIZE_ERROR = "Failed to deserialize the JSON body into the target type"
 TICK_INTERVAL_S = 0.1  # how often funding / scheduleCancel are checked against the sim clock
-
-# IP weights (protocol notes §3, §9)
-_INFO_WEIGHT_2 = {"l2Book", "allMids", "clearinghouseState", "spotClearinghouseState", "orderStatus",
-                  "exchangeStatus"}
-_INFO_WEIGHT_60 = {"userRole"}
-_PER_20_ROWS = {"userFills", "userFillsByTime", "userFunding", "fundingHistory", "historicalOrders",
-                "userNonFundingLedgerUpdates", "userTwapSliceFills"}
-
-
-def info_weight(body: dict) -> int:
-    kind = body.get("type")
-    if kind in _INFO_WEIGHT_2:
-        return 2
-    if kind in _INFO_WEIGHT_60:
-        return 60
-    return 20
-
-
-def info_row_surcharge(body: dict, payload: Any) -> int:
-    """Extra weight charged after answering, by the number of rows returned."""
-    if not isinstance(payload, list):
-        return 0
-    kind = body.get("type")
-    if kind in _PER_20_ROWS:
-        return len(payload) // 20
-    if kind == "candleSnapshot":
-        return len(payload) // 60
-    return 0
-
-
-def exchange_weight(body: dict) -> int:
-    """Every action weighs 1 + floor(batch length / 40)."""
-    action = body.get("action")
-    n = 0
-    if isinstance(action, dict):
-        for key in ("orders", "cancels", "modifies"):
-            if isinstance(action.get(key), list):
-                n = len(action[key])
-                break
-    return 1 + n // 40
-
-
-class IpWeightLimiter:
-    """Rolling 60 s window of request weight per client IP (real time: clients are real)."""
-
-    WINDOW_S = 60.0
-
-    def __init__(self, limit: int = 1200, wall: Callable[[], float] = time.monotonic):
-        self.limit = limit
-        self._wall = wall
-        self._spent: dict[str, collections.deque] = {}
-        self._total: dict[str, int] = {}
-
-    def reset(self, limit: int) -> None:
-        self.limit = limit
-        self._spent.clear()
-        self._total.clear()
-
-    def _trim(self, ip: str, now: float) -> None:
-        spent = self._spent.setdefault(ip, collections.deque())
-        while spent and now - spent[0][0] >= self.WINDOW_S:
-            _, w = spent.popleft()
-            self._total[ip] -= w
-
-    def try_consume(self, ip: str, weight: int) -> bool:
-        now = self._wall()
-        self._trim(ip, now)
-        if self._total.get(ip, 0) + weight > self.limit:
-            return False
-        self.charge(ip, weight, now)
-        return True
-
-    def charge(self, ip: str, weight: int, now: float | None = None) -> None:
-        if weight <= 0:
-            return
-        self._spent.setdefault(ip, collections.deque()).append((now or self._wall(), weight))
-        self._total[ip] = self._total.get(ip, 0) + weight
-
-    def used(self, ip: str) -> int:
-        self._trim(ip, self._wall())
-        return self._total.get(ip, 0)
-
 
 def accounts_of(venue: Any, kind: str, body: dict) -> list[str]:
     """The account(s) a request acts for, for fault targeting (lower-case; [] if none is known).

@@ -20,6 +20,7 @@ BENCH_MODULES = [
     "engine.bench.backtest",
     "engine.bench.strategy",
     "engine.bench.matching",
+    "engine.bench.scale_out",
 ]
 
 

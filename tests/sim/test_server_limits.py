@@ -28,6 +28,7 @@ def test_ip_weight_flood_gets_429_null(sim_server):
             codes = [client.post(sim_server.url + "/info", json={"type": "l2Book", "coin": "BTC"}).status_code
                      for _ in range(40)]  # 2 each: 30 fit in the remaining 60
         assert codes[:30] == [200] * 30 and set(codes[30:]) == {429}
+        assert sim_server.admin("limits")["usage"]["127.0.0.1"]["refused_429"] == 10  # the venue's own count
         resp = httpx.post(sim_server.url + "/info", json={"type": "allMids", "dex": ""})
         assert resp.status_code == 429 and resp.text == "null"
         with pytest.raises(ClientError) as exc:  # the SDK's mapping of 429 null

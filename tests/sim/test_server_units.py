@@ -38,6 +38,18 @@ def test_limiter_window_rolls_after_a_minute():
     assert lim.try_consume("1.2.3.4", 100) and lim.used("1.2.3.4") == 100
 
 
+def test_limiter_counts_weight_spent_and_refusals_per_ip():
+    now = [0.0]
+    lim = IpWeightLimiter(10, wall=lambda: now[0])
+    assert lim.try_consume("1.2.3.4", 6) and not lim.try_consume("1.2.3.4", 6)
+    lim.charge("1.2.3.4", 3)  # a per-row surcharge counts as spent too
+    now[0] += 61
+    assert lim.try_consume("1.2.3.4", 4)
+    assert lim.usage() == {"1.2.3.4": {"window": 4, "spent": 13, "refused_429": 1}}
+    lim.reset(10)
+    assert lim.usage() == {}
+
+
 def test_subscription_identity_and_validation():
     assert subscription_key({"type": "l2Book", "coin": "@1"}, COINS) == "l2Book:@1:None:None"
     assert subscription_key({"type": "l2Book", "coin": "BTC", "nSigFigs": 5, "mantissa": 2}, COINS) == "l2Book:BTC:5:2"
