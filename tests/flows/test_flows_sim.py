@@ -227,7 +227,9 @@ def test_vol_regime_writes_versioned_params(flow_env):
             time.sleep(0.2)
     finally:
         flow_env.sim.admin("clock", {"speed": 1})
-    young = vol_regime(interval="15m", bars=96, config_path=flow_env.config_path)
+    # 52 days of 15m bars: more than any session's venue has lived (96 bars — one day — is within reach of a
+    # slow session: its clock runs at 600x for as long as the bars above take to appear)
+    young = vol_regime(interval="15m", bars=5000, config_path=flow_env.config_path)
     assert young["status"] == "insufficient_data" and "15m candles" in young["reason"]
     first = vol_regime(interval="1m", bars=30, config_path=flow_env.config_path)
     second = vol_regime(interval="1m", bars=30, config_path=flow_env.config_path)
