@@ -13,7 +13,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from engine.clock import WallClock
 
@@ -131,12 +131,17 @@ class IpWeightBucket:
             self._level = min(self._level, 0.0)
 
     async def acquire(self, weight: float, priority: bool = False) -> None:
-        while True:
-            wait_ms = self.try_take(weight, priority)
-            if not wait_ms:
-                return
-            self.throttled += 1
-            await self._sleep(wait_ms / 1000)
+        await take_weight(self, weight, priority)
+
+
+async def take_weight(bucket: Any, weight: float, priority: bool = False) -> None:
+    """Wait until `bucket` (this process's or the host's shared one) gives `weight`, counting each wait."""
+    while True:
+        wait_ms = bucket.try_take(weight, priority)
+        if not wait_ms:
+            return
+        bucket.throttled += 1
+        await bucket._sleep(wait_ms / 1000)
 
 
 # ---------------------------------------------------------------- per-address action budget

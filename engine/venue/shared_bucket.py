@@ -16,7 +16,7 @@ import math
 import socket
 from typing import Any, Awaitable, Callable
 
-from engine.venue.limits import IP_WEIGHT_PER_MIN, IpWeightBucket
+from engine.venue.limits import IP_WEIGHT_PER_MIN, IpWeightBucket, take_weight
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "hlmm:ip-weight:"
@@ -126,12 +126,7 @@ class SharedIpWeightBucket:
             self._local.on_429()
 
     async def acquire(self, weight: float, priority: bool = False) -> None:
-        while True:
-            wait_ms = self.try_take(weight, priority)
-            if not wait_ms:
-                return
-            self.throttled += 1
-            await self._sleep(wait_ms / 1000)
+        await take_weight(self, weight, priority)
 
 
 def make_bucket(capacity: float, redis_url: str | None = None, now_ms: Any = None) -> Any:
