@@ -12,6 +12,7 @@ import pytest
 from eth_account import Account
 
 from tests.engine.helpers import start_engine_process, write_config
+from tests.fixtures.redis import redis_client
 
 REDIS_URL = "redis://127.0.0.1:6379/12"  # a database of its own: the key is per host name
 BUDGET, WINDOW_S, ENGINES = 120, 12.0, 3  # 120 weight a minute refills 2 a second: engines exhaust it at start
@@ -19,13 +20,7 @@ BUDGET, WINDOW_S, ENGINES = 120, 12.0, 3  # 120 weight a minute refills 2 a seco
 
 @pytest.fixture
 def redis_db():
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
+    client = redis_client(REDIS_URL)
     key = f"hlmm:ip-weight:{socket.gethostname()}"
     client.delete(key)
     yield

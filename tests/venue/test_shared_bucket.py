@@ -16,6 +16,7 @@ import pytest
 from engine.venue.limits import IpWeightBucket, info_weight
 from engine.venue.rest import VenueRest
 from engine.venue.shared_bucket import SharedIpWeightBucket, make_bucket
+from tests.fixtures.redis import redis_client
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CAPACITY, PERIOD_MS, RUN_S, CLIENTS = 40, 4_000, 2.0, 3   # 10 weight/s refill: a budget a test can exhaust fast
@@ -23,13 +24,7 @@ CAPACITY, PERIOD_MS, RUN_S, CLIENTS = 40, 4_000, 2.0, 3   # 10 weight/s refill: 
 
 @pytest.fixture
 def redis_key():
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
+    client = redis_client(REDIS_URL)
     key = f"hlmm:test:ip-weight:{uuid.uuid4().hex}"
     yield key
     client.delete(key)
