@@ -93,6 +93,9 @@ async def _hit(url: str, user: str, taker, our_side: str) -> list[dict]:
         if mine:
             px = float(mine[0]["limitPx"])
             sweep = round(size_through(url, "@1", px, is_bid), 2)
+            if sweep <= 0:  # our quote left that price between the two reads (a requote): read again
+                await asyncio.sleep(0.1)
+                continue
             res = await asyncio.to_thread(taker.order, "@1", not is_bid, sweep, px, {"limit": {"tif": "Ioc"}})
             assert res["status"] == "ok" and "error" not in res["response"]["data"]["statuses"][0], res
             try:
