@@ -16,9 +16,11 @@ order at the armed time. Facts that shape this (protocol §11):
 
 Two parts: `DeadMan` is the state and one arm; `DeadManSwitch` is its own task, so a re-arm never waits
 behind other venue work (a slow order action, an ambiguous reply being settled): arms are sent on schedule
-whether or not the previous one has answered. When the confirmed arm is about to run out anyway (the venue is
-slow or refusing), `armed()` turns false: the quoters then pull our quotes themselves, before the venue's
-cancel fires, and quote again once an arm is confirmed.
+whether or not the previous one has answered, and while one is unanswered the next leaves after a third of
+the refresh, not a whole one. When the confirmed arm is about to run out anyway (the venue is slow or
+refusing), `armed()` turns false: the quoters then pull our quotes themselves, before the venue's cancel
+fires, and quote again once an arm is confirmed. "About to run out" is 3 s plus how slow the venue is answering
+now (the age of the oldest unanswered arm, or the last round trip): the pulling cancels wait at the venue too.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 MIN_LEAD_MS = SCHEDULE_CANCEL_MIN_LEAD_MS
 MAX_FIRES_PER_DAY = SCHEDULE_CANCEL_FIRES_PER_DAY
-LAPSE_MARGIN_MS = 3_000  # pull our own quotes this long before a confirmed arm runs out
+LAPSE_MARGIN_MS = 3_000  # pull our own quotes this long before a confirmed arm runs out (on a prompt venue)
 
 
 @dataclass(slots=True)
@@ -62,7 +64,28 @@ class DeadMan:
         self.max_fires = max_fires
         self.reserve = reserve
         self.state = DeadManState()
-        self.unanswered = 0  # arms sent whose reply (or settlement) has not come back
+        self._pending: dict[int, int] = {}  # arms sent whose reply (or settlement) has not come back: seq → sent
+        self._seq = 0
+        self._confirmed_seq = -1  # the newest arm (by send order) the venue confirmed
+        self._rtt: tuple[int, int] | None = None  # (answered at, round trip) of the last arm answered
+
+    @property
+    def unanswered(self) -> int:
+        return len(self._pending)
+
+    def slowness_ms(self, now: int) -> int:
+        """How slow the venue is answering us now: the age of the oldest unanswered arm, or the round trip of
+        the last answered one (for one horizon after it came back). A cancel sent now takes about as long."""
+        slow = now - min(self._pending.values()) if self._pending else 0
+        if self._rtt is not None and now - self._rtt[0] < self.horizon_ms:
+            slow = max(slow, self._rtt[1])
+        return max(0, slow)
+
+    def lapse_margin_ms(self, now: int) -> int:
+        """Pull our quotes this long before the confirmed arm runs out: the fixed margin plus the venue's
+        current slowness, because the pulling cancels wait at the venue as long as the arms do (a 5.7 s
+        latency burst once let a cancel sent 3 s ahead land after the venue's cancel had fired)."""
+        return LAPSE_MARGIN_MS + self.slowness_ms(now)
 
     @property
     def refresh_ms(self) -> int:
@@ -133,21 +156,29 @@ class DeadMan:
         st = self.state
         if st.disabled_reason:
             return True
-        return st.armed_until is not None and st.armed_until - now > LAPSE_MARGIN_MS
+        return st.armed_until is not None and st.armed_until - now > self.lapse_margin_ms(now)
 
     async def arm(self) -> bool:
         """Send one arm for venue now + horizon; True when the venue accepted it."""
         now = self.venue_now_ms()
         target = now + self.horizon_ms
-        self.unanswered += 1
+        seq, self._seq = self._seq, self._seq + 1
+        self._pending[seq] = now
         try:
             result = await self.rest.schedule_cancel(target)
         finally:
-            self.unanswered -= 1
+            del self._pending[seq]
+            answered = self.venue_now_ms()
+            self._rtt = (answered, answered - now)
         st = self.state
         if result.ok:
-            if st.armed_until is None or target > st.armed_until:
+            if seq > self._confirmed_seq:
                 st.armed_until, st.last_arm_venue_ms = target, now
+                self._confirmed_seq = seq
+            elif st.armed_until is not None:
+                # an older arm confirmed after a newer one: the venue may have run it last and hold its earlier
+                # time, so believe the earlier one (a belief too early costs a re-arm, too late a fire)
+                st.armed_until = min(st.armed_until, target)
             st.arms += 1
             return True
         st.refusals += 1
@@ -190,7 +221,8 @@ class DeadMan:
 class DeadManSwitch:
     """The dead man's switch as its own task: arms on schedule, never behind other venue work."""
 
-    MAX_INFLIGHT = 2
+    MAX_INFLIGHT = 3
+    SLOW_CHECK_MS = 250  # while an arm is unanswered: how often to re-derive armed-ness (the margin grows)
     RETRY_MS = 250  # first re-try after a refusal; doubles per refusal in a row, up to refresh / 2
 
     def __init__(self, deadman: DeadMan, on_armed_change: Callable[[bool], None],
@@ -219,8 +251,8 @@ class DeadManSwitch:
         if armed != self._armed:
             self._armed = armed
             if not armed:
-                log.warning("dead man's switch: no confirmed arm for the next %d ms; pulling our quotes",
-                            LAPSE_MARGIN_MS)
+                log.warning("dead man's switch: no confirmed arm for the next %d ms (venue answering in %d ms); "
+                            "pulling our quotes", dm.lapse_margin_ms(now), dm.slowness_ms(now))
             self.on_armed_change(armed)
 
     def _send(self) -> None:
@@ -243,11 +275,16 @@ class DeadManSwitch:
             self._wake.set()  # a refusal's back-off re-try is due in ~250 ms, not at the next timer
 
     def _gap(self) -> int:
-        """How long after the last send the next one may go: the refresh period while arms succeed (and one
-        is in flight), a short, doubling back-off after refusals."""
-        if not self._refused:
-            return self.deadman.refresh_ms
-        return min(self.deadman.refresh_ms // 2, self.RETRY_MS << min(self._refused - 1, 10))
+        """How long after the last send the next one may go: the refresh period while arms succeed, a short,
+        doubling back-off after refusals, and while an arm is unanswered a patience of a third of the refresh
+        (≥ 1 s): on a slow venue the next arm must leave early enough to land before the armed time runs out —
+        one sent a full refresh after an unlucky one (HTTP 500 in a 5.7 s latency burst) landed after it."""
+        dm = self.deadman
+        if self._refused:
+            return min(dm.refresh_ms // 2, self.RETRY_MS << min(self._refused - 1, 10))
+        if self._inflight:
+            return max(1_000, dm.refresh_ms // 3)
+        return dm.refresh_ms
 
     def _next_wake(self, now: int) -> int:
         dm = self.deadman
@@ -256,11 +293,12 @@ class DeadManSwitch:
             return now + dm.refresh_ms
         times = [now + dm.refresh_ms]
         if st.armed_until is not None:
-            times.append(st.armed_until - LAPSE_MARGIN_MS)  # lapse
+            times.append(st.armed_until - dm.lapse_margin_ms(now))  # lapse
             if not self._inflight:
                 times.append(st.armed_until - dm.horizon_ms + dm.refresh_ms)  # due
         if self._inflight:
-            times.append(self._last_send + dm.refresh_ms)  # still no answer: send another
+            # still no answer: send another after the patience; the lapse margin grows while we wait
+            times += [self._last_send + self._gap(), now + self.SLOW_CHECK_MS]
         elif self._refused:
             times.append(self._last_send + self._gap())  # refused: re-try after the back-off
         return max(now + 50, min(times))
