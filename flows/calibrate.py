@@ -141,8 +141,9 @@ def _weights() -> dict[str, Any]:
 
 def _data(recording: str | None, data_dir: str | None, coin: str | None,
           trades: str | None) -> tuple[pathlib.Path, str | None, str | None]:
-    """(recording, coin, trades): a recording file or capture directory as given, or the newest `hlmm record`
-    file `<COIN>_<start>.jsonl.gz` of `data_dir` (whose trades channel is then the trades)."""
+    """(recording, coin, trades): a recording file or capture directory as given, or `data_dir`, a directory of
+    `hlmm record` files `<COIN>_<start>.jsonl.gz`: the coin's files, oldest first, are read as one recording
+    (the recorder service rotates them and deletes those past its retention), trades from the same files."""
     if (recording is None) == (data_dir is None):
         raise ValueError("recording / data_dir: give exactly one (a recording file or capture directory, or a "
                          "directory of `hlmm record` files)")
@@ -153,10 +154,12 @@ def _data(recording: str | None, data_dir: str | None, coin: str | None,
         return rec, coin, trades
     if not coin:
         raise ValueError("coin: needed with data_dir (which coin's recordings to use)")
-    files = sorted(pathlib.Path(data_dir).glob(f"{coin}_*.jsonl.gz"))
-    if not files:
+    from engine.backtest.trial import recording_files
+
+    d = pathlib.Path(data_dir)
+    if not d.is_dir() or not recording_files(d, coin):
         raise ValueError(f"data_dir: no `hlmm record` files {coin}_*.jsonl.gz in {data_dir}")
-    return files[-1], coin, trades or str(files[-1])
+    return d, coin, trades or str(d)
 
 
 def _coin_of(rec: pathlib.Path) -> str:
