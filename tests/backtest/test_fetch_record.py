@@ -211,6 +211,7 @@ def test_record_survives_dropped_connections(tmp_path):
     summary = json.loads(res.output.strip().splitlines()[-1])
     assert summary["reconnects"] >= 1
     msgs = list(iter_recording(summary["files"]["ETH"]))
-    marks = [i for i, m in enumerate(msgs) if m.channel == "recorder"]
+    assert msgs[0].channel == "recorder" and msgs[0].data["event"] == "start"  # each recorder process marks its start
+    marks = [i for i, m in enumerate(msgs) if m.channel == "recorder" and m.data["event"] == "reconnect"]
     assert len(marks) == summary["reconnects"]
     assert any(m.channel == "l2Book" for m in msgs[marks[0]:])  # resubscribed: books after the first gap
