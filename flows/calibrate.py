@@ -39,7 +39,22 @@ def trial(data: dict[str, Any], window: list[int], strategy: dict[str, Any], wei
     res = run_trial(data["recording"], (window[0], window[1]), strategy, coin=data["coin"], trades=data["trades"],
                     config=data["config_path"], seed=data["seed"])
     res["score"] = score(metrics_of(res), Weights(**weights))
+    res["ran_on"] = _where()
     return res
+
+
+def _where() -> dict[str, Any]:
+    """Which host and Dask worker ran a trial (the artifact and an operator can tell a cluster's hosts apart)."""
+    import os
+    import socket
+
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):  # not in a Dask worker (a direct call)
+        worker = None
+    return {"host": socket.gethostname(), "pid": os.getpid(), "worker": worker}
 
 
 @flow(name="calibrate-search", description="The calibrate flow's trials on the Dask cluster")
