@@ -199,3 +199,28 @@ def _alert(cfg: Any, store: Any, coin: str, best: dict, decision: Any, version: 
                  f"{decision.summary}\nchanged: {moves}\ncoin {coin}\nWhat to do: nothing; to undo, write the "
                  f"previous values to the ledger's params key {PARAM_KEY.format(coin=coin)}",
                  dedup_key=f"calibrate-adopt:{coin}:{version}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m flows.calibrate '<JSON parameters>'`: one run by hand, outside any deployment, its result as one
+    JSON line on stdout with the run's wall time (`hlmm bench`'s calibrate sweep drives it this way: the engine
+    never imports Prefect). The Prefect API is this process's (PREFECT_API_URL, or a temporary local server)."""
+    import sys
+    import time
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m flows.calibrate '{\"recording\": \"...\", \"n_trials\": 6, ...}'")
+    try:
+        params = json.loads(args[0])
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"parameters: not JSON ({exc})") from None
+    if not isinstance(params, dict):
+        raise SystemExit("parameters: must be a JSON object of the flow's parameters")
+    began = time.monotonic()
+    res = calibrate(**params)
+    print(json.dumps({**res, "wall_s": time.monotonic() - began}, default=str))
+
+
+if __name__ == "__main__":
+    main()
