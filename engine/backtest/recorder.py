@@ -51,9 +51,9 @@ class Recorder:
         if not coins:
             raise ValueError("--coins needs at least one coin")
         if rotate_s < 0 or retention_s < 0:
-            raise ValueError(f"rotation ({rotate_s} s) and retention ({retention_s} s) must be >= 0 (0 = off)")
+            raise ValueError(f"rotation ({rotate_s:g} s) and retention ({retention_s:g} s) must be >= 0 (0 = off)")
         if rotate_s and retention_s and retention_s < rotate_s:
-            raise ValueError(f"retention ({retention_s} s) must be at least one rotation period ({rotate_s} s)")
+            raise ValueError(f"retention ({retention_s:g} s) must be at least one rotation period ({rotate_s:g} s)")
         self.url = ws_url(base_url)
         self.coins = list(dict.fromkeys(coins))
         self.out_dir = pathlib.Path(out_dir)

@@ -62,26 +62,36 @@ def rotation_due(opened_s: float, now_s: float, rotate_s: float) -> bool:
     return rotate_s > 0 and now_s - opened_s >= rotate_s
 
 
-def wire_coins(markets: Iterable[Any], spot_meta: dict | None) -> list[str]:
-    """The WS coin names of the configured markets' legs: each perp by name, each spot pair as the venue's spot
-    universe names it (`HYPE/USDC` → `@107` on mainnet). ValueError naming the market when the venue lists no
-    such pair."""
-    out: list[str] = []
+def spot_names(spot_meta: dict | None) -> dict[str, str]:
+    """{"BASE/QUOTE" or venue name: the venue's WS name} from a spotMeta reply (`HYPE/USDC` → `@107`)."""
     universe = (spot_meta or {}).get("universe", [])
     tokens = {t.get("index"): t.get("name") for t in (spot_meta or {}).get("tokens", [])}
-    by_pair = {f"{tokens.get(u['tokens'][0])}/{tokens.get(u['tokens'][1])}": u["name"]
-               for u in universe if len(u.get("tokens", [])) == 2}
-    names = {u["name"] for u in universe}
-    for i, m in enumerate(markets):
-        if m.perp:
-            out.append(m.perp_name or m.coin)
-        if m.spot:
-            pair = m.spot_pair
-            wire = pair if pair in names else by_pair.get(pair)
-            if wire is None:
-                raise ValueError(f"markets[{i}].spot_pair = {pair!r}: the venue's spotMeta lists no such pair, so "
-                                 f"it cannot be recorded (listed: {', '.join(sorted(by_pair)[:20])})")
-            out.append(wire)
+    out = {f"{tokens.get(u['tokens'][0])}/{tokens.get(u['tokens'][1])}": u["name"]
+           for u in universe if len(u.get("tokens", [])) == 2}
+    out.update({u["name"]: u["name"] for u in universe})
+    return out
+
+
+def wire_coins(markets: Iterable[Any], spot_meta: dict | None, coins: Iterable[str] = ()) -> list[str]:
+    """The WS coin names to record: `coins` as given (a `BASE/QUOTE` pair looked up in spotMeta), or when there
+    are none, every configured market's legs (each perp by name, each spot pair as the venue names it, e.g.
+    `@107`). ValueError naming the key when the venue lists no such pair."""
+    names = spot_names(spot_meta)
+    wanted = [(f"recorder.coins[{i}]", c, "/" in c) for i, c in enumerate(coins)]
+    if not wanted:
+        for i, m in enumerate(markets):
+            if m.perp:
+                wanted.append((f"markets[{i}].perp_name", m.perp_name or m.coin, False))
+            if m.spot:
+                wanted.append((f"markets[{i}].spot_pair", m.spot_pair, True))
+    out: list[str] = []
+    for key, coin, spot in wanted:
+        wire = names.get(coin) if spot else coin
+        if wire is None:
+            listed = ", ".join(sorted(k for k in names if "/" in k)[:20])
+            raise ValueError(f"{key} = {coin!r}: the venue's spotMeta lists no such pair, so it cannot be recorded "
+                             f"(listed: {listed})")
+        out.append(wire)
     return list(dict.fromkeys(out))
 
 

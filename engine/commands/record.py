@@ -26,31 +26,31 @@ def _service_settings(config: Optional[Path]) -> dict:
         typer.echo(f"hlmm record: invalid configuration, not starting:\n{exc}", err=True)
         raise typer.Exit(code=2)
     rec = cfg.recorder
-    coins = list(rec.coins) or _market_coins(cfg)
-    return {"base_url": cfg.venue.base_url, "coins": coins, "out": Path(rec.out_dir),
+    return {"base_url": cfg.venue.base_url, "coins": _wire_coins(cfg, list(rec.coins)), "out": Path(rec.out_dir),
             "rotate_s": rec.rotate_minutes * 60, "retention_s": rec.retention_hours * 3600}
 
 
-def _market_coins(cfg) -> list[str]:
-    """Every configured market's legs by their WS names; a spot pair is looked up in the venue's spotMeta."""
+def _wire_coins(cfg, coins: list[str]) -> list[str]:
+    """`recorder.coins`, or every configured market's legs, by their WS names; a spot pair `BASE/QUOTE` is looked
+    up in the venue's spotMeta (Hyperliquid names spot books `@N`, except PURR/USDC)."""
     import httpx
 
     from engine.backtest.recordings import wire_coins
 
     spot_meta = None
-    if any(m.spot for m in cfg.markets):
+    if any("/" in c for c in coins) or (not coins and any(m.spot for m in cfg.markets)):
         try:
             r = httpx.post(cfg.venue.base_url.rstrip("/") + "/info", json={"type": "spotMeta"}, timeout=10)
             r.raise_for_status()
             spot_meta = r.json()
         except (httpx.HTTPError, ValueError) as exc:
             typer.echo(f"hlmm record: cannot read spotMeta from {cfg.venue.base_url} to name the spot legs "
-                       f"({type(exc).__name__}); set recorder.coins", err=True)
+                       f"({type(exc).__name__}); set recorder.coins to venue names (e.g. @107)", err=True)
             raise typer.Exit(code=2)
     try:
-        return wire_coins(cfg.markets, spot_meta)
+        return wire_coins(cfg.markets, spot_meta, coins)
     except ValueError as exc:
-        typer.echo(f"hlmm record: {exc}; or set recorder.coins", err=True)
+        typer.echo(f"hlmm record: {exc}", err=True)
         raise typer.Exit(code=2)
 
 

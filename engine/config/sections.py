@@ -233,6 +233,14 @@ class RecorderConfig(BaseModel):
     rotate_minutes: float = Field(60.0, gt=0, le=1440)  # a new file per coin this often
     retention_hours: float = Field(48.0, ge=0, le=8760)  # finished files older than this are deleted; 0 = keep all
 
+    @field_validator("coins")
+    @classmethod
+    def _check_coins(cls, value: list[str]) -> list[str]:
+        for coin in value:
+            if not re.fullmatch(r"@\d+|[A-Za-z0-9]{1,20}(/[A-Za-z0-9]{1,20})?", coin):
+                raise ValueError(f"{coin!r} is not a coin: a perp name (BTC), a spot pair (HYPE/USDC) or @N")
+        return value
+
     @model_validator(mode="after")
     def _retention_holds_a_file(self) -> "RecorderConfig":
         if self.retention_hours and self.retention_hours * 60 < self.rotate_minutes:

@@ -40,8 +40,11 @@ def test_spot_legs_are_named_as_the_venue_names_them():
     meta = {"tokens": [{"index": 0, "name": "USDC"}, {"index": 150, "name": "HYPE"}],
             "universe": [{"name": "@107", "tokens": [150, 0], "index": 107}]}
     assert wire_coins(markets, meta) == ["HYPE", "@107", "BTC"]
+    assert wire_coins(markets, meta, ["ETH", "HYPE/USDC", "@107"]) == ["ETH", "@107"]  # recorder.coins win
     with pytest.raises(ValueError, match=r"markets\[0\].spot_pair = 'HYPE/USDC': the venue's spotMeta lists no"):
         wire_coins(markets, {"tokens": [], "universe": []})
+    with pytest.raises(ValueError, match=r"recorder.coins\[1\] = 'PURR/USDC'"):
+        wire_coins(markets, meta, ["BTC", "PURR/USDC"])
 
 
 def _part(path, lines: list[bytes], tail: bytes = b"") -> None:
