@@ -1,5 +1,5 @@
 """The recorder service (`hlmm record --config`, deployments/systemd/hlmm-recorder.service) on the local venue:
-real `hlmm record` processes on the session's `hlmm sim`, a 1 s rotation and a 6 s retention.
+real `hlmm record` processes on a private `hlmm sim`, a 1 s rotation and a 6 s retention.
 
 Recorder A runs until the retention has deleted files it wrote, then is SIGKILLed (a crash: its open `.part`
 files stay behind). Recorder B starts on the same directory with the retention off (`--retention-hours 0`): it
@@ -57,10 +57,22 @@ def _finished(out: pathlib.Path, prefix: str = "") -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def recorded(sim_server, tmp_path_factory):
+def venue(tmp_path_factory):
+    """A private venue: no other test's fault injection or clock move reaches what is recorded."""
+    from tests.fixtures.sim import start_sim
+
+    sim = start_sim(seed=17, log_dir=tmp_path_factory.mktemp("recorder-sim"))
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture(scope="module")
+def recorded(venue, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("recorder")
     out = tmp / "recordings"
-    cfg = _config(tmp, sim_server.url, out)
+    cfg = _config(tmp, venue.url, out)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(tmp / "recorder.log", "wb")
     a = subprocess.Popen([str(HLMM), "record", "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -98,7 +110,8 @@ def test_files_rotate_and_the_retention_deletes_the_oldest(recorded):
     for prefix in ("BTC_", "HYPE_", "at1_"):
         assert len(_finished(out, prefix)) >= 2, prefix
     # a kill leaves the open files as .part; the next start salvages them into finished files
-    assert {p.split("_")[0] for p in recorded["parts"]} == {"BTC", "HYPE", "at1"}
+    # (a kill between finishing a rotation's files and opening the next ones leaves fewer: hence <=)
+    assert recorded["parts"] and {p.split("_")[0] for p in recorded["parts"]} <= {"BTC", "HYPE", "at1"}
     # (a part killed before its first flush holds no complete line: it is removed instead)
     salvaged = {pathlib.Path(p).name for p in recorded["b"]["salvaged"]}
     assert salvaged <= {p[:-len(".part")] for p in recorded["parts"]} and salvaged <= _finished(out)
