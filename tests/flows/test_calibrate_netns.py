@@ -54,3 +54,6 @@ def test_trials_run_on_a_dask_worker_in_another_network_namespace(shared_data, p
     assert socket.gethostname() != host.hostname  # the flow ran here; its trials ran there
     assert {t["ran_on"]["host"] for t in trials} == {host.hostname}
     assert {t["ran_on"]["worker"] for t in trials} == set(workers)
+    from flows.calibrate_page import _where
+
+    assert _where(res) == f"host1 ({next(iter(workers))}) × {len(trials) + len(res['top'])}"  # the artifact's line
