@@ -39,7 +39,22 @@ def trial(data: dict[str, Any], window: list[int], strategy: dict[str, Any], wei
     res = run_trial(data["recording"], (window[0], window[1]), strategy, coin=data["coin"], trades=data["trades"],
                     config=data["config_path"], seed=data["seed"])
     res["score"] = score(metrics_of(res), Weights(**weights))
+    res["ran_on"] = _where()
     return res
+
+
+def _where() -> dict[str, Any]:
+    """Which host and Dask worker ran a trial (the artifact and an operator can tell a cluster's hosts apart)."""
+    import os
+    import socket
+
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):  # not in a Dask worker (a direct call)
+        worker = None
+    return {"host": socket.gethostname(), "pid": os.getpid(), "worker": worker}
 
 
 @flow(name="calibrate-search", description="The calibrate flow's trials on the Dask cluster")
@@ -141,8 +156,9 @@ def _weights() -> dict[str, Any]:
 
 def _data(recording: str | None, data_dir: str | None, coin: str | None,
           trades: str | None) -> tuple[pathlib.Path, str | None, str | None]:
-    """(recording, coin, trades): a recording file or capture directory as given, or the newest `hlmm record`
-    file `<COIN>_<start>.jsonl.gz` of `data_dir` (whose trades channel is then the trades)."""
+    """(recording, coin, trades): a recording file or capture directory as given, or `data_dir`, a directory of
+    `hlmm record` files `<COIN>_<start>.jsonl.gz`: the coin's files, oldest first, are read as one recording
+    (the recorder service rotates them and deletes those past its retention), trades from the same files."""
     if (recording is None) == (data_dir is None):
         raise ValueError("recording / data_dir: give exactly one (a recording file or capture directory, or a "
                          "directory of `hlmm record` files)")
@@ -153,10 +169,12 @@ def _data(recording: str | None, data_dir: str | None, coin: str | None,
         return rec, coin, trades
     if not coin:
         raise ValueError("coin: needed with data_dir (which coin's recordings to use)")
-    files = sorted(pathlib.Path(data_dir).glob(f"{coin}_*.jsonl.gz"))
-    if not files:
+    from engine.backtest.trial import recording_files
+
+    d = pathlib.Path(data_dir)
+    if not d.is_dir() or not recording_files(d, coin):
         raise ValueError(f"data_dir: no `hlmm record` files {coin}_*.jsonl.gz in {data_dir}")
-    return files[-1], coin, trades or str(files[-1])
+    return d, coin, trades or str(d)
 
 
 def _coin_of(rec: pathlib.Path) -> str:
@@ -181,3 +199,28 @@ def _alert(cfg: Any, store: Any, coin: str, best: dict, decision: Any, version: 
                  f"{decision.summary}\nchanged: {moves}\ncoin {coin}\nWhat to do: nothing; to undo, write the "
                  f"previous values to the ledger's params key {PARAM_KEY.format(coin=coin)}",
                  dedup_key=f"calibrate-adopt:{coin}:{version}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m flows.calibrate '<JSON parameters>'`: one run by hand, outside any deployment, its result as one
+    JSON line on stdout with the run's wall time (`hlmm bench`'s calibrate sweep drives it this way: the engine
+    never imports Prefect). The Prefect API is this process's (PREFECT_API_URL, or a temporary local server)."""
+    import sys
+    import time
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m flows.calibrate '{\"recording\": \"...\", \"n_trials\": 6, ...}'")
+    try:
+        params = json.loads(args[0])
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"parameters: not JSON ({exc})") from None
+    if not isinstance(params, dict):
+        raise SystemExit("parameters: must be a JSON object of the flow's parameters")
+    began = time.monotonic()
+    res = calibrate(**params)
+    print(json.dumps({**res, "wall_s": time.monotonic() - began}, default=str))
+
+
+if __name__ == "__main__":
+    main()

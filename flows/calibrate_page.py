@@ -32,6 +32,19 @@ def _cells(r: dict | None) -> list[str]:
             f"{m['mean_abs_inventory_usd']:.0f}", f"{m['end_inventory_usd']:.0f}"]
 
 
+def _where(out: dict) -> str:
+    """The hosts and Dask workers that ran this run's trials, with how many each (a cluster's spread at a glance)."""
+    runs = [t["in_sample"] for t in out["trials"]] + [out["current"]["in_sample"], out["current"]["out_of_sample"]]
+    runs += [c["out_of_sample"] for c in out["top"]]
+    counts: dict[str, int] = {}
+    for r in runs:
+        at = (r or {}).get("ran_on")
+        if at:
+            key = f"{at['host']} ({at['worker']})" if at.get("worker") else at["host"]
+            counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{k} × {n}" for k, n in sorted(counts.items()))
+
+
 def render(out: dict, summary: str, coin: str, windows: Any, study: str, dry_run: bool, version: int | None,
            chart_uri: str | None, importance: list[tuple[str, float]]) -> str:
     ins, oos = windows.in_sample, windows.out_of_sample
@@ -54,6 +67,9 @@ def render(out: dict, summary: str, coin: str, windows: Any, study: str, dry_run
     if importance:
         lines.append("Importance (|rank correlation| with the in-sample score): "
                      + ", ".join(f"{k} {v:.2f}" for k, v in importance) + ".")
+    where = _where(out)
+    if where:
+        lines.append(f"Trials ran on: {where}.")
     if chart_uri:
         lines += ["", f"![trial scores]({chart_uri})"]
     verdict = f"written as params `calibration.{coin}` v{version}" if version is not None else \

@@ -1,6 +1,6 @@
 """Decoded-snapshot cache: decode an L2 file once (LZ4 + JSON ≈ 30 µs per snapshot), replay from arrays after.
 
-The cache is an `.npz` per (source path, size, mtime, coin) in `$HLMM_CACHE_DIR` (default
+The cache is an `.npz` per (source path, size, mtime, coin; for a directory of recordings, its files') in `$HLMM_CACHE_DIR` (default
 `~/.cache/hlmm/books`), never next to the data (the shared data folder is read-only and must not be copied into
 the repo). Any change of the source file changes the key, so a stale cache is never read; a corrupt cache
 file is ignored and rewritten. Arrays are flat (all bid levels, all ask levels, with per-snapshot counts) so
@@ -26,8 +26,14 @@ def cache_dir() -> pathlib.Path:
 
 def cache_path(path: pathlib.Path, coin: str | None) -> pathlib.Path:
     src = book_source(path, coin)  # a CSV capture directory: its orderbooks file, whose changes must show
-    st = src.stat()
-    key = f"{FORMAT}|{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{coin}".encode()
+    if src.is_dir():  # a directory of recordings: any file added (a rotation) or deleted (retention) shows
+        from engine.backtest.recordings import files_of
+
+        stamp = "|".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files_of(src, coin or ""))
+    else:
+        st = src.stat()
+        stamp = f"{st.st_size}|{st.st_mtime_ns}"
+    key = f"{FORMAT}|{src.resolve()}|{stamp}|{coin}".encode()
     return cache_dir() / f"{path.name}.{hashlib.sha256(key).hexdigest()[:20]}.npz"
 
 

@@ -10,13 +10,15 @@ Formats read (chosen by file suffix, then by the shape of each line):
 * hftbacktest's raw collector lines `<receive ns> <WS message JSON>` (same WS payloads).
 * A CSV capture directory (`orderbooks_{COIN}.csv`, `trades_{COIN}.csv`, `prices_{COIN}.csv`): chosen by path,
   read by `csv_capture.py`; `coin` is required when the path is the directory.
+* A directory of `hlmm record` files (the recorder service rotates them): the coin's files, oldest first, read as
+  one recording (`recordings.py`); `coin` is required.
 
 Any of these may be plain (`.jsonl`), gzip (`.gz`) or LZ4-frame (`.lz4`) compressed. Book events carry the
 **exchange** time (`data.time`), not the recorder's clock, so replays are on the venue's time line.
 
 Trades of every layout go through `clean_trades`: a trade id seen again is dropped (a resubscription resends the
 venue's last trades, so a recording across a reconnect repeats them) and trades that arrive late are sorted back
-within a small window; `DataQuality` counts both, and the feed gaps `iter_gaps` reports.
+within a small window; `DataQuality` counts both, and the feed gaps `gaps.iter_gaps` reports.
 
 Bad input raises `DataError` naming the file and the 1-based line number; nothing is yielded past it.
 """
@@ -32,6 +34,8 @@ from typing import IO, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import orjson
+
+from engine.backtest.recordings import files_of
 
 
 class DataError(ValueError):
@@ -139,7 +143,7 @@ def _parse_line(path: pathlib.Path, lineno: int, line: str) -> RecordedMessage |
     return RecordedMessage(t, obj["channel"], obj["data"])
 
 
-def iter_messages(path: str | pathlib.Path) -> Iterator[tuple[int, RecordedMessage]]:
+def itermessages_of(path: str | pathlib.Path) -> Iterator[tuple[int, RecordedMessage]]:
     """Yield (line number, message) for every non-blank line of a recording / archive / hftbacktest file."""
     p = pathlib.Path(path)
     lineno = 0
@@ -156,7 +160,7 @@ def iter_messages(path: str | pathlib.Path) -> Iterator[tuple[int, RecordedMessa
 
 def iter_recording(path: str | pathlib.Path, channels: set[str] | None = None) -> Iterator[RecordedMessage]:
     """Raw messages of a recording, optionally only some channels (e.g. {"trades", "bbo"})."""
-    for _, msg in iter_messages(path):
+    for _, msg in itermessages_of(path):
         if channels is None or msg.channel in channels:
             yield msg
 
@@ -197,7 +201,7 @@ def book_from_payload(path: pathlib.Path, lineno: int, data: object) -> BookEven
     return BookEvent(t, str(data.get("coin", "")), bids, asks)
 
 
-def _capture(path: pathlib.Path):
+def capture_reader(path: pathlib.Path):
     """The CSV-capture reader when `path` is such a capture (a directory or one of its files), else None."""
     from engine.backtest import csv_capture  # imported here: csv_capture imports this module
 
@@ -207,8 +211,20 @@ def _capture(path: pathlib.Path):
 def book_source(path: str | pathlib.Path, coin: str | None = None) -> pathlib.Path:
     """The file `iter_books(path, coin)` reads (for a CSV capture directory: its orderbooks file), for cache keys."""
     p = pathlib.Path(path)
-    cap = _capture(p)
+    cap = capture_reader(p)
     return cap.capture_file(p, coin, "orderbooks") if cap else p
+
+
+def _sources(p: pathlib.Path, coin: str | None) -> list[pathlib.Path]:
+    """[p] for a file; for a directory of `hlmm record` files, the coin's files oldest first (one recording)."""
+    if not p.is_dir():
+        return [p]
+    if coin is None:
+        raise DataError(f"{p}: a directory of recordings needs the coin (which coin's files to read)")
+    files = files_of(p, coin)
+    if not files:
+        raise DataError(f"{p}: no `hlmm record` files of {coin} (<COIN>_<start>.jsonl.gz) in this directory")
+    return files
 
 
 def iter_books(path: str | pathlib.Path, coin: str | None = None,
@@ -219,25 +235,32 @@ def iter_books(path: str | pathlib.Path, coin: str | None = None,
     A snapshot identical to the one before at the same time is kept and counted in `quality.repeated_books`.
     """
     p = pathlib.Path(path)
-    cap = _capture(p)
+    cap = capture_reader(p)
     if cap is not None:
         yield from cap.iter_books(p, coin, quality)
         return
     prev: BookEvent | None = None
-    for lineno, msg in iter_messages(p):
+    for src, lineno, msg in messages_of(p, coin):
         if msg.channel != "l2Book":
             continue
-        ev = book_from_payload(p, lineno, msg.data)
+        ev = book_from_payload(src, lineno, msg.data)
         if coin is not None and ev.coin != coin:
             continue
         if prev is not None:
             if ev.t_ms < prev.t_ms:
-                raise DataError(f"{p}:{lineno}: l2Book time {ev.t_ms} goes backwards (previous {prev.t_ms})")
+                raise DataError(f"{src}:{lineno}: l2Book time {ev.t_ms} goes backwards (previous {prev.t_ms})")
             if quality is not None and ev.t_ms == prev.t_ms and np.array_equal(ev.bids, prev.bids) \
                     and np.array_equal(ev.asks, prev.asks):
                 quality.repeated_books += 1
         prev = ev
         yield ev
+
+
+def messages_of(p: pathlib.Path, coin: str | None) -> Iterator[tuple[pathlib.Path, int, RecordedMessage]]:
+    """(file, line number, message) of a file or of a directory's recording of `coin`, in order."""
+    for src in _sources(p, coin):
+        for lineno, msg in itermessages_of(src):
+            yield src, lineno, msg
 
 
 def load_books(path: str | pathlib.Path, coin: str | None = None) -> list[BookEvent]:
@@ -297,8 +320,8 @@ def clean_trades(items: Iterable[tuple[str, TradeEvent]], quality: DataQuality |
         yield heapq.heappop(held)[2]
 
 
-def _recorded_trades(p: pathlib.Path, coin: str | None) -> Iterator[tuple[str, TradeEvent]]:
-    for lineno, msg in iter_messages(p):
+def _recorded_trades(path: pathlib.Path, coin: str | None) -> Iterator[tuple[str, TradeEvent]]:
+    for p, lineno, msg in messages_of(path, coin):
         if msg.channel != "trades":
             continue
         if not isinstance(msg.data, list):
@@ -323,63 +346,7 @@ def iter_trades(path: str | pathlib.Path, coin: str | None = None, quality: Data
     """Public trades in time order, repeats dropped (`clean_trades`): a recording's "trades" channel (each
     message a list of trade dicts) or a CSV capture's trades file."""
     p = pathlib.Path(path)
-    cap = _capture(p)
+    cap = capture_reader(p)
     if cap is not None:
         return cap.iter_trades(p, coin, quality, reorder_window_ms)
     return clean_trades(_recorded_trades(p, coin), quality, reorder_window_ms)
-
-
-def _market_time(msg: RecordedMessage, coin: str | None) -> int | None:
-    """Exchange time of an l2Book / trades message of `coin` (None for other channels and coins)."""
-    d = msg.data
-    if msg.channel == "l2Book" and isinstance(d, dict) and isinstance(d.get("time"), int):
-        return d["time"] if coin is None or d.get("coin") == coin else None
-    if msg.channel == "trades" and isinstance(d, list):
-        ts = [t["time"] for t in d if isinstance(t, dict) and isinstance(t.get("time"), int)
-              and (coin is None or t.get("coin") == coin)]
-        return max(ts) if ts else None
-    return None
-
-
-def iter_gaps(path: str | pathlib.Path, coin: str | None = None, min_gap_ms: int | None = None,
-              quality: DataQuality | None = None) -> Iterator[FeedGap]:
-    """Feed gaps of a recording, in time order.
-
-    A recording (`hlmm record`) marks each dropped connection with a `recorder` `reconnect` line; consecutive
-    markers (failed retries) are one gap, from the last market data before them to the next l2Book (the venue
-    sends a full snapshot on resubscription). Silence alone is not a gap there: the venue pushes l2Book only
-    when the book changes, so a quiet coin is silent for long. A CSV capture has no markers: its gaps are book
-    silences longer than `min_gap_ms` (default `csv_capture.DEFAULT_GAP_MS`).
-    """
-    p = pathlib.Path(path)
-    cap = _capture(p)
-    if cap is not None:
-        yield from cap.iter_gaps(p, coin, cap.DEFAULT_GAP_MS if min_gap_ms is None else min_gap_ms, quality)
-        return
-    last: int | None = None
-    opened: tuple[int, list[str]] | None = None  # (start, reasons) of a gap waiting for its resync snapshot
-    for _, msg in iter_messages(p):
-        if msg.channel == "recorder":
-            d = msg.data if isinstance(msg.data, dict) else {}
-            if d.get("event") == "reconnect":
-                if opened is None:
-                    opened = (last if last is not None else msg.t_ms, [])
-                opened[1].append(str(d.get("error") or "connection lost"))
-            continue
-        t = _market_time(msg, coin)
-        if t is None:
-            continue
-        if opened is not None and msg.channel == "l2Book":
-            yield _gap(opened, t, quality)
-            opened = None
-        last = t if last is None else max(last, t)
-    if opened is not None:
-        yield _gap(opened, None, quality)
-
-
-def _gap(opened: tuple[int, list[str]], until: int | None, quality: DataQuality | None) -> FeedGap:
-    start, reasons = opened
-    if quality is not None:
-        quality.gaps += 1
-    tries = f" after {len(reasons)} attempts" if len(reasons) > 1 else ""
-    return FeedGap(start, until, f"recorder reconnect ({reasons[0]}){tries}")

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.backtest.cache import cached_books
-from engine.backtest.data import DataError, DataQuality, iter_books, iter_gaps, iter_trades
+from engine.backtest.data import DataError, DataQuality, iter_books, iter_trades
+from engine.backtest.gaps import iter_gaps
 from engine.backtest.history import load_funding
 from engine.backtest.streams import merge_events
 from engine.venue.facts import SZ_DECIMALS

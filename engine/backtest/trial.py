@@ -11,6 +11,7 @@ import math
 import pathlib
 from typing import Any
 
+from engine.backtest.recordings import files_of
 from engine.backtest.runner import ReplayOptions, _first_coin, prepare, run_backtest
 from engine.calibration.objective import TrialMetrics, markouts, mean_abs_exposure
 
@@ -19,6 +20,11 @@ def data_span(l2: str | pathlib.Path, coin: str | None = None) -> tuple[int, int
     """(first, last) snapshot time of a recording, exchange ms."""
     p = prepare(ReplayOptions(l2=pathlib.Path(l2), coin=coin, gaps=False))
     return p["span"]
+
+
+def recording_files(directory: str | pathlib.Path, coin: str) -> list[pathlib.Path]:
+    """A directory's finished `hlmm record` files of `coin`, oldest first (one recording to a trial)."""
+    return files_of(directory, coin)
 
 
 def first_coin(l2: str | pathlib.Path) -> str:

@@ -21,6 +21,7 @@ BENCH_MODULES = [
     "engine.bench.strategy",
     "engine.bench.matching",
     "engine.bench.scale_out",
+    "engine.bench.calibration",
 ]
 
 

@@ -13,6 +13,7 @@ from engine.config.secrets import mask_db_url, mask_url, resolve_private_key
 from engine.config.sections import (
     AlertsConfig, AlertTarget, CalibrationConfig, CarryConfig, FlowsConfig, LedgerConfig, LimitsConfig, MarketConfig,
     MonitoringConfig,
+    RecorderConfig,
     RiskConfig,
     StrategyConfig,
 )
@@ -23,4 +24,5 @@ __all__ = [
     "effective_dict", "to_json", "to_toml", "mask_url", "mask_db_url", "DEFAULT_BASE_URLS",
     "VenueConfig", "MarketConfig", "StrategyConfig", "CarryConfig", "RiskConfig", "LimitsConfig",
     "LedgerConfig", "AlertsConfig", "AlertTarget", "CalibrationConfig", "FlowsConfig", "MonitoringConfig",
+    "RecorderConfig",
 ]

@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from engine.config.deployment import DeploymentConfig
 from engine.config.sections import (
     AlertsConfig, CalibrationConfig, CarryConfig, FlowsConfig, LedgerConfig, LimitsConfig, MarketConfig,
-    MonitoringConfig, RiskConfig,
+    MonitoringConfig, RecorderConfig, RiskConfig,
     StrategyConfig, default_markets,
 )
 from engine.config.venue import VenueConfig, problems
@@ -37,6 +37,7 @@ class HlmmConfig(BaseSettings):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     flows: FlowsConfig = Field(default_factory=FlowsConfig)
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    recorder: RecorderConfig = Field(default_factory=RecorderConfig)
     deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
 
     # Where the values came from, for `hlmm config check` and error messages.

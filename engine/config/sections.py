@@ -1,5 +1,5 @@
 """The config sections other than `[venue]`: markets, strategy, carry, risk, limits, monitoring, ledger, alerts,
-flows.
+calibration, recorder, flows.
 
 Ranges are deliberately wide (they catch typos and unit mistakes like 0.245 for 0.245 %), not opinions
 about good parameters; the example file carries the opinions.
@@ -220,6 +220,33 @@ class CalibrationConfig(BaseModel):
         if value and not re.fullmatch(r"(tcp|tls|inproc|ucx)://[^\s/]+", value):
             raise ValueError(f"must be '' or a scheduler address like tcp://HOST:8786, got {value!r}")
         return value
+
+
+class RecorderConfig(BaseModel):
+    """`hlmm record --config` (the recorder service, engine/backtest/recorder.py): what it records, where, and
+    how much it keeps. The calibrate flow's `data_dir` reads the same directory."""
+    model_config = SECTION_CONFIG
+
+    out_dir: str = Field("var/recordings", min_length=1)
+    # WS coin names (perps "BTC", spot "@107" or "HYPE/USDC"); [] = every [[markets]] leg, spot and perp
+    coins: list[str] = Field(default_factory=list)
+    rotate_minutes: float = Field(60.0, gt=0, le=1440)  # a new file per coin this often
+    retention_hours: float = Field(48.0, ge=0, le=8760)  # finished files older than this are deleted; 0 = keep all
+
+    @field_validator("coins")
+    @classmethod
+    def _check_coins(cls, value: list[str]) -> list[str]:
+        for coin in value:
+            if not re.fullmatch(r"@\d+|[A-Za-z0-9]{1,20}(/[A-Za-z0-9]{1,20})?", coin):
+                raise ValueError(f"{coin!r} is not a coin: a perp name (BTC), a spot pair (HYPE/USDC) or @N")
+        return value
+
+    @model_validator(mode="after")
+    def _retention_holds_a_file(self) -> "RecorderConfig":
+        if self.retention_hours and self.retention_hours * 60 < self.rotate_minutes:
+            raise problems((("retention_hours",), f"{self.retention_hours} h is shorter than one file "
+                            f"(rotate_minutes = {self.rotate_minutes}); keep at least one rotation, or 0 for all"))
+        return self
 
 
 # ------------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import pytest
 
 from engine.backtest.cache import cached_books
 from engine.backtest.csv_capture import iter_bbo
-from engine.backtest.data import DataError, DataQuality, FeedGap, iter_books, iter_gaps, iter_trades
+from engine.backtest.data import DataError, DataQuality, FeedGap, iter_books, iter_trades
+from engine.backtest.gaps import iter_gaps
 from tests.fixtures.paths import SHARED_DATA
 
 CAPTURE = SHARED_DATA / "hl-l2-trades-djienne-as-2025-09-04"

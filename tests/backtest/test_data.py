@@ -182,7 +182,8 @@ def _rewrite_with_reconnect(src, dst, cut: int, resend: int, tail_marker: bool =
 
 
 def test_recording_reconnects_are_gaps_and_resent_trades_are_dropped(shared_data, tmp_path):
-    from engine.backtest.data import DataQuality, FeedGap, iter_gaps
+    from engine.backtest.data import DataQuality, FeedGap
+    from engine.backtest.gaps import iter_gaps
 
     src = shared_data / "hftbacktest-examples/hyperliquid/btcusd_20250126.gz"
     rec = tmp_path / "BTC_20250126T000000Z.jsonl.gz"

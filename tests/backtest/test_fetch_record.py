@@ -211,6 +211,20 @@ def test_record_survives_dropped_connections(tmp_path):
     summary = json.loads(res.output.strip().splitlines()[-1])
     assert summary["reconnects"] >= 1
     msgs = list(iter_recording(summary["files"]["ETH"]))
-    marks = [i for i, m in enumerate(msgs) if m.channel == "recorder"]
+    assert msgs[0].channel == "recorder" and msgs[0].data["event"] == "start"  # each recorder process marks its start
+    marks = [i for i, m in enumerate(msgs) if m.channel == "recorder" and m.data["event"] == "reconnect"]
     assert len(marks) == summary["reconnects"]
     assert any(m.channel == "l2Book" for m in msgs[marks[0]:])  # resubscribed: books after the first gap
+
+
+def test_record_refuses_bad_settings_naming_what_is_wrong(tmp_path):
+    res = runner.invoke(app, ["record"])
+    assert res.exit_code == 2 and "give --coins and --out, or --config" in res.output
+    bad = tmp_path / "hlmm.toml"
+    bad.write_text("[recorder]\nrotate_minutes = 60\nretention_hours = 0.5\n")
+    res = runner.invoke(app, ["record", "--config", str(bad)])
+    assert res.exit_code == 2 and "recorder.retention_hours: 0.5 h is shorter than one file" in res.output
+    res = runner.invoke(app, ["record", "--coins", "BTC", "--out", str(tmp_path), "--rotate-minutes", "10",
+                              "--retention-hours", "0.1"])
+    text = " ".join(res.output.replace("│", " ").split())  # typer's error box wraps the message
+    assert res.exit_code == 2 and "retention (360 s) must be at least one rotation period (600 s)" in text

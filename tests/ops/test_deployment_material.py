@@ -38,7 +38,7 @@ def test_systemd_units_verify(tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed here (Debian package systemd); units not verified")
     assert {u.name for u in UNITS} == {"hlmm-engine.service", "hlmm-prefect-server.service",
-                                       "hlmm-prefect-worker.service"}
+                                       "hlmm-prefect-worker.service", "hlmm-recorder.service"}
     for unit in UNITS:
         r = _verify(_render(tmp_path, unit))
         assert r.returncode == 0 and unit.name not in r.stdout + r.stderr, (unit.name, r.stdout + r.stderr)
