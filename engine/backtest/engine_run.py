@@ -14,6 +14,7 @@ is due before it, so a quiet stretch of the replay costs no loop iterations.
 """
 from __future__ import annotations
 
+import gc
 import pathlib
 import secrets
 import tempfile
@@ -131,12 +132,16 @@ class EngineBacktest:
                 stale.unlink(missing_ok=True)  # a results directory holds one run's ledger
             self._ledger_url = f"sqlite:///{ledger.resolve()}"
             loop = VirtualTimeLoop(max(0, first[0] - 1))
+            # Everything alive now (the decoded replay, modules, config) stays alive for the whole run: frozen,
+            # the cyclic garbage collector stops re-scanning it at every collection (≈ 0.2 s of a touch hour)
+            gc.freeze()
             try:
                 with loop.driving():
                     result = self._drive(loop)
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
+                gc.unfreeze()
             return result
 
     def _build(self, clock: Any) -> tuple[Any, str]:
