@@ -158,7 +158,7 @@ class LedgerWriter:
             self._transact("fills", fills, lambda s, rows: repo.upsert_fills(s, self.user, rows))
         if funding:
             self._transact("funding", funding, lambda s, rows: repo.upsert_funding(s, self.user, rows))
-        orders = [self._order_row(row) for kind, row in work if kind == "order"]
+        orders = [row for kind, row in work if kind == "order"]  # time_ms: converted after merging, per cloid
         if orders:
             self._transact("orders", orders, lambda s, rows: repo.upsert_orders(s, self.user, rows))
         others = [(kind, row) for kind, row in work if kind in ("mark", "param", "control")]
@@ -201,12 +201,6 @@ class LedgerWriter:
                 else:
                     repo.clear_control(s, str(ckind), who=who, why=why, time=self._now(), account=self.user)
         return marks
-
-    @staticmethod
-    def _order_row(row: dict) -> dict:
-        out = dict(row)
-        out["time"] = _utc(row["time_ms"])
-        return out
 
     # ------------------------------------------------------------ reads (call via run_in_executor)
     def _read_own_writes(self) -> None:

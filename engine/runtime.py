@@ -57,6 +57,7 @@ class EngineTimers:
         self._tasks: set[asyncio.Task] = set()
         self._soon: dict[str, asyncio.TimerHandle] = {}
         self._stop = asyncio.Event()
+        self._waiters: set[asyncio.Future] = set()  # timers sleeping in `_stopped_within`
         self._fires_saved: tuple[int, int] | None = None
         self._low_weight_warned = False
         self.last_mark: tuple[float, float] | None = None  # (unix s, equity USD) of the newest mark: metrics
@@ -86,6 +87,8 @@ class EngineTimers:
 
     async def stop(self) -> None:
         self._stop.set()
+        for w in self._waiters:
+            _wake(w)
         for h in self._soon.values():
             h.cancel()
         self._soon.clear()
@@ -98,13 +101,26 @@ class EngineTimers:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down: already logged
                 pass
 
+    async def _stopped_within(self, seconds: float) -> bool:
+        """True as soon as the timers stop, False once `seconds` passed first: what `wait_for(stop.wait(), s)`
+        tells, without the task it starts and the cancellation it runs on every timeout."""
+        if self._stop.is_set():
+            return True
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiters.add(waiter)
+        timer = loop.call_later(seconds, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiters.discard(waiter)
+        return self._stop.is_set()
+
     async def _every(self, period_ms: int, job: Callable[[], Awaitable[Any]]) -> None:
         while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._stop.wait(), period_ms / 1000)
+            if await self._stopped_within(period_ms / 1000):
                 return
-            except asyncio.TimeoutError:
-                pass
             try:
                 await job()
             except asyncio.CancelledError:
@@ -191,11 +207,8 @@ class EngineTimers:
         while not self._stop.is_set():
             now = e.venue_now_ms()
             nxt = (now // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS + 10_000  # after the settlement
-            try:
-                await asyncio.wait_for(self._stop.wait(), (nxt - now) / 1000)
+            if await self._stopped_within((nxt - now) / 1000):
                 return
-            except asyncio.TimeoutError:
-                pass
             try:
                 await self.refresh_funding()
             except Exception:  # noqa: BLE001 - the next hour tries again; the carry keeps its last decision
@@ -239,6 +252,11 @@ class EngineTimers:
             return
         self._fires_saved = (st.fires_day, st.fires)
         self.e.ledger.param(fires_param_key(st.fires_day), {"fires": st.fires}, "dead man's switch fires today")
+
+
+def _wake(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def snapshot(e: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ is due before it, so a quiet stretch of the replay costs no loop iterations.
 """
 from __future__ import annotations
 
+import gc
 import pathlib
 import secrets
 import tempfile
@@ -79,6 +80,24 @@ def engine_config(opts: Any, perp_coin: str, spot_coin: str | None, address: str
     })
 
 
+_EMPTY_LEDGER: list[bytes] = []  # an empty SQLite ledger at the migrations' head, made once per process
+
+
+def empty_ledger(path: pathlib.Path) -> None:
+    """Start `path` as a copy of an empty ledger already at the migrations' head: the engine's own `upgrade`
+    at start then finds nothing to do (a fresh schema costs ~50 ms of Alembic per run, a check ~10 ms)."""
+    if not _EMPTY_LEDGER:
+        from engine.ledger.db import upgrade
+
+        with tempfile.TemporaryDirectory(prefix="hlmm-ledger-") as tmp:
+            made = pathlib.Path(tmp) / "empty.db"
+            upgrade(f"sqlite:///{made}")  # closes its connections: the WAL is checkpointed into the file
+            if made.with_name("empty.db-wal").exists() and made.with_name("empty.db-wal").stat().st_size:
+                raise RuntimeError("empty ledger template: its WAL was not checkpointed")
+            _EMPTY_LEDGER.append(made.read_bytes())
+    path.write_bytes(_EMPTY_LEDGER[0])
+
+
 def latency_model(opts: Any) -> LatencyModel:
     if opts.latency_ms < 0:
         raise ValueError(f"--latency-ms must be >= 0, got {opts.latency_ms}")
@@ -129,14 +148,19 @@ class EngineBacktest:
             ledger = workdir / "ledger.db"
             for stale in (ledger, ledger.with_name("ledger.db-wal"), ledger.with_name("ledger.db-shm")):
                 stale.unlink(missing_ok=True)  # a results directory holds one run's ledger
-            self._ledger_url = f"sqlite:///{ledger.resolve()}"
+            self._ledger_path = ledger.resolve()
+            self._ledger_url = f"sqlite:///{self._ledger_path}"
             loop = VirtualTimeLoop(max(0, first[0] - 1))
+            # Everything alive now (the decoded replay, modules, config) stays alive for the whole run: frozen,
+            # the cyclic garbage collector stops re-scanning it at every collection (≈ 0.2 s of a touch hour)
+            gc.freeze()
             try:
                 with loop.driving():
                     result = self._drive(loop)
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
+                gc.unfreeze()
             return result
 
     def _build(self, clock: Any) -> tuple[Any, str]:
@@ -192,6 +216,7 @@ class EngineBacktest:
         engine = self.engine = Engine(cfg, clock=clock, signer=UnsignedSigner(address), http_client=client,
                                       feed_factory=make_feed, ledger_poll_ms=LEDGER_POLL_MS, ledger_threaded=False)
         wall0 = time.perf_counter()
+        empty_ledger(self._ledger_path)  # in the timed part: the first run of a process makes the template
         self._apply(self._first)  # the first snapshot is in place before the engine reads the book
         self.start = market.snapshot_account(self._first[0])
         run = loop.create_task(engine.run(), name="hlmm-engine")

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from engine.ledger.models import LEGS, SIDES, Order
 from engine.ledger.sql import _insert, _text
-from engine.ledger.types import require_aware, to_decimal
+from engine.ledger.types import from_ms, require_aware, to_decimal
 from engine.ledger.venue_rows import leg_of, user_address
 
 
@@ -46,23 +46,39 @@ def _order_row(user: str, r: Mapping[str, Any], where: str) -> dict[str, Any]:
             "created_at": time, "updated_at": time}
 
 
+def _row_time(r: Mapping[str, Any], where: str) -> Any:
+    """A row's time: `time` (an aware datetime), or `time_ms` (venue ms, what the engine's writer queues: only
+    the rows left after merging are converted)."""
+    t = r.get("time")
+    if t is None and "time_ms" in r:
+        ms = r["time_ms"]
+        if isinstance(ms, bool) or not isinstance(ms, int):
+            raise ValueError(f"{where}.time_ms: {ms!r} is not integer milliseconds")
+        return from_ms(ms)
+    return t
+
+
 def upsert_orders(session: Session, user: str, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert or update orders by (user, cloid): the status, oid (once known) and reason of an existing row
-    move to the newest given. Returns the number of rows written (one per cloid)."""
+    move to the newest given. Each row has `time` (aware datetime) or `time_ms` (venue ms). Returns the
+    number of rows written (one per cloid)."""
     user = user_address(user)
-    merged: dict[Any, tuple[int, dict[str, Any], Any, Any]] = {}  # cloid -> (index, last row, first time, oid)
+    merged: dict[Any, tuple[int, Mapping[str, Any], Mapping[str, Any], Any]] = {}  # cloid -> (index, last, first, oid)
     for i, r in enumerate(rows):  # the last state of a cloid in the batch is its state
         key = r.get("cloid")
         seen = merged.get(key)
         if seen is None:
-            merged[key] = (i, r, r.get("time"), r.get("oid"))
+            merged[key] = (i, r, r, r.get("oid"))
         else:
             merged[key] = (i, r, seen[2], r.get("oid") if r.get("oid") is not None else seen[3])
     newest = []
-    for i, r, first_time, oid in merged.values():
-        row = _order_row(user, {**r, "oid": oid}, f"orders[{i}]")
-        if first_time is not None and first_time is not r.get("time"):
-            row["created_at"] = require_aware(first_time, f"orders[{i}].time")
+    for i, r, first, oid in merged.values():
+        where = f"orders[{i}]"
+        row = _order_row(user, {**r, "oid": oid, "time": _row_time(r, where)}, where)
+        if first is not r:
+            first_time = _row_time(first, where)
+            if first_time is not None:
+                row["created_at"] = require_aware(first_time, f"{where}.time")
         newest.append(row)
     if not newest:
         return 0

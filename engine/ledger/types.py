@@ -41,8 +41,29 @@ def canonical(value: Decimal) -> Decimal:
     return n
 
 
+_PARSED: dict[object, Decimal] = {}  # value -> its canonical Decimal: prices and sizes repeat, parse each once
+_PARSED_MAX = 8192
+
+
 def to_decimal(value: object, field: str = "value") -> Decimal:
     """Parse an exact decimal from Decimal, int or a decimal string; ValueError naming `field` otherwise."""
+    kind = type(value)
+    if kind is Decimal or kind is str:  # (exact types: a bool or float never reaches the cache)
+        try:
+            hit = _PARSED.get(value)
+        except TypeError:  # a signalling NaN cannot be hashed: refused below
+            hit = None
+        if hit is not None:
+            return hit
+        d = _to_decimal(value, field)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[value] = d  # equal Decimals (1.5, 1.50) have the same canonical form, so sharing a key is exact
+        return d
+    return _to_decimal(value, field)
+
+
+def _to_decimal(value: object, field: str) -> Decimal:
     if isinstance(value, bool) or isinstance(value, float):
         raise ValueError(f"{field}: {value!r} is a {type(value).__name__}; pass a Decimal, int or decimal string"
                          " (binary floats are not exact)")

@@ -11,7 +11,10 @@ never quoted on, and a crossed or zero book is treated as unusable rather than "
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Mapping
+
+_flat = chain.from_iterable
 
 Level = tuple[float, float]  # (price, size)
 
@@ -82,7 +85,7 @@ class L2Book:
     def has_zero(self) -> bool:
         """Any non-positive price or size: a corrupt snapshot (the venue never shows empty levels)."""
         for side in (self.bids, self.asks):
-            if side and min(map(min, side)) <= 0:  # the smallest price or size of the side, in C
+            if side and min(_flat(side)) <= 0:  # the smallest price or size (or count) of the side, in C
                 return True
         return False
 
