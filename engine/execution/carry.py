@@ -30,10 +30,10 @@ from typing import Any, Awaitable, Callable
 from engine.execution.hedger import (Hedger, carry_pair, clip_hedge, perp_buy_back, unwind_sell,
                                      with_reduce_only)
 from engine.execution.orders import OrderState
-from engine.market.markets import MarketRuntime
+from engine.market.markets import Leg, MarketRuntime
 from engine.risk import RiskContext, evaluate
 from engine.strategy.carry import CarryParams, CarryTarget, carry_target
-from engine.strategy.hedge import HedgeOrder, LegMarket
+from engine.strategy.hedge import HedgeOrder, LegMarket, clear_of_own
 from engine.strategy.rounding import MIN_NOTIONAL, round_price, round_size
 
 log = logging.getLogger("engine.carry")
@@ -84,7 +84,7 @@ class CarryManager:
         self.refresh_account = refresh_account
         self.carry_notional = carry_notional
         self.states: dict[str, CarryState] = {}
-        self.stats = {"hedges": 0, "self_trade_pulls": 0}
+        self.stats = {"hedges": 0, "self_trade_pulls": 0, "self_trade_bounds": 0}
 
     def state(self, m: MarketRuntime) -> CarryState:
         st = self.states.get(m.coin)
@@ -187,20 +187,34 @@ class CarryManager:
         return (None, False) if choice is None else choice
 
     # ------------------------------------------------------------------ execution (the market's job)
-    async def _clear_way(self, order: HedgeOrder) -> None:
+    async def _clear_way(self, order: HedgeOrder, leg: Leg) -> HedgeOrder | None:
         """Cancel our own resting orders the taker order would trade against (self-trade prevention would
-        cancel them anyway, and a hedge must never trade with ourselves)."""
+        cancel them anyway, and a hedge must never trade with ourselves), then price the order clear of every
+        one of ours that may still rest: a cancel refused or left unsettled (an HTTP 500 once let a hedge
+        cross our ask), a quote whose placement or cancel is in flight. None: nothing can be taken now."""
+        def crossing(o: Any) -> bool:
+            return o.is_buy != order.is_buy and (o.px <= order.px if order.is_buy else o.px >= order.px)
+
         crossed = [o.live_order() for o in self.orders.live([order.coin])
-                   if o.state is OrderState.OPEN and o.is_buy != order.is_buy and o.oid is not None
-                   and (o.px <= order.px if order.is_buy else o.px >= order.px)]
+                   if o.state is OrderState.OPEN and o.oid is not None and crossing(o)]
         if crossed:
             self.stats["self_trade_pulls"] += len(crossed)
             await self.executor.cancel_all(crossed)
+        still = [o.px for o in self.orders.live([order.coin]) if crossing(o)]
+        if not still:
+            return order
+        self.stats["self_trade_bounds"] += 1
+        bounded = clear_of_own(order, still, leg.sz_decimals, leg.is_spot)
+        log.info("hedge %s %s: %d of our orders may still rest across it; limit %s instead of %s",
+                 order.coin, "buy" if order.is_buy else "sell", len(still),
+                 bounded.px if bounded else "none", order.px)
+        return bounded
 
     async def _take(self, m: MarketRuntime, order: HedgeOrder, reduce_only: bool) -> None:
-        await self._clear_way(order)
-        filled = await self.hedger.execute(order, reduce_only)
-        self.stats["hedges"] += 1
+        clear = await self._clear_way(order, m.leg(order.leg))
+        filled = clear is not None and await self.hedger.execute(clear, reduce_only)
+        if clear is not None:
+            self.stats["hedges"] += 1
         await self.refresh_account()  # the venue's position, not our arithmetic, feeds the next decision
         self.state(m).retry_after_ms = self.clock.now_ms() + (0 if filled else HEDGE_RETRY_MS)
 
@@ -218,8 +232,8 @@ class CarryManager:
         now = self.clock.now_ms()
         filled_all = True
         if sell is not None and self._risk_ok(sell, False, self._ctx(m, now, spot_qty, perp_qty)):
-            await self._clear_way(sell)
-            filled_all = await self.hedger.execute(sell, False)
+            sell = await self._clear_way(sell, m.leg("spot"))
+            filled_all = sell is not None and await self.hedger.execute(sell, False)
             await self.refresh_account()
             spot_qty = float(self.inventory.qty(spot.coin))
             perp_qty = float(self.inventory.qty(perp.coin))
@@ -229,8 +243,8 @@ class CarryManager:
         if buy is not None:
             buy = clip_hedge(buy, perp.sz_decimals, self.limits.max_order_notional)
         if buy is not None and self._risk_ok(buy, True, self._ctx(m, self.clock.now_ms(), spot_qty, perp_qty)):
-            await self._clear_way(buy)
-            filled_all = await self.hedger.execute(buy, True) and filled_all
+            buy = await self._clear_way(buy, m.leg("perp"))
+            filled_all = buy is not None and await self.hedger.execute(buy, True) and filled_all
             await self.refresh_account()
         st.retry_after_ms = self.clock.now_ms() + (0 if filled_all else HEDGE_RETRY_MS)
 

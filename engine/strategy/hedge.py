@@ -79,3 +79,23 @@ def hedge_decision(spot_qty: float, perp_qty: float, spot: LegMarket, perp: LegM
     return HedgeOrder(leg.coin, leg.leg, is_buy, sz, px, leg.cost_frac,
                       f"net delta {excess:+.6g} ({excess * mid:+.2f} USD) outside band {params.band_usd}; "
                       f"costs {others}")
+
+
+def clear_of_own(order: HedgeOrder, own_opposite_px: list[Decimal], sz_decimals: int,
+                 is_spot: bool) -> HedgeOrder | None:
+    """The taker order priced so it cannot trade with any of our own orders on the other side that may still
+    rest (`own_opposite_px`: their limit prices): a buy's limit strictly below our lowest ask, a sell's strictly
+    above our highest bid. The venue would cancel such an order of ours as a self-trade, and a hedge must never
+    trade with ourselves; against others' liquidity between the touch and our order it still fills. None when no
+    valid price is left (nothing to take this time)."""
+    if not own_opposite_px:
+        return order
+    if order.is_buy:
+        bound = R.next_price_below(min(own_opposite_px), sz_decimals, is_spot)
+        if bound is None:
+            return None
+        return order if order.px <= bound else HedgeOrder(order.coin, order.leg, True, order.sz, bound,
+                                                           order.cost_frac, order.reason, order.tif)
+    bound = R.next_price_above(max(own_opposite_px), sz_decimals, is_spot)
+    return order if order.px >= bound else HedgeOrder(order.coin, order.leg, False, order.sz, bound,
+                                                       order.cost_frac, order.reason, order.tif)

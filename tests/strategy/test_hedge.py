@@ -36,3 +36,17 @@ def test_spot_sell_limited_to_holdings():
 
 def test_below_min_notional_is_not_sent():
     assert hedge_decision(0.2, 0.0, SPOT, PERP, HedgeParams(band_usd=5)) is None
+
+
+def test_clear_of_own_prices_a_taker_order_inside_our_own_opposite_orders():
+    from engine.strategy.hedge import HedgeOrder, clear_of_own
+
+    buy = HedgeOrder("HYPE", "perp", True, Decimal("5"), Decimal("29.983"), 0.0, "hedge")
+    assert clear_of_own(buy, [], 2, False) is buy  # nothing of ours across it
+    assert clear_of_own(buy, [Decimal("30.1")], 2, False) is buy  # our ask is beyond its limit
+    bounded = clear_of_own(buy, [Decimal("29.95"), Decimal("29.923")], 2, False)
+    assert bounded.px == Decimal("29.922") and bounded.sz == buy.sz and bounded.is_buy  # one tick under the lowest
+    sell = HedgeOrder("@107", "spot", False, Decimal("5"), Decimal("29.80"), 0.0, "hedge")
+    assert clear_of_own(sell, [Decimal("29.85"), Decimal("29.86")], 2, True).px == Decimal("29.861")
+    tiny = HedgeOrder("X", "perp", True, Decimal("1"), Decimal("0.5"), 0.0, "hedge")
+    assert clear_of_own(tiny, [Decimal("0.000001")], 0, False) is None  # no valid price below our ask
