@@ -13,7 +13,8 @@ job):
 
 Each order passes pre-trade risk with the worst case — our resting orders that could fill at the same time
 count as filled. Before a taker order is sent, our own resting quotes it would cross are cancelled (the venue
-would cancel them anyway, as a self-trade, and a hedge must not trade with ourselves). After each step the
+would cancel them anyway, as a self-trade, and a hedge must not trade with ourselves), and its limit is kept
+strictly inside any of ours that may still rest (a refused cancel, an order in flight). After each step the
 positions are re-read from the venue, so the next decision starts from venue state.
 
 The decision and a running unwind are written to params `carry.<coin>` when they change and restored at
