@@ -1,6 +1,8 @@
 """Helpers for the engine's end-to-end tests: a config file per test, venue reads, bounded polls."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import asyncio
 import os
 import subprocess
@@ -109,7 +111,9 @@ def size_through(sim_url: str, coin: str, px: float, is_bid: bool) -> float:
     """Total book size at prices at least as good as `px` on one side: an Ioc of that size at `px` is sure to
     reach an order resting at `px` (better prices fill first, then the whole level)."""
     levels = venue(sim_url, {"type": "l2Book", "coin": coin})["levels"][0 if is_bid else 1]
-    return sum(float(l["sz"]) for l in levels if (float(l["px"]) >= px if is_bid else float(l["px"]) <= px))
+    # summed exactly: a float sum (10471.949999999999) is refused by the SDK's float_to_wire
+    return float(sum((Decimal(l["sz"]) for l in levels if (float(l["px"]) >= px if is_bid else float(l["px"]) <= px)),
+                     Decimal(0)))
 
 
 def ours(orders: list[dict]) -> list[dict]:
