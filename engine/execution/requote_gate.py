@@ -5,18 +5,21 @@ book only move the touch a little; with a requote tolerance > 0 the decision the
 The gate proves that in O(1) per leg, instead of running the whole decision, from facts recorded when the
 decision was made (`arm`):
 
-* every resting order sits within `slack_bp` of the price the decision wanted for it (slack = tolerance −
-  the farthest a kept order was from its desired price; replaced and new orders sit exactly there), its size
+* every resting order sits within the tolerance of the price the decision wanted for it, at a signed distance
+  s (replaced and new orders sit exactly there): a desired-price move m keeps it while |s − m| ≤ tolerance,
+  so each leg has a window [lo, hi] of moves that keep all its orders (a kept order below its desired price
+  leaves more room for the mid to fall back than to rise further); its size
   within the size tolerance with room for the size a moved price asks for (size = notional / price, floored
   to the lot), and no other resting order of its side within the tolerance of that price (the diff pairs
   each desired quote with the nearest in-tolerance order: a second candidate could re-pair the orders);
 * desired prices move with the mid: price_i = c·(1 ± d_i) where the centre c = mid + skew, the skew is at most
   `max_skew_frac` of mid and grows at most with mid² (A–S, GLFT), the ATR floor of d is ATR/mid. A mid move
-  of δ therefore moves a desired price by at most MID_GAIN·δ, plus one tick of rounding.
+  of δ therefore moves a desired price the same way by between (2 − MID_GAIN)·δ and MID_GAIN·δ, plus or minus
+  one tick of rounding.
 
-So while MID_GAIN·δ + tick < slack for every leg (`holds`), every order would be kept and the plan would be
-empty. Arming only records the decision; the per-leg proof is built by the first `holds` that needs it (no
-slack exceeds the tolerance, so a larger move fails at once, and a fill or order update usually closes the
+So while every such move lies inside every leg's window (`holds`), every order would be kept and the plan
+would be empty. Arming only records the decision; the per-leg proof is built by the first `holds` that needs it (no
+window reaches past twice the tolerance, so a larger move fails at once, and a fill or order update usually closes the
 gate before any proof is needed). Anything the bound does not cover closes the gate until the next full decision: a change other than
 the touch (fills, orders, controls, bars, freshness — the quoter calls `close`), a post-only guard that could
 bind (the opposite best within two ticks of a quote), sizes under ten lots (a one-lot rounding change could
@@ -28,9 +31,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from engine.risk import Reason
 from engine.strategy import rounding as R
 
-MID_GAIN = 1.05  # desired-price move per mid move: 1 + 2·max_skew_frac (≤ 1 %) with room to spare
+MID_GAIN = 1.05  # desired-price move per mid move: 1 ± 2·max_skew_frac (≤ 1 %) with room to spare
+LOW_GAIN = 2 - MID_GAIN
 NEAR = 0.9  # a limit used beyond this share of itself closes the gate
 MIN_LOTS = 10  # sizes under this many lots: a one-lot rounding change exceeds the 10 % size tolerance
 _BP = 1e4
@@ -43,7 +48,8 @@ class RequoteGate:
         self.open = False
         self._armed: tuple | None = None  # (inputs, decision, limits, tol, size_tol) until the proof is built
         self._mids: tuple = ()  # per leg: (coin, mid at the decision)
-        self._legs: tuple | None = None  # per leg: (coin, mid0, slack_bp, tick_bp, highest bid, lowest ask, tick)
+        self._legs: tuple | None = None  # per leg: (coin, mid0, lo_bp, hi_bp, tick_bp, highest bid, lowest ask,
+        #   tick)
         self._shapes: dict[str, tuple] = {}  # coin -> (quotes, resting orders, settings, shape): see _shape
         self._stretch = 1.0  # the tolerance is relative to the moved price: a move of m bp counts m·(1 + tol)
         self._tol = 0.0
@@ -59,8 +65,10 @@ class RequoteGate:
         the gate first, and a move past the tolerance needs no proof to fail)."""
         self.close()
         risk = decision.risk
-        if tol_bps <= 0 or risk.rejected or risk.halts or risk.cancel_all or inputs.paused or size_tol < 0.1:
+        if tol_bps <= 0 or risk.halts or risk.cancel_all or inputs.paused or size_tol < 0.1:
             return
+        if risk.rejected and not all(c.reason is Reason.POSITION_LIMIT for _, c in risk.rejected):
+            return  # only a position limit's refusal is covered (`_still_refused`)
         if limits.max_position or limits.default_max_position is not None:
             return  # per-coin caps in coin units: not covered by the bound below
         if inputs.pending:
@@ -73,10 +81,8 @@ class RequoteGate:
         mids = []
         for leg in inputs.legs:
             st = leg.state
-            if st is None or st.buy_capacity is not None:
-                # a leg without a usable book decides every new book in full; a binding quote balance sizes
-                # the bids from the mid (the coin held does not move)
-                return
+            if st is None:
+                return  # a leg without a usable book decides every new book in full
             mids.append((leg.coin, st.mid))
         self._mids = tuple(mids)
         self._armed = (inputs, decision, limits, tol_bps, size_tol)
@@ -99,6 +105,14 @@ class RequoteGate:
             if group is None:
                 group = by_coin[q.coin] = []
             group.append(q)
+        refused: dict[str, list] = {}  # coin -> quotes the position limit refused (`arm` lets no other refusal in)
+        for q, _ in decision.risk.rejected:
+            group = refused.get(q.coin)
+            if group is None:
+                group = refused[q.coin] = []
+            group.append(q)
+        if not refused.keys() <= {leg.coin for leg in inputs.legs}:
+            return False
         band = NEAR * limits.price_band_frac
         legs = []
         for leg in inputs.legs:
@@ -111,25 +125,37 @@ class RequoteGate:
             shape = self._shape(leg.coin, qs, lives, st.sz_decimals, tol_bps, size_tol, limits.max_order_notional)
             if shape is None:
                 return False
-            slack, hi_bid, lo_ask, low, top, buys, sells = shape
+            (lo, hi), hi_bid, lo_ask, low, top, buys, sells = shape
             mid = st.mid
             if qs and (top / mid - 1 > band or 1 - low / mid > band):
                 return False
-            if limits.max_position_usd is not None and max(abs(leg.position + buys), abs(leg.position - sells)) \
-                    * mid > NEAR * limits.max_position_usd:
+            # accepted quotes stay clear of the position cap: risk refuses a buy that would take the position
+            # above the cap, a sell one that would take it below minus the cap (signed: a bid that only shrinks a
+            # short is never refused; a side with nothing accepted has nothing to lose)
+            cap_usd = limits.max_position_usd
+            if cap_usd is not None and ((buys and (leg.position + buys) * mid > NEAR * cap_usd) or
+                                        (sells and (sells - leg.position) * mid > NEAR * cap_usd)):
                 return False
             # the coarsest tick any quote can round to (ticks grow with the price's magnitude)
             tick = _tick(max(top, mid), st.sz_decimals, st.leg == "spot")
+            if st.buy_capacity is not None and not _capacity_spare(
+                    [q for q in qs if q.is_buy] + [q for q in refused.get(leg.coin, ()) if q.is_buy],
+                    st.buy_capacity, tick, st.sz_decimals, tol_bps):
+                return False
+            no = refused.get(leg.coin)
+            if no and not _still_refused(no, leg.position, mid, tick, st.sz_decimals, tol_bps,
+                                         limits.max_position_usd):
+                return False
             if (hi_bid is not None and hi_bid >= st.best_ask - 2 * tick) or \
                     (lo_ask is not None and lo_ask <= st.best_bid + 2 * tick):
                 return False  # the post-only guard binds, or could: desired prices follow the touch, not the mid
-            legs.append((leg.coin, mid, slack, tick / (low if qs else mid) * _BP, hi_bid, lo_ask, tick))
+            legs.append((leg.coin, mid, lo, hi, tick / (low if qs else mid) * _BP, hi_bid, lo_ask, tick))
         self._legs = tuple(legs)
         return True
 
     def _shape(self, coin: str, qs: list, lives: tuple, sz_decimals: int, tol_bps: float, size_tol: float,
                max_order_notional: float) -> tuple | None:
-        """What one leg's quotes and the orders resting for them allow, independent of the book: (slack_bp,
+        """What one leg's quotes and the orders resting for them allow, independent of the book: ((lo, hi) bp,
         highest bid, lowest ask, lowest price, highest price, bought, sold), or None when a quote is too small
         or too close to the order-notional limit. Remembered per leg while its quotes and resting orders are
         the very same objects (a leg the last change did not touch)."""
@@ -157,7 +183,9 @@ class RequoteGate:
                 sells += sz
         else:
             prices = [r[0] for r in bids] + [r[0] for r in asks]
-            shape = (min(_side_slack(bids, tol_bps, size_tol, lot), _side_slack(asks, tol_bps, size_tol, lot)),
+            b_lo, b_hi = _side_window(bids, tol_bps, size_tol, lot)
+            a_lo, a_hi = _side_window(asks, tol_bps, size_tol, lot)
+            shape = ((max(b_lo, a_lo), min(b_hi, a_hi)),
                      max(r[0] for r in bids) if bids else None, min(r[0] for r in asks) if asks else None,
                      min(prices, default=0.0), max(prices, default=0.0), buys, sells)
         self._shapes[coin] = (tuple(qs), lives, args, shape)
@@ -165,18 +193,27 @@ class RequoteGate:
 
     def holds(self, books: Any, now: int) -> bool:
         """True when the current books provably leave the last decision unchanged (count a skip)."""
-        gain = MID_GAIN * _BP * self._stretch
-        for coin, mid0 in self._mids:  # no slack exceeds the tolerance: a larger move fails without a proof
+        stretch = self._stretch
+        gain = MID_GAIN * _BP * stretch
+        for coin, mid0 in self._mids:  # no window reaches past the tolerance: a larger move fails without a proof
             book = books.fresh_book(coin, now)
             if book is None or gain * abs((book.bids[0][0] + book.asks[0][0]) * 0.5 - mid0) / mid0 >= self._tol:
                 return False
         if self._legs is None and not self._prove():
             self.close()
             return False
-        for coin, mid0, slack, tick_bp, hi_bid, lo_ask, tick in self._legs:
+        for coin, mid0, lo, hi, tick_bp, hi_bid, lo_ask, tick in self._legs:
             book = books.fresh_book(coin, now)
             bb, ba = book.bids[0][0], book.asks[0][0]
-            if (MID_GAIN * abs((bb + ba) * 0.5 - mid0) / mid0 * _BP + tick_bp) * self._stretch >= slack or \
+            move = ((bb + ba) * 0.5 / mid0 - 1) * _BP  # the mid's signed move since the decision, bp
+            if move >= 0:  # the desired prices' move lies in [down, up]
+                up, down = MID_GAIN * move + tick_bp, LOW_GAIN * move - tick_bp
+            else:
+                up, down = LOW_GAIN * move + tick_bp, MID_GAIN * move - tick_bp
+            # distances count against the moved price: widen the range by the stretch (both ends outwards)
+            up = up * stretch if up > 0 else up / stretch
+            down = down * stretch if down < 0 else down / stretch
+            if down <= lo or up >= hi or \
                     (hi_bid is not None and hi_bid >= ba - 2 * tick) or (lo_ask is not None and lo_ask <= bb + 2 * tick):
                 return False
         self.skipped += 1
@@ -194,25 +231,65 @@ def _tick(px: float, sz_decimals: int, is_spot: bool) -> float:
     return t
 
 
-def _side_slack(rows: list, tol_bps: float, size_tol: float, lot: float) -> float:
-    """How far (bp of price) the desired prices of one side may move with the diff still keeping every order.
+def _capacity_spare(bids: list, capacity: float, tick: float, sz_decimals: int, tol_bps: float) -> bool:
+    """Whether a spot leg's buy capacity (quote balance ÷ mid, passed only when it could bind) stays above
+    every size the bids ask for while the gate holds. The quotes share the capacity out level by level, refused
+    ones too; while it does not bind they are the quotes of an unlimited balance. A balance spent down to
+    under one lot quotes no bids at all. Between the two, the capacity sizes the bids from the mid, which the
+    bound on sizes does not cover. Within the gate the capacity shrinks at most with
+    the mid's move, and each size grows at most by MID_GAIN times it, a tick of price and one lot."""
+    f = tol_bps / _BP
+    lot = 10.0 ** -sz_decimals
+    if not bids:  # sound only when the capacity rounds to no lot at all (a spent balance), whatever the mid
+        return capacity * (1 + f) / (1 - f) < lot
+    asked = sum(float(q.sz) * (1 + MID_GAIN * f + tick / float(q.px)) + lot for q in bids)
+    return asked < capacity * (1 - f) / (1 + f) - lot
+
+
+def _still_refused(qs: list, position: float, mid: float, tick: float, sz_decimals: int, tol_bps: float,
+                   max_usd: float | None) -> bool:
+    """Whether every quote the USD position limit refused stays refused while the gate holds.
+
+    Risk refuses a sell of size s when (s − position)·ref > max_usd (a buy: (position + s)·ref), where ref is
+    the mid (the engine's market views carry no oracle price). While the gate holds, the mid stays within the
+    tolerance of its value at the decision, and a desired price moves at most MID_GAIN times that plus a tick,
+    so the size asked for (notional ÷ price, floored to the lot) shrinks at most by that share and one lot. The
+    refusal persists when even the smallest such position times the lowest such mid exceeds the limit. (A
+    carry held near the limit refuses the quotes that would add to it on every decision: without this, every
+    touch change would decide in full.)"""
+    if max_usd is None:
+        return False
+    f = tol_bps / _BP
+    lot = 10.0 ** -sz_decimals
+    low_mid = mid * (1 - f)
+    for q in qs:
+        px, sz = float(q.px), float(q.sz)
+        least = sz * (1 - MID_GAIN * f - tick / px) - lot
+        if ((position if q.is_buy else -position) + least) * low_mid <= max_usd:
+            return False
+    return True
+
+
+def _side_window(rows: list, tol_bps: float, size_tol: float, lot: float) -> tuple[float, float]:
+    """The signed moves (bp of price, (lo, hi)) the desired prices of one side may make with the diff still
+    keeping every order; never wider than ± the tolerance.
 
     Each row is (desired price p, desired size s, price and size of the order resting for it: its kept order,
     else one placed exactly at the quote). A move of m bp:
-    * keeps the order in price tolerance while its distance + m ≤ tol;
-    * asks for a size that differs from s by at most s·m + one lot: the order stays in size tolerance while
-      |its size − s| + s·m + lot ≤ size_tol·(s − s·m − lot);
+    * keeps the order in price tolerance while its signed distance d = (its price − p) / p stays within the
+      tolerance of m: d − tol ≤ m ≤ d + tol (an order resting under its desired price can stay while the
+      desired price falls further than it may rise);
+    * asks for a size that differs from s by at most s·|m| + one lot: the order stays in size tolerance while
+      |its size − s| + s·|m| + lot ≤ size_tol·(s − s·|m| − lot);
     * leaves the diff's pairing alone (each desired quote takes the nearest in-tolerance order of its side)
-      while every other order o of the side stays out of the quote's tolerance (d(o) − m > tol) or farther
-      from it than its own order (d(o) − m > d(own) + m).
+      while every other order o of the side stays out of the quote's tolerance (|d(o)| − |m| > tol) or farther
+      from it than its own order (|d(o)| − |m| > |d| + |m|).
     """
-    slack = tol_bps
+    lo, hi = -tol_bps, tol_bps
     for i, (px, sz, lpx, lsz) in enumerate(rows):
-        own = abs(lpx - px) / px * _BP
-        room = tol_bps - own
-        size_room = (size_tol * sz - abs(lsz - sz) - lot * (1 + size_tol)) / (sz * (1 + size_tol)) * _BP
-        if size_room < room:
-            room = size_room
+        signed = (lpx - px) / px * _BP
+        own = abs(signed)
+        room = (size_tol * sz - abs(lsz - sz) - lot * (1 + size_tol)) / (sz * (1 + size_tol)) * _BP
         for j, other in enumerate(rows):
             if j != i:
                 d = abs(other[2] - px) / px * _BP
@@ -222,6 +299,9 @@ def _side_slack(rows: list, tol_bps: float, size_tol: float, lot: float) -> floa
                     apart = half
                 if apart < room:
                     room = apart
-        if room < slack:
-            slack = room
-    return slack
+        low, high = max(signed - tol_bps, -room), min(signed + tol_bps, room)
+        if low > lo:
+            lo = low
+        if high < hi:
+            hi = high
+    return lo, hi
