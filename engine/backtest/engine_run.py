@@ -35,6 +35,11 @@ BASE_URL = "http://backtest.invalid"  # never dialled: the transport is in proce
 # the moment it writes them: re-reading controls and params once an hour of replay time, not once a second,
 # only saves ~2 ms of SQL a poll
 LEDGER_POLL_MS = 3_600_000
+# the dead man's switch guards against an engine that dies while its orders rest; the in-process engine cannot
+# die apart from its venue, so it arms an hour ahead (re-arming every 20 min of replay) rather than 15 s ahead
+# every 5 s: the same code path, ~1,440 fewer scheduleCancel round trips per replayed hour (the venue sets no
+# upper bound on the time, only a 5 s lower one)
+DEADMAN_HORIZON_MS = 3_600_000
 
 
 def _universe(perp: tuple[str, int, float], spot: tuple[str, int, float, str] | None):
@@ -214,7 +219,8 @@ class EngineBacktest:
             return feed
 
         engine = self.engine = Engine(cfg, clock=clock, signer=UnsignedSigner(address), http_client=client,
-                                      feed_factory=make_feed, ledger_poll_ms=LEDGER_POLL_MS, ledger_threaded=False)
+                                      feed_factory=make_feed, ledger_poll_ms=LEDGER_POLL_MS, ledger_threaded=False,
+                                      deadman_horizon_ms=DEADMAN_HORIZON_MS)
         wall0 = time.perf_counter()
         empty_ledger(self._ledger_path)  # in the timed part: the first run of a process makes the template
         self._apply(self._first)  # the first snapshot is in place before the engine reads the book
