@@ -6,25 +6,30 @@ The gate proves that in O(1) per leg, instead of running the whole decision, fro
 decision was made (`arm`):
 
 * every resting order sits within the tolerance of the price the decision wanted for it, at a signed distance
-  s (replaced and new orders sit exactly there): a desired-price move m keeps it while |s − m| ≤ tolerance,
-  so each leg has a window [lo, hi] of moves that keep all its orders (a kept order below its desired price
-  leaves more room for the mid to fall back than to rise further); its size
-  within the size tolerance with room for the size a moved price asks for (size = notional / price, floored
-  to the lot), and no other resting order of its side within the tolerance of that price (the diff pairs
-  each desired quote with the nearest in-tolerance order: a second candidate could re-pair the orders);
+  s (replaced and new orders sit exactly there): a desired-price move m keeps it while |s − m| ≤ tolerance, so
+  each leg has a window [lo, hi] of moves that keep all its orders (an order resting below its desired price
+  leaves more room for the mid to fall back than to rise further); its size is within the size tolerance with
+  room for the size a moved price asks for (size = notional / price, floored to the lot), and no other resting
+  order of its side is within the tolerance of that price (the diff pairs each desired quote with the nearest
+  in-tolerance order: a second candidate could re-pair the orders);
 * desired prices move with the mid: price_i = c·(1 ± d_i) where the centre c = mid + skew, the skew is at most
   `max_skew_frac` of mid and grows at most with mid² (A–S, GLFT), the ATR floor of d is ATR/mid. A mid move
   of δ therefore moves a desired price the same way by between (2 − MID_GAIN)·δ and MID_GAIN·δ, plus or minus
-  one tick of rounding.
+  one tick of rounding;
+* a market held at its limits decides the same while they hold it: a quote the USD position limit refused
+  stays refused while its smallest possible size at the lowest possible mid still exceeds the cap, and a spot
+  leg whose quote balance is spent to under one lot quotes no bids whatever the mid (`_still_refused`,
+  `_capacity_spare`).
 
 So while every such move lies inside every leg's window (`holds`), every order would be kept and the plan
-would be empty. Arming only records the decision; the per-leg proof is built by the first `holds` that needs it (no
-window reaches past twice the tolerance, so a larger move fails at once, and a fill or order update usually closes the
-gate before any proof is needed). Anything the bound does not cover closes the gate until the next full decision: a change other than
-the touch (fills, orders, controls, bars, freshness — the quoter calls `close`), a post-only guard that could
-bind (the opposite best within two ticks of a quote), sizes under ten lots (a one-lot rounding change could
-leave the size tolerance), limits within 10 % of binding (position, order notional, price band, open orders,
-address budget), any refusal or pause in the decision, and a zero tolerance (then every touch change decides).
+would be empty. Arming only records the decision; the per-leg proof is built by the first `holds` that needs
+it (no window reaches past the tolerance, so a larger move fails at once, and a fill or order update usually
+closes the gate before any proof is needed). Anything the bound does not cover closes the gate until the next
+full decision: a change other than the touch (fills, orders, controls, bars, freshness — the quoter calls
+`close`), a post-only guard that could bind (the opposite best within two ticks of a quote), sizes under ten
+lots (a one-lot rounding change could leave the size tolerance), accepted quotes within 10 % of a limit
+(position, order notional, price band, open orders, address budget), a buy capacity that binds, a refusal for
+any reason but the USD position limit, a pause, and a zero tolerance (then every touch change decides).
 """
 from __future__ import annotations
 
