@@ -89,7 +89,10 @@ def hosts(n: int) -> Iterator[list[Host]]:
     why = unavailable()
     if why:
         pytest.skip(why)
-    base = (os.getpid() % 120) * 2  # distinct links for concurrent sessions
+    # distinct links for concurrent sessions (by pid) and for the workers of one session (by xdist worker slot:
+    # two workers' pids could agree modulo the range)
+    slot = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    base = (slot % 4) * 62 + (os.getpid() % 28) * 2
     made: list[tuple[Host, str]] = []
     try:
         for i in range(1, n + 1):
