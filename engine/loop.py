@@ -22,7 +22,7 @@ from engine.control.drawdown import DrawdownGuard
 from engine.runtime import EngineTimers, make_rest, snapshot
 from engine.execution.account import AccountSync
 from engine.execution.carry import CarryManager
-from engine.execution.deadman import DeadMan, DeadManSwitch
+from engine.execution.deadman import DeadMan, DeadManSwitch, loop_ms
 from engine.execution.diff import CloidFactory, Tolerance
 from engine.execution.executor import CoinSpec, Executor
 from engine.execution.feed_router import FeedRouter
@@ -145,7 +145,7 @@ class Engine:
         self.carry = CarryManager(cfg.carry, self.data, self.inventory, self.orders, self.executor, hedger,
                                   self.limits, self.kill, self.clock, self.ledger, self.rest,
                                   self.account.refresh_account, lambda: self.controls.carry_notional)
-        self.deadman = DeadMan(self.rest, self.venue_now_ms, self.deadman_horizon_ms)
+        self.deadman = DeadMan(self.rest, self.venue_now_ms, self.deadman_horizon_ms, local_now_ms=loop_ms)
         self.switch = DeadManSwitch(self.deadman, self._deadman_changed, self._deadman_fired)
         ctx = QuotingContext(
             clock=self.clock, data=self.data, inventory=self.inventory, orders=self.orders,

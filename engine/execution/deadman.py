@@ -39,6 +39,11 @@ MAX_FIRES_PER_DAY = SCHEDULE_CANCEL_FIRES_PER_DAY
 LAPSE_MARGIN_MS = 3_000  # pull our own quotes this long before a confirmed arm runs out (on a prompt venue)
 
 
+def loop_ms() -> int:
+    """The running event loop's clock in ms: monotonic live, replay time in a backtest."""
+    return int(asyncio.get_running_loop().time() * 1000)
+
+
 @dataclass(slots=True)
 class DeadManState:
     armed_until: int | None = None   # venue ms of the newest *confirmed* arm
@@ -54,28 +59,36 @@ class DeadManState:
 
 class DeadMan:
     def __init__(self, rest: Any, venue_now_ms: Callable[[], int], horizon_ms: int = 15_000,
-                 max_fires: int = MAX_FIRES_PER_DAY, reserve: int = 0) -> None:
+                 max_fires: int = MAX_FIRES_PER_DAY, reserve: int = 0,
+                 local_now_ms: Callable[[], int] | None = None) -> None:
         if horizon_ms < MIN_LEAD_MS + 1_000:
             raise ValueError(f"deadman horizon_ms must be >= {MIN_LEAD_MS + 1_000} (venue needs 5 s lead), "
                              f"got {horizon_ms}")
         self.rest = rest
         self.venue_now_ms = venue_now_ms
+        # durations (an arm's age, a round trip) are measured on a local monotonic clock (the engine passes
+        # `loop_ms`): the venue-time estimate is the wall clock plus an offset that steps when it is
+        # re-estimated, and a step would read as slowness (or hide it)
+        self.local_now_ms = local_now_ms or venue_now_ms
         self.horizon_ms = horizon_ms
         self.max_fires = max_fires
         self.reserve = reserve
         self.state = DeadManState()
         self._pending: dict[int, int] = {}  # arms sent whose reply (or settlement) has not come back: seq → sent
+        # (local ms)
         self._seq = 0
         self._confirmed_seq = -1  # the newest arm (by send order) the venue confirmed
-        self._rtt: tuple[int, int] | None = None  # (answered at, round trip) of the last arm answered
+        self._rtt: tuple[int, int] | None = None  # (answered at, round trip) of the last arm answered, local ms
 
     @property
     def unanswered(self) -> int:
         return len(self._pending)
 
-    def slowness_ms(self, now: int) -> int:
+    def slowness_ms(self, now: int | None = None) -> int:
         """How slow the venue is answering us now: the age of the oldest unanswered arm, or the round trip of
-        the last answered one (for one horizon after it came back). A cancel sent now takes about as long."""
+        the last answered one (for one horizon after it came back). A cancel sent now takes about as long.
+        Measured on the local clock (`now`, venue time, is accepted for the callers' symmetry and not used)."""
+        now = self.local_now_ms()
         slow = now - min(self._pending.values()) if self._pending else 0
         if self._rtt is not None and now - self._rtt[0] < self.horizon_ms:
             slow = max(slow, self._rtt[1])
@@ -163,13 +176,13 @@ class DeadMan:
         now = self.venue_now_ms()
         target = now + self.horizon_ms
         seq, self._seq = self._seq, self._seq + 1
-        self._pending[seq] = now
+        sent = self._pending[seq] = self.local_now_ms()
         try:
             result = await self.rest.schedule_cancel(target)
         finally:
             del self._pending[seq]
-            answered = self.venue_now_ms()
-            self._rtt = (answered, answered - now)
+            answered = self.local_now_ms()
+            self._rtt = (answered, answered - sent)
         st = self.state
         if result.ok:
             if seq > self._confirmed_seq:
