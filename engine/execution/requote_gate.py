@@ -14,8 +14,10 @@ decision was made (`arm`):
   in-tolerance order: a second candidate could re-pair the orders);
 * desired prices move with the mid: price_i = c·(1 ± d_i) where the centre c = mid + skew, the skew is at most
   `max_skew_frac` of mid and grows at most with mid² (A–S, GLFT), the ATR floor of d is ATR/mid. A mid move
-  of δ therefore moves a desired price the same way by between (2 − MID_GAIN)·δ and MID_GAIN·δ, plus or minus
-  one tick of rounding;
+  of δ therefore moves a desired price's raw (unrounded) value the same way by between (2 − MID_GAIN)·δ and
+  MID_GAIN·δ. Rounding to the tick adds a part known to within one tick, because where the quote sat in its
+  tick is known (`_rounding`: bids round down, asks up; a quote the post-only guard or a level collision moved
+  keeps ± one tick);
 * a market held at its limits decides the same while they hold it: a quote the USD position limit refused
   stays refused while its smallest possible size at the lowest possible mid still exceeds the cap, and a spot
   leg whose quote balance is spent to under one lot quotes no bids whatever the mid (`_still_refused`,
@@ -38,6 +40,7 @@ from typing import Any
 
 from engine.risk import Reason
 from engine.strategy import rounding as R
+from engine.strategy.quotes import centre_price, half_spread, raw_price
 
 MID_GAIN = 1.05  # desired-price move per mid move: 1 ± 2·max_skew_frac (≤ 1 %) with room to spare
 LOW_GAIN = 2 - MID_GAIN
@@ -127,11 +130,18 @@ class RequoteGate:
             # leg whose orders were just replaced finds its shape remembered from when the plan was made
             lives = tuple([None if (o := resting.get((q.coin, q.is_buy, q.level))) is None or
                            (o.px == q.px and o.sz == q.sz) else o for q in qs])
-            shape = self._shape(leg.coin, qs, lives, st.sz_decimals, tol_bps, size_tol, limits.max_order_notional)
+            mid = st.mid
+            is_spot = st.leg == "spot"
+            # the coarsest tick any quote can round to while the gate holds (ticks grow with the price's
+            # magnitude; the highest price may rise by the tolerance and twice over before the gate shuts)
+            reach = max(mid, max((float(q.px) for q in qs), default=0.0)) * (1 + 2 * tol_bps / _BP)
+            tick = _tick(reach, st.sz_decimals, is_spot)
+            raws = _raw_prices(qs, st, inputs.params) if qs else ()
+            shape = self._shape(leg.coin, qs, lives, raws, tick, st.sz_decimals, is_spot, tol_bps, size_tol,
+                                limits.max_order_notional)
             if shape is None:
                 return False
             (lo, hi), hi_bid, lo_ask, low, top, buys, sells = shape
-            mid = st.mid
             if qs and (top / mid - 1 > band or 1 - low / mid > band):
                 return False
             # accepted quotes stay clear of the position cap: risk refuses a buy that would take the position
@@ -141,8 +151,6 @@ class RequoteGate:
             if cap_usd is not None and ((buys and (leg.position + buys) * mid > NEAR * cap_usd) or
                                         (sells and (sells - leg.position) * mid > NEAR * cap_usd)):
                 return False
-            # the coarsest tick any quote can round to (ticks grow with the price's magnitude)
-            tick = _tick(max(top, mid), st.sz_decimals, st.leg == "spot")
             if st.buy_capacity is not None and not _capacity_spare(
                     [q for q in qs if q.is_buy] + [q for q in refused.get(leg.coin, ()) if q.is_buy],
                     st.buy_capacity, tick, st.sz_decimals, tol_bps):
@@ -154,32 +162,37 @@ class RequoteGate:
             if (hi_bid is not None and hi_bid >= st.best_ask - 2 * tick) or \
                     (lo_ask is not None and lo_ask <= st.best_bid + 2 * tick):
                 return False  # the post-only guard binds, or could: desired prices follow the touch, not the mid
-            legs.append((leg.coin, mid, lo, hi, tick / (low if qs else mid) * _BP, hi_bid, lo_ask, tick))
+            # each quote's rounding is in its row of the window; a leg without quotes keeps a tick's margin
+            legs.append((leg.coin, mid, lo, hi, 0.0 if qs else tick / mid * _BP, hi_bid, lo_ask, tick))
         self._legs = tuple(legs)
         return True
 
-    def _shape(self, coin: str, qs: list, lives: tuple, sz_decimals: int, tol_bps: float, size_tol: float,
-               max_order_notional: float) -> tuple | None:
+    def _shape(self, coin: str, qs: list, lives: tuple, raws: tuple, tick: float, sz_decimals: int, is_spot: bool,
+               tol_bps: float, size_tol: float, max_order_notional: float) -> tuple | None:
         """What one leg's quotes and the orders resting for them allow, independent of the book: ((lo, hi) bp,
         highest bid, lowest ask, lowest price, highest price, bought, sold), or None when a quote is too small
         or too close to the order-notional limit. Remembered per leg while its quotes and resting orders are
         the very same objects (a leg the last change did not touch)."""
-        args = (sz_decimals, tol_bps, size_tol, max_order_notional)
+        args = (raws, tick, sz_decimals, tol_bps, size_tol, max_order_notional)
         hit = self._shapes.get(coin)
         if hit is not None and hit[2] == args and len(hit[0]) == len(qs) and \
                 all(a is b for a, b in zip(hit[0], qs)) and all(a is b for a, b in zip(hit[1], lives)):
             return hit[3]
         lot = 10.0 ** -sz_decimals
         min_sz, max_notional = MIN_LOTS * lot, NEAR * max_order_notional
-        bids: list[tuple[float, float, float, float]] = []
-        asks: list[tuple[float, float, float, float]] = []
+        stretch = 1.0 + tol_bps / _BP
+        bids: list[tuple[float, ...]] = []
+        asks: list[tuple[float, ...]] = []
         buys = sells = 0.0
         shape = None
-        for q, live in zip(qs, lives):
+        for q, live, raw in zip(qs, lives, raws):
             px, sz = float(q.px), float(q.sz)
             if sz < min_sz or px * sz > max_notional:
                 break
-            row = (px, sz, px, sz) if live is None else (px, sz, float(live.px), float(live.sz))
+            down, up = _rounding(q.is_buy, px, raw, tick, sz_decimals, is_spot)
+            down, up = down * stretch, up * stretch  # measured against the moved price, as the window is
+            lpx, lsz = (px, sz) if live is None else (float(live.px), float(live.sz))
+            row = (px, sz, lpx, lsz, down, up)
             if q.is_buy:
                 bids.append(row)
                 buys += sz
@@ -223,6 +236,33 @@ class RequoteGate:
                 return False
         self.skipped += 1
         return True
+
+def _raw_prices(qs: list, st: Any, params: Any) -> tuple:
+    """Each quote's price before rounding, as `quotes` computed it from the same leg state and params."""
+    c, h = centre_price(st, params), half_spread(st, params)
+    return tuple([raw_price(c, h, params.level_spacing, q.level, q.is_buy) for q in qs])
+
+
+def _rounding(is_buy: bool, px: float, raw: float, tick: float, sz_decimals: int, is_spot: bool) \
+        -> tuple[float, float]:
+    """How far (bp of px, (down ≤ 0, up ≥ 0)) rounding can put the quote's next price from its price move.
+
+    A bid is its raw price rounded down to the tick: px = raw − r with 0 ≤ r < tick. Rounded down again after a
+    move, the next price is px' = raw' − r' with 0 ≤ r' < tick', so px' − px − (raw' − raw) = r − r' lies in
+    (r − tick, r] — one tick wide, not two, once r is known. An ask rounds up (px = raw + s): the difference
+    lies in [−s, tick − s). A quote that is not its rounded raw price (the post-only guard moved it, or two
+    levels collapsed onto one) keeps the two-tick bound ±tick. `tick` is the coarsest the leg can reach."""
+    eps = 1e-9 * px  # far above float error (~1e-16 of px), far below a tick
+    own = min(_tick(raw, sz_decimals, is_spot), _tick(px, sz_decimals, is_spot))  # the tick px was rounded to
+    r = raw - px if is_buy else px - raw
+    scale = _BP / px
+    if not -eps <= r < own - eps:
+        return -tick * scale, tick * scale
+    r = max(r, 0.0)
+    if is_buy:
+        return (r - tick - eps) * scale, (r + eps) * scale
+    return -(r + eps) * scale, (tick - r + eps) * scale
+
 
 _TICKS: dict[tuple[int, bool, int], float] = {}
 
@@ -291,7 +331,7 @@ def _side_window(rows: list, tol_bps: float, size_tol: float, lot: float) -> tup
       from it than its own order (|d(o)| − |m| > |d| + |m|).
     """
     lo, hi = -tol_bps, tol_bps
-    for i, (px, sz, lpx, lsz) in enumerate(rows):
+    for i, (px, sz, lpx, lsz, down, up) in enumerate(rows):
         signed = (lpx - px) / px * _BP
         own = abs(signed)
         room = (size_tol * sz - abs(lsz - sz) - lot * (1 + size_tol)) / (sz * (1 + size_tol)) * _BP
@@ -304,7 +344,8 @@ def _side_window(rows: list, tol_bps: float, size_tol: float, lot: float) -> tup
                     apart = half
                 if apart < room:
                     room = apart
-        low, high = max(signed - tol_bps, -room), min(signed + tol_bps, room)
+        # the quote's own move is the desired price's move plus its rounding, between `down` and `up`
+        low, high = max(signed - tol_bps, -room) - down, min(signed + tol_bps, room) - up
         if low > lo:
             lo = low
         if high < hi:

@@ -128,6 +128,13 @@ def centre_price(state: LegState, params: QuoteParams) -> float:
     return mid + clamp_offset(offset, mid, params.max_skew_frac)
 
 
+def raw_price(centre: float, half: float, spacing: float, level: int, is_buy: bool) -> float:
+    """A level's price before rounding to the tick: the centre less (bids) or plus (asks) the half-spread and
+    `level` spacings. The requote gate recomputes it to know where in its tick each quote was rounded."""
+    dist = half + level * spacing
+    return centre * (1 - dist) if is_buy else centre * (1 + dist)
+
+
 def quotes(state: LegState, params: QuoteParams) -> list[Quote]:
     """Desired resting quotes for one leg, best level first per side; empty when there is nothing safe."""
     if not state.mid > 0:
@@ -151,8 +158,7 @@ def quotes(state: LegState, params: QuoteParams) -> list[Quote]:
         remaining = None if capacity is None else R.round_size(max(capacity, 0.0), state.sz_decimals)
         prev_px: Decimal | None = None
         for i in range(params.levels):
-            dist = h + i * params.level_spacing
-            raw = c * (1 - dist) if is_buy else c * (1 + dist)
+            raw = raw_price(c, h, params.level_spacing, i, is_buy)
             if raw <= 0:
                 break
             px = R.round_price(raw, state.sz_decimals, is_spot, "down" if is_buy else "up")

@@ -7,13 +7,16 @@ from __future__ import annotations
 import pathlib
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from engine.backtest.data import DataQuality
 from engine.backtest.engine_run import EngineBacktest
 from engine.backtest.runner import ReplayOptions
 from engine.backtest.streams import merge_events
 from engine.backtest.synthetic import synthetic_books, synthetic_funding
-from engine.execution.requote_gate import RequoteGate
+from engine.execution.requote_gate import RequoteGate, _rounding
+from engine.strategy import rounding as R
 
 H = 3_600_000
 START = 1_750_000_000_000
@@ -59,3 +62,26 @@ def test_gated_and_ungated_runs_decide_the_same(tmp_path, monkeypatch, tolerance
     requotes = (gated["counters"].pop("engine_requotes"), ungated["counters"].pop("engine_requotes"))
     assert requotes[0] < requotes[1]
     assert gated == ungated
+
+
+@settings(max_examples=3000, deadline=None)
+@given(raw=st.floats(0.01, 200_000.0), move_bp=st.floats(-5.0, 5.0), is_buy=st.booleans(),
+       sz_decimals=st.integers(0, 5), is_spot=st.booleans())
+def test_rounding_bounds_where_the_next_rounded_price_can_land(raw, move_bp, is_buy, sz_decimals, is_spot):
+    """The gate's rounding bound: a quote rounded from `raw` (bids down, asks up, as `quotes` does), and the
+    quote rounded from the raw price after a move, differ by the raw move plus something inside
+    `_rounding`'s (down, up) — one tick wide once the first rounding is known."""
+    direction = "down" if is_buy else "up"
+    px = R.round_price(raw, sz_decimals, is_spot, direction)
+    assume(px is not None)
+    moved = raw * (1 + move_bp / 1e4)
+    px2 = R.round_price(moved, sz_decimals, is_spot, direction)
+    assume(px2 is not None)
+    fpx = float(px)
+    reach = max(fpx, raw, moved) * (1 + 10 / 1e4)
+    tick = float(R.price_tick(reach, sz_decimals, is_spot))
+    down, up = _rounding(is_buy, fpx, raw, tick, sz_decimals, is_spot)
+    assert down <= 0 <= up
+    assert up - down <= 2 * tick / fpx * 1e4 * (1 + 1e-6)
+    extra = (float(px2) - fpx - (moved - raw)) / fpx * 1e4  # what rounding added to the raw move, bp of px
+    assert down - 1e-9 <= extra <= up + 1e-9, (px, px2, down, extra, up)
