@@ -78,6 +78,8 @@ class MarketQuoter:
         self._poked = False  # a step is scheduled for this loop iteration
         self._quote_memo: dict[tuple, tuple] = {}
         self._noop: dict[str, tuple] = {}  # coin -> (accepted, resting, plan) of its last diff that found nothing
+        self._notional_for: QuoteParams | None = None  # _max_quoted_notional of these params is _max_notional
+        self._max_notional = 0.0
         self.last_decision: Decision | None = None
         self.gate = RequoteGate()
 
@@ -210,7 +212,9 @@ class MarketQuoter:
             book = data.book(leg.coin)
             buy_cap = sell_cap = None
             if leg.is_spot and book is not None and book.mid:
-                need = _max_quoted_notional(params) * CAPACITY_SLACK
+                if self._notional_for is not params:  # params objects are long-lived (one per control write)
+                    self._notional_for, self._max_notional = params, _max_quoted_notional(params)
+                need = self._max_notional * CAPACITY_SLACK
                 quote_bal = float(inv.spot.get(leg.quote, 0))
                 if quote_bal < need:  # capacities are passed only where they can bind (same quotes otherwise)
                     # a resting spot buy holds its price plus the worst-case (taker) fee
@@ -222,8 +226,6 @@ class MarketQuoter:
                            strength, buy_cap, sell_cap)
             legs.append(LegInputs(leg.coin, st, data.view(m, leg.coin), position))
         orders = ctx.orders
-        total = orders.count()
-        mine = orders.count(self.coins)
         # our orders the plan does not reconcile (in flight, being cancelled, of unknown fate) may still rest
         # or fill: they take venue slots and count against the position limits as if they filled
         pending, unsettled = {}, 0
@@ -232,7 +234,8 @@ class MarketQuoter:
             unsettled += n
             if buy or sell:
                 pending[coin] = (buy, sell)
-        return MarketInputs(now, tuple(legs), params, orders.resting(self._coin_order), total - mine + unsettled,
+        return MarketInputs(now, tuple(legs), params, orders.resting(self._coin_order),
+                            orders.count(self.coins, outside=True) + unsettled,
                             ctx.address_budget(), ctx.paused(m), pending)
 
     def decide(self, now: int) -> Decision:

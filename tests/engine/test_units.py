@@ -230,6 +230,16 @@ def test_orders_in_flight_count_against_the_position_and_open_order_limits():
     asyncio.run(run())
 
 
+def test_count_outside_is_the_rest_of_the_count():
+    t = OurOrders()
+    for i, (coin, tif) in enumerate([("HYPE", "Alo"), ("@107", "Alo"), ("BTC", "Alo"), ("BTC", "Ioc"),
+                                     ("HYPE", "Ioc"), ("ETH", "Gtc")]):
+        t.sent(f"0x{i:032x}", coin, True, Decimal("10"), Decimal("1"), i, tif=tif)
+    for coins in ({"HYPE", "@107"}, frozenset({"BTC"}), ["ETH", "HYPE"], set(), {"SOL"}):
+        assert t.count(coins, outside=True) == t.count() - t.count(coins)
+    assert (t.count(), t.count({"HYPE", "@107"}), t.count({"HYPE", "@107"}, outside=True)) == (4, 2, 2)
+
+
 _coins = st.sampled_from(["HYPE", "@107", "BTC"])
 _px = st.integers(2990, 3010).map(lambda c: Decimal(c) / 100)
 
