@@ -9,6 +9,7 @@ loop's job (ledger `controls` table), this module only models it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Mapping, Protocol, Sequence
 
@@ -155,6 +156,24 @@ def _f(x: Any) -> float:
     return float(x) if not isinstance(x, float) else x
 
 
+_FLOATS: dict[Decimal, float] = {}
+
+
+def _dec_float(x: Decimal) -> float:
+    """float(x), remembered: a Decimal converts through its string (~0.2 µs), and quote prices and sizes sit on
+    the tick and lot grids and recur from decision to decision. Equal Decimals have the same float whatever
+    their exponent, so the value is a sound key."""
+    try:
+        f = _FLOATS.get(x)
+    except TypeError:  # a signalling NaN cannot be hashed: let float() refuse it as it always did
+        return float(x)
+    if f is None:
+        if len(_FLOATS) >= 4096:
+            _FLOATS.clear()
+        f = _FLOATS[x] = float(x)
+    return f
+
+
 def check_order(order: OrderLike, view: MarketView | None, limits: RiskLimits) -> Check | None:
     """Stateless checks for one order: notional cap and price band."""
     return _check_order(order.coin, _f(order.px), _f(order.sz), view, limits)
@@ -186,8 +205,8 @@ def _order_flags(o: OrderLike) -> tuple[bool, str]:
     has = _OPTIONAL_FIELDS.get(cls)
     if has is None:
         per_instance = cls.__dictoffset__ != 0  # instances with a __dict__ may carry the fields themselves
-        has = _OPTIONAL_FIELDS[cls] = (per_instance or hasattr(cls, "reduce_only"),
-                                       per_instance or hasattr(cls, "tif"))
+        has = (per_instance or hasattr(cls, "reduce_only"), per_instance or hasattr(cls, "tif"))
+        _OPTIONAL_FIELDS[cls] = has = _NEITHER if has == _NEITHER else has  # `is _NEITHER` tests the common case
     return (bool(getattr(o, "reduce_only", False)) if has[0] else False,
             getattr(o, "tif", "Alo") if has[1] else "Alo")
 
@@ -235,10 +254,11 @@ def evaluate(orders: Sequence[OrderLike], ctx: RiskContext, limits: RiskLimits, 
 
     views = ctx.markets
     max_notional, band = limits.max_order_notional, limits.price_band_frac
+    post_only = mode.post_only
     caps: dict[str, float | None] = {}  # per coin: the cap depends only on the coin and its view
     for o in orders:
         coin = o.coin
-        if _OPTIONAL_FIELDS.get(type(o)) == _NEITHER:  # e.g. Quote: Alo, not reduce-only (no getattr)
+        if _OPTIONAL_FIELDS.get(type(o)) is _NEITHER:  # e.g. Quote: Alo, not reduce-only (no getattr)
             reduce_only, tif = False, "Alo"
         else:
             reduce_only, tif = _order_flags(o)
@@ -248,12 +268,14 @@ def evaluate(orders: Sequence[OrderLike], ctx: RiskContext, limits: RiskLimits, 
             if halt is not None:
                 rejected.append((o, halt))
                 continue
-        if mode.post_only and tif != "Alo":
+        if post_only and tif != "Alo":
             rejected.append((o, Check(Reason.POST_ONLY, f"{coin}: venue is post-only, {tif} order refused",
                                       coin)))
             continue
         view = views.get(coin)
-        px, sz = _f(o.px), _f(o.sz)
+        px, sz = o.px, o.sz  # as _f, Decimals through the memo
+        px = _dec_float(px) if type(px) is Decimal else _f(px)
+        sz = _dec_float(sz) if type(sz) is Decimal else _f(sz)
         ref = None if view is None else (view.oracle_px or view.mid)
         # _check_order's two tests inlined; its message-building path runs only for a refusal
         if px * sz > max_notional or ref is None or abs(px / ref - 1) > band:

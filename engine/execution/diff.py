@@ -145,21 +145,37 @@ def parse_cloid(cloid: str) -> tuple[int, int]:
     return body >> (4 * CLOID_COUNTER_HEX), body & (16 ** CLOID_COUNTER_HEX - 1)
 
 
-def _best_first(is_buy: bool):
-    return (lambda px: -px) if is_buy else (lambda px: px)
+# Best-first sort keys (buys: highest price first), ties to the lower level / oid; one module-level function per
+# case rather than a key lambda calling a price lambda per element.
+def _q_buy(q: Quote) -> tuple:
+    return (-q.px, q.level)
+
+
+def _q_sell(q: Quote) -> tuple:
+    return (q.px, q.level)
+
+
+def _o_buy(o: LiveOrder) -> tuple:
+    return (-o.px, o.oid)
+
+
+def _o_sell(o: LiveOrder) -> tuple:
+    return (o.px, o.oid)
 
 
 def diff_orders(desired: Sequence[Quote], live: Iterable[LiveOrder], tol: Tolerance) -> OrderPlan:
     groups: dict[tuple[str, bool], tuple[list[Quote], list[LiveOrder]]] = {}
     for q in desired:
-        g = groups.get((q.coin, q.is_buy))
+        k = (q.coin, q.is_buy)
+        g = groups.get(k)
         if g is None:  # (not setdefault: that builds a fresh pair of lists for every element)
-            g = groups[(q.coin, q.is_buy)] = ([], [])
+            g = groups[k] = ([], [])
         g[0].append(q)
     for o in live:
-        g = groups.get((o.coin, o.is_buy))
+        k = (o.coin, o.is_buy)
+        g = groups.get(k)
         if g is None:
-            g = groups[(o.coin, o.is_buy)] = ([], [])
+            g = groups[k] = ([], [])
         g[1].append(o)
 
     modifies: list[Modify] = []
@@ -169,23 +185,35 @@ def diff_orders(desired: Sequence[Quote], live: Iterable[LiveOrder], tol: Tolera
     exact_tol = type(tol) is Tolerance
     if exact_tol:
         ptol, stol = _exact(tol.price_tol_bps), _exact(tol.size_tol_frac)
-    for (_, is_buy), (qs, los) in sorted(groups.items()):
-        key = _best_first(is_buy)
-        qs = sorted(qs, key=lambda q: (key(q.px), q.level))
-        los = sorted(los, key=lambda o: (key(o.px), o.oid))
-        free = list(los)
+    for (_, is_buy), (qs, free) in (sorted(groups.items()) if len(groups) > 1 else groups.items()):
+        # (sorted in place: these lists are the diff's own, not the caller's)
+        if len(qs) > 1:
+            qs.sort(key=_q_buy if is_buy else _q_sell)
+        if len(free) > 1:
+            free.sort(key=_o_buy if is_buy else _o_sell)
         unmatched_q: list[Quote] = []
         for q in qs:  # pass 1: keep in-tolerance orders untouched
+            # the nearest in-tolerance free order, ties to the lower oid: min over (distance, oid) in one walk
+            # (strict < keeps the first of equal keys, as min does)
+            qpx = q.px
+            best = -1
             if exact_tol:  # Tolerance.close_enough inlined, its bounds computed once per quote
-                qpx, qsz = q.px, q.sz
+                qsz = q.sz
                 px_lim, sz_lim = ptol * qpx, stol * qsz
-                near = [o for o in free if abs(o.px - qpx) * _TEN_K <= px_lim and abs(o.sz - qsz) <= sz_lim]
+                for i, o in enumerate(free):
+                    d = abs(o.px - qpx)
+                    if d * _TEN_K <= px_lim and abs(o.sz - qsz) <= sz_lim and (
+                            best < 0 or d < best_d or (d == best_d and o.oid < free[best].oid)):
+                        best, best_d = i, d
             else:
-                near = [o for o in free if tol.close_enough(o, q)]
-            if near:
-                o = min(near, key=lambda o: (abs(o.px - q.px), o.oid))
-                free.remove(o)
-                kept.append((o, q))
+                for i, o in enumerate(free):
+                    if tol.close_enough(o, q):
+                        d = abs(o.px - qpx)
+                        if best < 0 or d < best_d or (d == best_d and o.oid < free[best].oid):
+                            best, best_d = i, d
+            if best >= 0:
+                # by index: an equal order earlier in the list would have the same key and have been chosen
+                kept.append((free.pop(best), q))
             else:
                 unmatched_q.append(q)
         for q, o in zip(unmatched_q, free):  # pass 2: re-price the rest in place, best to best

@@ -150,12 +150,13 @@ class OurOrders:
     def unknown(self) -> list[OurOrder]:
         return [o for o in self._live.values() if o.state is OrderState.UNKNOWN]
 
-    def count(self, coins: Iterable[str] | None = None) -> int:
-        """Orders that occupy a slot on the venue's book (or may): every live one except Ioc."""
+    def count(self, coins: Iterable[str] | None = None, outside: bool = False) -> int:
+        """Orders that occupy a slot on the venue's book (or may): every live one except Ioc; of `coins` only, or
+        with `outside` of every other coin (count() - count(coins) in one pass)."""
         if coins is None:
             return sum(1 for o in self._live.values() if o.tif != "Ioc")
         wanted = coins if isinstance(coins, (set, frozenset)) else set(coins)
-        return sum(1 for o in self._live.values() if o.tif != "Ioc" and o.coin in wanted)
+        return sum(1 for o in self._live.values() if o.tif != "Ioc" and (o.coin in wanted) != outside)
 
     def exposure(self, coin: str) -> tuple[Decimal, Decimal]:
         """(buy, sell) remaining size of every order of `coin` that may still fill."""

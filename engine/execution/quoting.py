@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from operator import is_
 from typing import Any, Awaitable, Callable, Sequence
 
 from engine.execution.decide import Decision, LegInputs, MarketInputs, decide
@@ -77,6 +78,8 @@ class MarketQuoter:
         self._poked = False  # a step is scheduled for this loop iteration
         self._quote_memo: dict[tuple, tuple] = {}
         self._noop: dict[str, tuple] = {}  # coin -> (accepted, resting, plan) of its last diff that found nothing
+        self._notional_for: QuoteParams | None = None  # _max_quoted_notional of these params is _max_notional
+        self._max_notional = 0.0
         self.last_decision: Decision | None = None
         self.gate = RequoteGate()
 
@@ -209,7 +212,9 @@ class MarketQuoter:
             book = data.book(leg.coin)
             buy_cap = sell_cap = None
             if leg.is_spot and book is not None and book.mid:
-                need = _max_quoted_notional(params) * CAPACITY_SLACK
+                if self._notional_for is not params:  # params objects are long-lived (one per control write)
+                    self._notional_for, self._max_notional = params, _max_quoted_notional(params)
+                need = self._max_notional * CAPACITY_SLACK
                 quote_bal = float(inv.spot.get(leg.quote, 0))
                 if quote_bal < need:  # capacities are passed only where they can bind (same quotes otherwise)
                     # a resting spot buy holds its price plus the worst-case (taker) fee
@@ -221,8 +226,6 @@ class MarketQuoter:
                            strength, buy_cap, sell_cap)
             legs.append(LegInputs(leg.coin, st, data.view(m, leg.coin), position))
         orders = ctx.orders
-        total = orders.count()
-        mine = orders.count(self.coins)
         # our orders the plan does not reconcile (in flight, being cancelled, of unknown fate) may still rest
         # or fill: they take venue slots and count against the position limits as if they filled
         pending, unsettled = {}, 0
@@ -231,7 +234,8 @@ class MarketQuoter:
             unsettled += n
             if buy or sell:
                 pending[coin] = (buy, sell)
-        return MarketInputs(now, tuple(legs), params, orders.resting(self._coin_order), total - mine + unsettled,
+        return MarketInputs(now, tuple(legs), params, orders.resting(self._coin_order),
+                            orders.count(self.coins, outside=True) + unsettled,
                             ctx.address_budget(), ctx.paused(m), pending)
 
     def decide(self, now: int) -> Decision:
@@ -264,20 +268,10 @@ class MarketQuoter:
         resting orders are the very same objects as at a diff that found nothing to do gets the same (empty)
         plan, kept pairs included. The diff pairs quotes and orders within one coin and side only, and walks
         coins in sorted order, so the parts joined in that order are exactly the whole diff."""
-        q_by: dict[str, list] = {}
-        o_by: dict[str, list] = {}
-        for q in accepted:
-            g = q_by.get(q.coin)
-            if g is None:
-                g = q_by[q.coin] = []
-            g.append(q)
-        for o in resting:
-            g = o_by.get(o.coin)
-            if g is None:
-                g = o_by[o.coin] = []
-            g.append(o)
+        q_by, o_by = _by_coin(accepted), _by_coin(resting)
+        coins = q_by.keys() | o_by.keys()
         plans = []
-        for coin in sorted(q_by.keys() | o_by.keys()):
+        for coin in (sorted(coins) if len(coins) > 1 else coins):
             qs, os_ = q_by.get(coin, ()), o_by.get(coin, ())
             noop = self._noop.get(coin)
             if noop is not None and _same(noop[0], qs) and _same(noop[1], os_):
@@ -293,13 +287,35 @@ class MarketQuoter:
             plans.append(plan)
         if len(plans) == 1:
             return plans[0]
-        return OrderPlan(tuple(x for p in plans for x in p.modifies), tuple(x for p in plans for x in p.cancels),
-                         tuple(x for p in plans for x in p.places), tuple(x for p in plans for x in p.kept))
+        # joined by tuple concatenation: a market has a coin or two, so that beats rebuilding through generators
+        modifies, cancels, places, kept = (), (), (), ()
+        for p in plans:
+            modifies += p.modifies
+            cancels += p.cancels
+            places += p.places
+            kept += p.kept
+        return OrderPlan(modifies, cancels, places, kept)
+
+
+def _by_coin(items: Sequence[Any]) -> dict[str, list]:
+    """Items grouped by coin, in input order. A market's quotes and orders come in runs of one coin (leg by leg,
+    coin by coin), so the group is looked up only when the coin changes."""
+    out: dict[str, list] = {}
+    coin = g = None
+    for x in items:
+        if x.coin != coin:
+            coin = x.coin
+            g = out.get(coin)
+            if g is None:
+                g = out[coin] = []
+        g.append(x)
+    return out
 
 
 def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
     """The same objects in the same order (identity: an equal but new object is a different input)."""
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    return len(a) == len(b) and all(map(is_, a, b))
+
 
 def _max_quoted_notional(p: QuoteParams) -> float:
     return sum(p.order_notional * p.size_multiplier ** i for i in range(p.levels)) * 1.01

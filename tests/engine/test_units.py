@@ -3,16 +3,21 @@ ownership, dead man's switch fire counting (with a stand-in REST that records wh
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.execution.deadman import DAY_MS, DeadMan
-from engine.execution.diff import CloidFactory, LiveOrder
+from engine.execution.diff import CloidFactory, LiveOrder, Tolerance, diff_orders
 from engine.execution.hedger import clip_hedge, is_reducing
 from engine.execution.orders import OrderState, OurOrders
+from engine.execution.quoting import MarketQuoter
 from engine.execution.reconcile import is_ours, make_run_id
 from engine.monitoring import scrub
 from engine.strategy.hedge import HedgeOrder
+from engine.strategy.quotes import Quote
 from engine.venue.errors import classify
 from engine.venue.results import ActionResult
 
@@ -223,3 +228,46 @@ def test_orders_in_flight_count_against_the_position_and_open_order_limits():
         await eng.rest.aclose()
 
     asyncio.run(run())
+
+
+def test_count_outside_is_the_rest_of_the_count():
+    t = OurOrders()
+    for i, (coin, tif) in enumerate([("HYPE", "Alo"), ("@107", "Alo"), ("BTC", "Alo"), ("BTC", "Ioc"),
+                                     ("HYPE", "Ioc"), ("ETH", "Gtc")]):
+        t.sent(f"0x{i:032x}", coin, True, Decimal("10"), Decimal("1"), i, tif=tif)
+    for coins in ({"HYPE", "@107"}, frozenset({"BTC"}), ["ETH", "HYPE"], set(), {"SOL"}):
+        assert t.count(coins, outside=True) == t.count() - t.count(coins)
+    assert (t.count(), t.count({"HYPE", "@107"}), t.count({"HYPE", "@107"}, outside=True)) == (4, 2, 2)
+
+
+_coins = st.sampled_from(["HYPE", "@107", "BTC"])
+_px = st.integers(2990, 3010).map(lambda c: Decimal(c) / 100)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.builds(lambda c, b, lvl, px, sz: Quote(c, "perp", b, lvl, px, Decimal(sz)), _coins, st.booleans(),
+                          st.integers(0, 2), _px, st.integers(1, 3)), max_size=8),
+       st.lists(st.builds(lambda oid, c, b, px, sz: LiveOrder(oid, c, b, px, Decimal(sz)), st.integers(0, 9), _coins,
+                          st.booleans(), _px, st.integers(1, 3)), max_size=8),
+       st.sampled_from([Tolerance(0, 0), Tolerance(3, 0.1), Tolerance(40, 0.5)]), st.data())
+def test_quoter_diff_is_the_whole_diff(accepted, resting, tol, data):
+    """`MarketQuoter._diff` (coin by coin, with its no-op memo) returns exactly `diff_orders` over the whole
+    input — same actions in the same order, the caller's own objects — however the coins interleave, on a
+    first call and on repeats with the very same or with new objects."""
+    q = MarketQuoter(SimpleNamespace(coins=["HYPE", "@107", "BTC"]), None)
+    want = diff_orders(accepted, resting, tol)
+
+    def same(a, b):
+        assert a == b
+        for x, y in zip((*a.modifies, *a.cancels, *a.places), (*b.modifies, *b.cancels, *b.places)):
+            assert x.quote is y.quote if hasattr(x, "quote") else True
+            assert x.live is y.live if hasattr(x, "live") else True
+        assert all(x[0] is y[0] and x[1] is y[1] for x, y in zip(a.kept, b.kept))
+
+    same(q._diff(tuple(accepted), tuple(resting), tol), want)
+    same(q._diff(tuple(accepted), tuple(resting), tol), want)  # the memo's answer where a coin was a no-op
+    if resting:  # one order replaced by an equal new object: that coin is diffed again, same plan by value
+        i = data.draw(st.integers(0, len(resting) - 1))
+        o = resting[i]
+        resting = [*resting[:i], LiveOrder(o.oid, o.coin, o.is_buy, o.px, o.sz), *resting[i + 1:]]
+        same(q._diff(tuple(accepted), tuple(resting), tol), diff_orders(accepted, resting, tol))

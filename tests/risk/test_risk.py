@@ -2,6 +2,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.risk import (KillSwitch, MarketView, Reason, RiskContext, RiskLimits, VenueMode, check_order,
                          evaluate)
@@ -134,3 +136,37 @@ def test_hedge_orders_go_through_the_same_checks():
     assert d.accepted == (h,)  # IOC does not rest, so the open-order cap does not block a hedge
     d = evaluate([h], ctx(), RiskLimits(max_position={"HYPE": 5.0}), KillSwitch())
     assert d.rejected[0][1].reason == Reason.POSITION_LIMIT
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(3600, 4400), st.integers(0, 3), st.integers(1, 400),
+                          st.sampled_from(["dec", "dec_padded", "float", "int_sz"])), max_size=12),
+       st.sampled_from([RiskLimits(), RiskLimits(max_order_notional=300.0, max_position={"HYPE": 9.0}),
+                        RiskLimits(max_position_usd=500.0, max_open_orders=5)]))
+def test_orders_are_priced_at_their_float_value_whatever_their_type(raw, limits):
+    """Prices and sizes are checked as float(px), float(sz): a Decimal (however written: 40.1 or 40.100), a
+    float or an int gives the decision the same batch of floats gives — accepted, refused and why. Values
+    repeat on purpose (evaluate remembers Decimal conversions)."""
+    def order(is_buy, c, scale, s, kind):
+        px, sz = Decimal(c).scaleb(-2), Decimal(s).scaleb(-scale)
+        if kind == "dec_padded":
+            px, sz = px.quantize(Decimal("0.0001")), sz.quantize(Decimal("0.000001"))
+        elif kind == "float":
+            px, sz = float(px), float(sz)
+        elif kind == "int_sz":
+            sz = s
+        return Order("HYPE", is_buy, px, sz)
+
+    orders = [order(*r) for r in raw]
+    as_floats = [Order(o.coin, o.is_buy, float(o.px), float(o.sz)) for o in orders]
+    c = ctx(positions={"HYPE": 2.0}, open_orders=1, address_budget_remaining=520)
+    got, want = evaluate(orders, c, limits, KillSwitch()), evaluate(as_floats, c, limits, KillSwitch())
+    def at(batch, o):  # position by identity (equal orders repeat)
+        return next(i for i, x in enumerate(batch) if x is o)
+    assert [at(orders, o) for o in got.accepted] == [at(as_floats, o) for o in want.accepted]
+    assert [(at(orders, o), ch) for o, ch in got.rejected] == [(at(as_floats, o), ch) for o, ch in want.rejected]
+
+
+def test_a_signalling_nan_price_is_refused_as_float_refuses_it():
+    with pytest.raises(ValueError):
+        evaluate([buy(px="sNaN")], ctx(), RiskLimits(), KillSwitch())

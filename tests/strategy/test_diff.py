@@ -114,3 +114,52 @@ def test_keep_exact_is_the_diff_when_it_answers(desired, data):
         assert keep_exact(desired, live) is not None  # the case it is for is answered
     if how in ("resize", "reprice", "drop", "extra") and live:
         assert keep_exact(desired, live) is None
+
+
+class _Loose(Tolerance):
+    """A Tolerance subclass: the diff takes its generic path (close_enough per pair), which must agree."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.builds(lambda px, sz, b, lvl, coin: q(px, sz, b, lvl, coin), st.integers(3990, 4010).map(
+    lambda c: Decimal(c) / 100), st.integers(1, 3), st.booleans(), st.integers(0, 2), st.sampled_from(["HYPE", "@1"])),
+    max_size=8), st.lists(st.tuples(st.integers(3990, 4010), st.integers(1, 3), st.booleans(),
+                                    st.sampled_from(["HYPE", "@1"]), st.integers(0, 20)), max_size=8),
+       st.sampled_from([(0, 0), (3, 0.1), (5, 0.5), (50, 0.9)]))
+def test_plan_follows_the_documented_matching_rule(desired, raw_live, tol_args):
+    """The module docstring's rule, checked on the plan alone: per (coin, side) in sorted order, quotes best
+    first (ties: lower level) each keep the nearest in-tolerance order still free (ties: lower oid); the rest
+    pair best to best as modifies, leftover orders are cancelled and leftover quotes placed, all best first.
+    Duplicate prices and oids (equal orders) are drawn on purpose."""
+    live = [LiveOrder(oid, coin, b, Decimal(c) / 100, Decimal(sz)) for c, sz, b, coin, oid in raw_live]
+    before = (list(desired), list(live))
+    for tol in (Tolerance(*tol_args), _Loose(*tol_args)):
+        plan = diff_orders(desired, live, tol)
+        assert plan == diff_orders(tuple(desired), iter(live), tol)  # any sequence / iterable, same plan
+        keys = sorted({(x.coin, x.is_buy) for x in [*desired, *live]})
+        best_q = {k: sorted([d for d in desired if (d.coin, d.is_buy) == k],
+                            key=lambda d: (-d.px if d.is_buy else d.px, d.level)) for k in keys}
+        best_o = {k: sorted([o for o in live if (o.coin, o.is_buy) == k],
+                            key=lambda o: (-o.px if o.is_buy else o.px, o.oid)) for k in keys}
+        kept, modifies, cancels, places = [], [], [], []
+        for k in keys:
+            free = list(best_o[k])
+            unmatched = []
+            for d in best_q[k]:
+                near = [o for o in free if tol.close_enough(o, d)]
+                if not near:
+                    unmatched.append(d)
+                    continue
+                # the first order whose (distance, oid) is smallest; removed by position
+                i = min(range(len(free)), key=lambda j: (free[j] not in near, abs(free[j].px - d.px), free[j].oid))
+                kept.append((free.pop(i), d))
+            modifies += [(o, d) for d, o in zip(unmatched, free)]
+            cancels += free[len(unmatched):]
+            places += unmatched[len(free):]
+        assert [(k[0], k[1]) for k in plan.kept] == kept
+        assert [(m.live, m.quote) for m in plan.modifies] == modifies
+        assert [c.live for c in plan.cancels] == cancels and [p.quote for p in plan.places] == places
+        # identity, not only equality: the plan carries the caller's own objects
+        assert all(a[0] is b[0] and a[1] is b[1] for a, b in zip(plan.kept, kept))
+    assert all(map(lambda a, b: a is b, [*before[0], *before[1]], [*desired, *live]))  # inputs untouched
+    assert len(desired) == len(before[0]) and len(live) == len(before[1])
