@@ -70,7 +70,11 @@ async def test_an_ambiguous_reject_is_settled_with_the_venues_word(sim_server, f
         orders = OurOrders(on_change=lambda o: rows.append((o.cloid, o.oid, o.status, o.reason)))
         ex = Executor(rest, orders, {"HYPE": CoinSpec("HYPE", 3, 2, False)}, Timings(),
                       CloidFactory(make_run_id()).next, lambda: 0)
-        crossing = Quote("HYPE", "perp", True, 0, ask, R.round_size(Decimal(20) / ask, 2))
+        # 1 % through the ask, not at it: the order reaches the venue 1.5 s after the book was read, and a
+        # bid at the old ask would rest if the synthetic market's ask moved up meanwhile (seen twice under load:
+        # the lookup found it open)
+        through = R.round_price(ask * Decimal("1.01"), 2, False, "up")
+        crossing = Quote("HYPE", "perp", True, 0, through, R.round_size(Decimal(20) / through, 2))
         r = httpx.patch(faults, json={"latency_ms": 1500, "target_users": [address.lower()]})
         assert r.status_code == 200, r.text
         try:
