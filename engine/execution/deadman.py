@@ -74,8 +74,7 @@ class DeadMan:
         self.max_fires = max_fires
         self.reserve = reserve
         self.state = DeadManState()
-        self._pending: dict[int, int] = {}  # arms sent whose reply (or settlement) has not come back: seq → sent
-        # (local ms)
+        self._pending: dict[int, int] = {}  # arms sent, reply (or settlement) not back yet: seq → sent, local ms
         self._seq = 0
         self._confirmed_seq = -1  # the newest arm (by send order) the venue confirmed
         self._rtt: tuple[int, int] | None = None  # (answered at, round trip) of the last arm answered, local ms
@@ -84,21 +83,21 @@ class DeadMan:
     def unanswered(self) -> int:
         return len(self._pending)
 
-    def slowness_ms(self, now: int | None = None) -> int:
+    def slowness_ms(self) -> int:
         """How slow the venue is answering us now: the age of the oldest unanswered arm, or the round trip of
         the last answered one (for one horizon after it came back). A cancel sent now takes about as long.
-        Measured on the local clock (`now`, venue time, is accepted for the callers' symmetry and not used)."""
+        Measured on the local clock."""
         now = self.local_now_ms()
         slow = now - min(self._pending.values()) if self._pending else 0
         if self._rtt is not None and now - self._rtt[0] < self.horizon_ms:
             slow = max(slow, self._rtt[1])
         return max(0, slow)
 
-    def lapse_margin_ms(self, now: int) -> int:
+    def lapse_margin_ms(self) -> int:
         """Pull our quotes this long before the confirmed arm runs out: the fixed margin plus the venue's
         current slowness, because the pulling cancels wait at the venue as long as the arms do (a 5.7 s
         latency burst once let a cancel sent 3 s ahead land after the venue's cancel had fired)."""
-        return LAPSE_MARGIN_MS + self.slowness_ms(now)
+        return LAPSE_MARGIN_MS + self.slowness_ms()
 
     @property
     def refresh_ms(self) -> int:
@@ -169,7 +168,7 @@ class DeadMan:
         st = self.state
         if st.disabled_reason:
             return True
-        return st.armed_until is not None and st.armed_until - now > self.lapse_margin_ms(now)
+        return st.armed_until is not None and st.armed_until - now > self.lapse_margin_ms()
 
     async def arm(self) -> bool:
         """Send one arm for venue now + horizon; True when the venue accepted it."""
@@ -265,7 +264,7 @@ class DeadManSwitch:
             self._armed = armed
             if not armed:
                 log.warning("dead man's switch: no confirmed arm for the next %d ms (venue answering in %d ms); "
-                            "pulling our quotes", dm.lapse_margin_ms(now), dm.slowness_ms(now))
+                            "pulling our quotes", dm.lapse_margin_ms(), dm.slowness_ms())
             self.on_armed_change(armed)
 
     def _send(self) -> None:
@@ -306,7 +305,7 @@ class DeadManSwitch:
             return now + dm.refresh_ms
         times = [now + dm.refresh_ms]
         if st.armed_until is not None:
-            times.append(st.armed_until - dm.lapse_margin_ms(now))  # lapse
+            times.append(st.armed_until - dm.lapse_margin_ms())  # lapse
             if not self._inflight:
                 times.append(st.armed_until - dm.horizon_ms + dm.refresh_ms)  # due
         if self._inflight:
