@@ -16,11 +16,14 @@ real hour six times over, so its trial results say nothing about parameters; onl
 """
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import orjson
 
 from engine.bench import Result, figure
 from engine.orchestrate import Supervisor, free_port
@@ -57,10 +60,6 @@ def _wait_workers(address: str, n: int, timeout_s: float = 120) -> None:
 def _six_hours(out: Path) -> Path:
     """The archive hour six times over, copy k shifted by k hours, as six `hlmm record` files of BTC's l2Book
     channel (one per hour, as the recorder rotates them) in `out`."""
-    import gzip
-
-    import orjson
-
     from engine.backtest.data import load_books
     from engine.backtest.recordings import file_name
 

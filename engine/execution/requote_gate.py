@@ -133,7 +133,7 @@ class RequoteGate:
             mid = st.mid
             is_spot = st.leg == "spot"
             # the coarsest tick any quote can round to while the gate holds (ticks grow with the price's
-            # magnitude; the highest price may rise by the tolerance and twice over before the gate shuts)
+            # magnitude; before the gate shuts, the highest price can rise by at most twice the tolerance)
             reach = max(mid, max((float(q.px) for q in qs), default=0.0)) * (1 + 2 * tol_bps / _BP)
             tick = _tick(reach, st.sz_decimals, is_spot)
             raws = _raw_prices(qs, st, inputs.params) if qs else ()
