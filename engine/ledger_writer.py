@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -71,6 +72,7 @@ class LedgerWriter:
         self._thread: threading.Thread | None = None
         self._stop = object()
         self.stats = {"fills": 0, "funding": 0, "orders": 0, "marks": 0, "errors": 0, "batches": 0}
+        self.write_s = 0.0  # wall time spent writing batches (a backtest's timing phases split it out)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -149,6 +151,13 @@ class LedgerWriter:
                 return
 
     def _write(self, work: list[tuple[str, Any]]) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._write_batch(work)
+        finally:
+            self.write_s += time.perf_counter() - t0
+
+    def _write_batch(self, work: list[tuple[str, Any]]) -> None:
         from engine.ledger import repo
 
         self.stats["batches"] += 1
