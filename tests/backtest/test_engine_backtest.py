@@ -118,6 +118,8 @@ def test_same_seed_same_result(shared_data, tight_config):
             "--latency-jitter", "0.4")
     a, b = run_cli(*args), run_cli(*args)
     for r in (a, b):
+        phases = r["wall_phases_s"]  # the stop's ledger writes (the whole run's orders here) are part of stop_s
+        assert 0 < phases["stop_ledger_s"] <= phases["stop_s"], phases
         for k in ("wall_s", "events_per_s", "wall_phases_s"):
             r.pop(k)
     assert a == b and a["fills"] > 0
