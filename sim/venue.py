@@ -30,13 +30,24 @@ class VenueOptions:
     schedule_cancel_min_volume: Decimal | None = None  # live venue's volume gate; off by default
 
 
+_getcontext, _setcontext = decimal.getcontext, decimal.setcontext
+
+
 def _locked(fn):
+    # the venue's own context object is made current and the caller's put back afterwards: the same arithmetic as
+    # `localcontext(DECIMAL_CONTEXT)` without copying a context on every call. Only the thread holding the lock
+    # runs on it, and nothing in the venue reads or changes the context (its sticky flags are never consulted).
     def wrapper(self, *args, **kwargs):
-        with self._lock, decimal.localcontext(DECIMAL_CONTEXT):
+        with self._lock:
+            outer = _getcontext()
+            _setcontext(self._decimal)
             try:
                 return fn(self, *args, **kwargs)
             finally:
-                self._core.events.flush()
+                try:
+                    self._core.events.flush()  # subscribers still run on the venue's context, as before
+                finally:
+                    _setcontext(outer)
     wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
     return wrapper
 
@@ -51,6 +62,7 @@ class Venue:
                                     to_dec(schedule_cancel_min_volume, "schedule_cancel_min_volume")
                                     if schedule_cancel_min_volume is not None else None)
         self._lock = threading.RLock()
+        self._decimal = DECIMAL_CONTEXT.copy()  # current while a public method runs (see _locked)
         self._core = Core(self.clock, seed, universe, max_order_events)
 
     @property
@@ -314,7 +326,16 @@ class Venue:
 
 
 def _wire_num(x) -> str:
-    """Number -> the minimal decimal string the SDK would send (floats via repr, no rounding)."""
-    d = to_dec(x, "number")
-    s = format(d.normalize(), "f")
-    return s
+    """Number -> the minimal decimal string the SDK would send (floats via repr, no rounding). A string's answer
+    is remembered: the ladder drivers re-send the same few price and size strings level after level."""
+    if type(x) is str:
+        s = _WIRE_NUM.get(x)
+        if s is None:
+            if len(_WIRE_NUM) >= 8192:
+                _WIRE_NUM.clear()
+            s = _WIRE_NUM[x] = format(to_dec(x, "number").normalize(), "f")  # raises for a non-number as before
+        return s
+    return format(to_dec(x, "number").normalize(), "f")
+
+
+_WIRE_NUM: dict[str, str] = {}

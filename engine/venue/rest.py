@@ -115,7 +115,8 @@ class VenueRest(InfoMethods, Settlement):
             if attempt:
                 self.stats["info_retries"] += 1
                 await self._sleep(self._backoff(attempt - 1))
-            await self.bucket.acquire(weight)
+            if self.bucket.try_take(weight):  # not available now: wait for it (as send_action does)
+                await self.bucket.acquire(weight)
             self.stats["info"] += 1
             if self._objects is not None:  # an in-process venue: the same request, no bytes
                 status, payload = await self._objects("/info", body)
@@ -195,8 +196,9 @@ class VenueRest(InfoMethods, Settlement):
                 Outcome.ADDRESS_BUDGET, None, "local address budget exhausted (waiting for the 10 s slot)"))
         env = self.prepare(action, vault_address=vault, nonce=nonce)
         nonce = env["nonce"]
-        if self.bucket.try_take(exchange_weight(n), is_cancel):
-            await self.bucket.acquire(exchange_weight(n), is_cancel)
+        weight = exchange_weight(n)
+        if self.bucket.try_take(weight, is_cancel):
+            await self.bucket.acquire(weight, is_cancel)
         if self.budget is not None:
             self.budget.record(n, self._now_ms(), is_cancel)
         self.stats["actions"] += 1
