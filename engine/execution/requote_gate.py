@@ -213,17 +213,22 @@ class RequoteGate:
         """True when the current books provably leave the last decision unchanged (count a skip)."""
         stretch = self._stretch
         gain = MID_GAIN * _BP * stretch
+        tops = []  # per leg (best bid, best ask, mid) now: each book is looked up once
         for coin, mid0 in self._mids:  # no window reaches past the tolerance: a larger move fails without a proof
             book = books.fresh_book(coin, now)
-            if book is None or gain * abs((book.bids[0][0] + book.asks[0][0]) * 0.5 - mid0) / mid0 >= self._tol:
+            if book is None:
                 return False
+            bb, ba = book.bids[0][0], book.asks[0][0]
+            mid = (bb + ba) * 0.5
+            if gain * abs(mid - mid0) / mid0 >= self._tol:
+                return False
+            tops.append((bb, ba, mid))
         if self._legs is None and not self._prove():
             self.close()
             return False
-        for coin, mid0, lo, hi, tick_bp, hi_bid, lo_ask, tick in self._legs:
-            book = books.fresh_book(coin, now)
-            bb, ba = book.bids[0][0], book.asks[0][0]
-            move = ((bb + ba) * 0.5 / mid0 - 1) * _BP  # the mid's signed move since the decision, bp
+        # _legs and _mids both follow the armed decision's legs, in order
+        for (coin, mid0, lo, hi, tick_bp, hi_bid, lo_ask, tick), (bb, ba, mid) in zip(self._legs, tops):
+            move = (mid / mid0 - 1) * _BP  # the mid's signed move since the decision, bp
             if move >= 0:  # the desired prices' move lies in [down, up]
                 up, down = MID_GAIN * move + tick_bp, LOW_GAIN * move - tick_bp
             else:

@@ -218,8 +218,15 @@ class BookStore:
 
     def mid(self, coin: str, now_ms: int, max_age_ms: int) -> float | None:
         """A fresh, uncrossed mid or None: BBO/book first (tighter), allMids as the fallback."""
-        bbo = self.bbo(coin)
-        if bbo is not None and bbo.is_fresh(now_ms, max_age_ms) and bbo.mid is not None:
+        book, bbo = self._books.get(coin), self._bbos.get(coin)
+        if book is not None and (bbo is None or book.received_ms >= bbo.received_ms):
+            # what `self.bbo(coin).mid` reads from the book's top, without building a BBO (the carry asks for
+            # the perp mid on every book event)
+            if 0 <= now_ms - book.received_ms <= max_age_ms and book.bids and book.asks:
+                bid, ask = book.bids[0][0], book.asks[0][0]
+                if not (bid >= ask or bid <= 0):  # BBO.mid's test as written (a NaN passes it there too)
+                    return (bid + ask) / 2
+        elif bbo is not None and bbo.is_fresh(now_ms, max_age_ms) and bbo.mid is not None:
             return bbo.mid
         entry = self._mids.get(coin)
         if entry is not None and 0 <= now_ms - entry[1] <= max_age_ms and entry[0] > 0:

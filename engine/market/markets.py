@@ -44,7 +44,10 @@ class MarketRuntime:
         return [leg.coin for leg in self.legs]
 
     def leg(self, name: str) -> Leg | None:
-        return next((leg for leg in self.legs if leg.name == name), None)
+        for leg in self.legs:  # a plain loop: asked several times per book event, a generator costs more
+            if leg.name == name:
+                return leg
+        return None
 
     @property
     def vol_coin(self) -> str:
