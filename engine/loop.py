@@ -28,7 +28,8 @@ from engine.execution.executor import CoinSpec, Executor
 from engine.execution.feed_router import FeedRouter
 from engine.execution.hedger import Hedger
 from engine.execution.inventory import Inventory
-from engine.execution.orders import OrderState, OurOrder, OurOrders
+from engine.execution.order_state import OrderState, OurOrder
+from engine.execution.orders import OurOrders
 from engine.execution.quoting import MarketQuoter, QuotingContext
 from engine.execution.reconcile import is_ours, make_run_id
 from engine.market.marketdata import MarketData

@@ -30,7 +30,7 @@ from typing import Any, Awaitable, Callable
 
 from engine.execution.hedger import (Hedger, carry_pair, clip_hedge, perp_buy_back, unwind_sell,
                                      with_reduce_only)
-from engine.execution.orders import OrderState
+from engine.execution.order_state import OrderState
 from engine.market.markets import Leg, MarketRuntime
 from engine.risk import RiskContext, evaluate
 from engine.strategy.carry import CarryParams, CarryTarget, carry_target

@@ -26,7 +26,8 @@ from typing import Any, Callable, Mapping
 
 from engine.execution.actions import plan_actions
 from engine.execution.diff import Cancel, LiveOrder, OrderPlan
-from engine.execution.orders import OrderState, OurOrders
+from engine.execution.order_state import OrderState
+from engine.execution.orders import OurOrders
 from engine.monitoring import Timings
 from engine.strategy import rounding as R
 from engine.strategy.quotes import Quote

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from engine.execution.orders import OrderState
+from engine.execution.order_state import OrderState
 from engine.execution.reconcile import is_ours
 
 log = logging.getLogger(__name__)

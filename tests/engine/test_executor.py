@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from engine.execution.diff import CloidFactory, OrderPlan, Place
 from engine.execution.executor import CoinSpec, Executor, parse_alo_bbo
-from engine.execution.orders import OrderState, OurOrders
+from engine.execution.order_state import OrderState
+from engine.execution.orders import OurOrders
 from engine.execution.reconcile import is_ours, make_run_id
 from engine.monitoring import Timings
 from engine.strategy import rounding as R

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from engine.execution.deadman import DAY_MS, DeadMan
 from engine.execution.diff import CloidFactory, LiveOrder, Tolerance, diff_orders
 from engine.execution.hedger import clip_hedge, is_reducing
-from engine.execution.orders import OrderState, OurOrders
+from engine.execution.order_state import OrderState
+from engine.execution.orders import OurOrders
 from engine.execution.quoting import MarketQuoter
 from engine.execution.reconcile import is_ours, make_run_id
 from engine.monitoring import scrub
