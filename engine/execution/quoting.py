@@ -127,8 +127,21 @@ class MarketQuoter:
         self._wake = loop.call_later(max(0, t_ms - self.ctx.clock.now_ms()) / 1000, self._on_wake)
 
     def _on_wake(self) -> None:
+        """A wake (the requote throttle's due time, a book's staleness, an order's grace) brings no news but
+        the time: every other change closed the gate when it arrived, and the gate's test re-reads each
+        book's freshness, which is all the time changes in a decision."""
         self._wake = self._wake_ms = None
-        self.poke()
+        self.poke(touch_only=True)
+        if not self._poked:  # the gate settled it: keep watching for the newest books to go stale
+            self._watch_staleness(self.ctx.clock.now_ms())
+
+    def _watch_staleness(self, now: int) -> None:
+        """Wake when the newest book of a leg goes stale: a feed that goes silent sends nothing to notice it
+        by, and the next decision pauses the coin."""
+        data = self.ctx.data
+        stale = min((t for c in self.coins if (t := data.stale_at(c)) is not None and t > now), default=None)
+        if stale is not None:
+            self.wake_at(stale)
 
     def _run(self, job: Awaitable[Any], plan: bool = False) -> None:
         self.busy = True
@@ -179,13 +192,12 @@ class MarketQuoter:
             if job is not None:
                 return job, False
         if self.gate.open and self.gate.holds(ctx.data, now):
+            self._watch_staleness(now)
             return None  # the new touch provably changes nothing the last decision decided
         t0 = ctx.timings.start()
         decision = self.decide(now)
         ctx.timings.stop("strategy", t0)
-        stale = min((t for c in self.coins if (t := ctx.data.stale_at(c)) is not None and t > now), default=None)
-        if stale is not None:
-            self.wake_at(stale)  # notice a feed that goes silent: the next decision pauses the coin
+        self._watch_staleness(now)
         if decision.plan.is_empty:
             return None
         self.last_send_ms = now
