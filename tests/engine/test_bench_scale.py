@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 
 import pytest
 
@@ -46,7 +47,11 @@ def test_proc_readers_see_this_process():
     assert cpu_seconds(2 ** 22 + 12345) is None  # beyond pid_max: gone
     m = CpuMeter(os.getpid())
     m.start()
-    sum(i * i for i in range(200_000))
+    # /proc counts CPU time in clock ticks (10 ms): work until it has counted some (a fixed loop of ~10 ms read
+    # 0.0 on a loaded machine), within a few seconds
+    c0, t0 = cpu_seconds(os.getpid()), time.monotonic()
+    while cpu_seconds(os.getpid()) - c0 < 0.05 and time.monotonic() - t0 < 5:
+        sum(i * i for i in range(100_000))
     m.stop()
     assert m.cpu_pct is not None and m.cpu_pct > 0 and m.rss_peak > 0
 
