@@ -15,7 +15,7 @@ MAX_LINES = 420  # "files that do one job (split before ~400 lines)"
 
 # state in, decision out: no I/O, no clock, no other room's machinery
 PURE = ("engine.strategy", "engine.risk", "engine.calibration", "engine.execution.decide", "engine.execution.diff",
-        "engine.execution.requote_gate", "engine.attribution", "engine.numbers")
+        "engine.execution.requote_gate", "engine.execution.requote_bounds", "engine.attribution", "engine.numbers")
 PURE_STDLIB = {"__future__", "dataclasses", "decimal", "typing", "enum", "math", "collections.abc", "datetime"}
 FLOWS_MAY_USE = ("engine.alerts", "engine.attribution", "engine.calibration", "engine.config", "engine.ledger",
                  "engine.numbers", "engine.strategy.rounding", "engine.venue")

@@ -19,34 +19,38 @@ decision was made (`arm`):
   tick is known (`_rounding`: bids round down, asks up; a quote the post-only guard or a level collision moved
   keeps ± one tick);
 * a market held at its limits decides the same while they hold it: a quote the USD position limit refused
-  stays refused while its smallest possible size at the lowest possible mid still exceeds the cap, and a spot
-  leg whose quote balance is spent to under one lot quotes no bids whatever the mid (`_still_refused`,
-  `_capacity_spare`).
+  stays refused while its smallest possible size (with the same side's accepted lower levels before it) at the
+  lowest possible mid still exceeds the cap, an accepted one stays accepted while its largest possible size at
+  the highest possible mid fits, and a spot leg whose quote balance is spent to under one lot quotes no bids
+  whatever the mid (`_still_refused`, `_clear_of_cap`, `_capacity_spare`);
+* a quote the carry's bias pushes through the touch sits where the post-only guard holds it, one tick inside
+  the touch, and follows the touch, not the mid: alone on its side, it has its own test (`pinned_quote`,
+  `pin_holds`) — its raw price still reaches the touch, and its order stays within the tolerances of the price
+  one tick inside the new touch and of the size asked for there (its level's, or a spot bid's whole buy
+  capacity at the new mid). The touch must stay within the tolerance, as the mid does, so the bounds above
+  keep the moves they allow for. The bounds live in `requote_bounds.py`.
 
 So while every such move lies inside every leg's window (`holds`), every order would be kept and the plan
 would be empty. Arming only records the decision; the per-leg proof is built by the first `holds` that needs
 it (no window reaches past the tolerance, so a larger move fails at once, and a fill or order update usually
 closes the gate before any proof is needed). Anything the bound does not cover closes the gate until the next
 full decision: a change other than the touch (fills, orders, controls, bars, freshness — the quoter calls
-`close`), a post-only guard that could bind (the opposite best within two ticks of a quote), sizes under ten
-lots (a one-lot rounding change could leave the size tolerance), accepted quotes within 10 % of a limit
-(position, order notional, price band, open orders, address budget), a buy capacity that binds, a refusal for
-any reason but the USD position limit, a pause, and a zero tolerance (then every touch change decides).
+`close`), a post-only guard that could bind on a quote that follows the mid (the opposite best within two
+ticks of it), a pinned quote that is not alone on its side, sizes under ten lots (a one-lot rounding change
+could leave the size tolerance), accepted quotes within 10 % of a limit (order notional, price band, open
+orders, address budget), a buy capacity that binds part of the bids, a refusal for any reason but the USD
+position limit, a pause, and a zero tolerance (then every touch change decides).
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from engine.execution.requote_bounds import (_BP, LOW_GAIN, MID_GAIN, MIN_LOTS, _capacity_spare, _clear_of_cap,
+                                             _raw_prices, _rounding, _side_window, _still_refused, _tick, pin_holds,
+                                             pinned_at, pinned_quote)
 from engine.risk import Reason
-from engine.strategy import rounding as R
-from engine.strategy.quotes import centre_price, half_spread, raw_price
 
-MID_GAIN = 1.05  # desired-price move per mid move: 1 ± 2·max_skew_frac (≤ 1 %) with room to spare
-LOW_GAIN = 2 - MID_GAIN
 NEAR = 0.9  # a limit used beyond this share of itself closes the gate
-MIN_LOTS = 10  # sizes under this many lots: a one-lot rounding change exceeds the 10 % size tolerance
-_BP = 1e4
 
 
 class RequoteGate:
@@ -137,33 +141,49 @@ class RequoteGate:
             reach = max(mid, max((float(q.px) for q in qs), default=0.0)) * (1 + 2 * tol_bps / _BP)
             tick = _tick(reach, st.sz_decimals, is_spot)
             raws = _raw_prices(qs, st, inputs.params) if qs else ()
-            shape = self._shape(leg.coin, qs, lives, raws, tick, st.sz_decimals, is_spot, tol_bps, size_tol,
-                                limits.max_order_notional)
+            # a quote the post-only guard holds one tick inside the touch follows the touch, not the mid: it has
+            # its own test (`pin_holds`), the other quotes share the mid window
+            pin, free, free_lives, free_raws = None, qs, lives, raws
+            at = pinned_at(qs, raws, st)
+            if at is not None:
+                pin = pinned_quote(qs, at, lives[at], raws[at], st, inputs.params, tol_bps, size_tol,
+                                   NEAR * limits.max_order_notional)
+                if pin is None:
+                    return False
+                free, free_lives, free_raws = (tuple(x[:at]) + tuple(x[at + 1:]) for x in (qs, lives, raws))
+            shape = self._shape(leg.coin, free, free_lives, free_raws, tick, st.sz_decimals, is_spot, tol_bps,
+                                size_tol, limits.max_order_notional)
             if shape is None:
                 return False
             (lo, hi), hi_bid, lo_ask, low, top, buys, sells = shape
+            if pin is not None:
+                low, top = min(low or pin[3], pin[3]), max(top, pin[3])
             if qs and (top / mid - 1 > band or 1 - low / mid > band):
                 return False
-            # accepted quotes stay clear of the position cap: risk refuses a buy that would take the position
-            # above the cap, a sell one that would take it below minus the cap (signed: a bid that only shrinks a
-            # short is never refused; a side with nothing accepted has nothing to lose)
+            # accepted quotes stay clear of the position cap (`_clear_of_cap`; a side with nothing accepted has
+            # nothing to lose)
             cap_usd = limits.max_position_usd
-            if cap_usd is not None and ((buys and (leg.position + buys) * mid > NEAR * cap_usd) or
-                                        (sells and (sells - leg.position) * mid > NEAR * cap_usd)):
-                return False
-            if st.buy_capacity is not None and not _capacity_spare(
+            if cap_usd is not None:
+                for is_buy, signed in ((True, leg.position), (False, -leg.position)):
+                    side = [q for q in qs if q.is_buy is is_buy]
+                    if side and not _clear_of_cap(side, signed, mid, tick, st.sz_decimals, tol_bps, cap_usd):
+                        return False
+            if pin is not None and pin[-1] is not None:  # a pinned bid takes the whole buy capacity
+                if any(q.is_buy for q in refused.get(leg.coin, ())):
+                    return False  # (no level is left after it: a refused bid means the bound is off)
+            elif st.buy_capacity is not None and not _capacity_spare(
                     [q for q in qs if q.is_buy] + [q for q in refused.get(leg.coin, ()) if q.is_buy],
                     st.buy_capacity, tick, st.sz_decimals, tol_bps):
                 return False
             no = refused.get(leg.coin)
-            if no and not _still_refused(no, leg.position, mid, tick, st.sz_decimals, tol_bps,
+            if no and not _still_refused(no, qs, leg.position, mid, tick, st.sz_decimals, tol_bps,
                                          limits.max_position_usd):
                 return False
             if (hi_bid is not None and hi_bid >= st.best_ask - 2 * tick) or \
                     (lo_ask is not None and lo_ask <= st.best_bid + 2 * tick):
-                return False  # the post-only guard binds, or could: desired prices follow the touch, not the mid
+                return False  # the post-only guard could bind on a quote that follows the mid
             # each quote's rounding is in its row of the window; a leg without quotes keeps a tick's margin
-            legs.append((leg.coin, mid, lo, hi, 0.0 if qs else tick / mid * _BP, hi_bid, lo_ask, tick))
+            legs.append((leg.coin, mid, lo, hi, 0.0 if free else tick / mid * _BP, hi_bid, lo_ask, tick, pin))
         self._legs = tuple(legs)
         return True
 
@@ -227,7 +247,7 @@ class RequoteGate:
             self.close()
             return False
         # _legs and _mids both follow the armed decision's legs, in order
-        for (coin, mid0, lo, hi, tick_bp, hi_bid, lo_ask, tick), (bb, ba, mid) in zip(self._legs, tops):
+        for (coin, mid0, lo, hi, tick_bp, hi_bid, lo_ask, tick, pin), (bb, ba, mid) in zip(self._legs, tops):
             move = (mid / mid0 - 1) * _BP  # the mid's signed move since the decision, bp
             if move >= 0:  # the desired prices' move lies in [down, up]
                 up, down = MID_GAIN * move + tick_bp, LOW_GAIN * move - tick_bp
@@ -239,120 +259,7 @@ class RequoteGate:
             if down <= lo or up >= hi or \
                     (hi_bid is not None and hi_bid >= ba - 2 * tick) or (lo_ask is not None and lo_ask <= bb + 2 * tick):
                 return False
+            if pin is not None and not pin_holds(pin, bb, ba, mid, move, self._tol):
+                return False
         self.skipped += 1
         return True
-
-def _raw_prices(qs: list, st: Any, params: Any) -> tuple:
-    """Each quote's price before rounding, as `quotes` computed it from the same leg state and params."""
-    c, h = centre_price(st, params), half_spread(st, params)
-    return tuple([raw_price(c, h, params.level_spacing, q.level, q.is_buy) for q in qs])
-
-
-def _rounding(is_buy: bool, px: float, raw: float, tick: float, sz_decimals: int, is_spot: bool) \
-        -> tuple[float, float]:
-    """How far (bp of px, (down ≤ 0, up ≥ 0)) rounding can put the quote's next price from its price move.
-
-    A bid is its raw price rounded down to the tick: px = raw − r with 0 ≤ r < tick. Rounded down again after a
-    move, the next price is px' = raw' − r' with 0 ≤ r' < tick', so px' − px − (raw' − raw) = r − r' lies in
-    (r − tick, r] — one tick wide, not two, once r is known. An ask rounds up (px = raw + s): the difference
-    lies in [−s, tick − s). A quote that is not its rounded raw price (the post-only guard moved it, or two
-    levels collapsed onto one) keeps the two-tick bound ±tick. `tick` is the coarsest the leg can reach."""
-    eps = 1e-9 * px  # far above float error (~1e-16 of px), far below a tick
-    own = min(_tick(raw, sz_decimals, is_spot), _tick(px, sz_decimals, is_spot))  # the tick px was rounded to
-    r = raw - px if is_buy else px - raw
-    scale = _BP / px
-    if not -eps <= r < own - eps:
-        return -tick * scale, tick * scale
-    r = max(r, 0.0)
-    if is_buy:
-        return (r - tick - eps) * scale, (r + eps) * scale
-    return -(r + eps) * scale, (tick - r + eps) * scale
-
-
-_TICKS: dict[tuple[int, bool, int], float] = {}
-
-
-def _tick(px: float, sz_decimals: int, is_spot: bool) -> float:
-    """`rounding.price_tick` as a float, remembered per magnitude (it depends only on the price's exponent)."""
-    key = (sz_decimals, is_spot, math.floor(math.log10(px)))
-    t = _TICKS.get(key)
-    if t is None:
-        t = _TICKS[key] = float(R.price_tick(px, sz_decimals, is_spot))
-    return t
-
-
-def _capacity_spare(bids: list, capacity: float, tick: float, sz_decimals: int, tol_bps: float) -> bool:
-    """Whether a spot leg's buy capacity (quote balance ÷ mid, passed only when it could bind) stays above
-    every size the bids ask for while the gate holds. The quotes share the capacity out level by level, refused
-    ones too; while it does not bind they are the quotes of an unlimited balance. A balance spent down to
-    under one lot quotes no bids at all. Between the two, the capacity sizes the bids from the mid, which the
-    bound on sizes does not cover. Within the gate the capacity shrinks at most with
-    the mid's move, and each size grows at most by MID_GAIN times it, a tick of price and one lot."""
-    f = tol_bps / _BP
-    lot = 10.0 ** -sz_decimals
-    if not bids:  # sound only when the capacity rounds to no lot at all (a spent balance), whatever the mid
-        return capacity * (1 + f) / (1 - f) < lot
-    asked = sum(float(q.sz) * (1 + MID_GAIN * f + tick / float(q.px)) + lot for q in bids)
-    return asked < capacity * (1 - f) / (1 + f) - lot
-
-
-def _still_refused(qs: list, position: float, mid: float, tick: float, sz_decimals: int, tol_bps: float,
-                   max_usd: float | None) -> bool:
-    """Whether every quote the USD position limit refused stays refused while the gate holds.
-
-    Risk refuses a sell of size s when (s − position)·ref > max_usd (a buy: (position + s)·ref), where ref is
-    the mid (the engine's market views carry no oracle price). While the gate holds, the mid stays within the
-    tolerance of its value at the decision, and a desired price moves at most MID_GAIN times that plus a tick,
-    so the size asked for (notional ÷ price, floored to the lot) shrinks at most by that share and one lot. The
-    refusal persists when even the smallest such position times the lowest such mid exceeds the limit. (A
-    carry held near the limit refuses the quotes that would add to it on every decision: without this, every
-    touch change would decide in full.)"""
-    if max_usd is None:
-        return False
-    f = tol_bps / _BP
-    lot = 10.0 ** -sz_decimals
-    low_mid = mid * (1 - f)
-    for q in qs:
-        px, sz = float(q.px), float(q.sz)
-        least = sz * (1 - MID_GAIN * f - tick / px) - lot
-        if ((position if q.is_buy else -position) + least) * low_mid <= max_usd:
-            return False
-    return True
-
-
-def _side_window(rows: list, tol_bps: float, size_tol: float, lot: float) -> tuple[float, float]:
-    """The signed moves (bp of price, (lo, hi)) the desired prices of one side may make with the diff still
-    keeping every order; never wider than ± the tolerance.
-
-    Each row is (desired price p, desired size s, price and size of the order resting for it: its kept order,
-    else one placed exactly at the quote). A move of m bp:
-    * keeps the order in price tolerance while its signed distance d = (its price − p) / p stays within the
-      tolerance of m: d − tol ≤ m ≤ d + tol (an order resting under its desired price can stay while the
-      desired price falls further than it may rise);
-    * asks for a size that differs from s by at most s·|m| + one lot: the order stays in size tolerance while
-      |its size − s| + s·|m| + lot ≤ size_tol·(s − s·|m| − lot);
-    * leaves the diff's pairing alone (each desired quote takes the nearest in-tolerance order of its side)
-      while every other order o of the side stays out of the quote's tolerance (|d(o)| − |m| > tol) or farther
-      from it than its own order (|d(o)| − |m| > |d| + |m|).
-    """
-    lo, hi = -tol_bps, tol_bps
-    for i, (px, sz, lpx, lsz, down, up) in enumerate(rows):
-        signed = (lpx - px) / px * _BP
-        own = abs(signed)
-        room = (size_tol * sz - abs(lsz - sz) - lot * (1 + size_tol)) / (sz * (1 + size_tol)) * _BP
-        for j, other in enumerate(rows):
-            if j != i:
-                d = abs(other[2] - px) / px * _BP
-                apart = d - tol_bps
-                half = (d - own) * 0.5
-                if half > apart:
-                    apart = half
-                if apart < room:
-                    room = apart
-        # the quote's own move is the desired price's move plus its rounding, between `down` and `up`
-        low, high = max(signed - tol_bps, -room) - down, min(signed + tol_bps, room) - up
-        if low > lo:
-            lo = low
-        if high < hi:
-            hi = high
-    return lo, hi

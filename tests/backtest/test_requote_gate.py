@@ -2,7 +2,8 @@
 without it. Two runs of the same market (perp alone; spot + perp with funding, carry and hedges on; the same held
 at the position limit with the spot balance spent), one with the gate forced shut, must produce the same orders,
 fills and P&L — while the gated run skips a good share of decisions. A fourth run has the feed go silent for 20 s
-while the gate is open: only the quoter's staleness wake can notice it, and both runs must pause alike."""
+while the gate is open: only the quoter's staleness wake can notice it, and both runs must pause alike. A fifth
+runs the benchmark's active config, where the carry's quotes sit one tick inside the touch."""
 from __future__ import annotations
 
 import pathlib
@@ -16,7 +17,9 @@ from engine.backtest.engine_run import EngineBacktest
 from engine.backtest.runner import ReplayOptions
 from engine.backtest.streams import merge_events
 from engine.backtest.synthetic import synthetic_books, synthetic_funding
-from engine.execution.requote_gate import RequoteGate, _rounding
+from engine.execution import requote_gate
+from engine.execution.requote_bounds import _rounding, pin_holds
+from engine.execution.requote_gate import RequoteGate
 from engine.strategy import rounding as R
 
 H = 3_600_000
@@ -32,12 +35,16 @@ AT_LIMIT = "[risk]\nmax_position_usd = 2000\n"
 GAP = (START + H // 6, START + H // 6 + 20_000)  # no book on either leg for 20 s (risk.stale_data_ms is 5 s)
 
 
-def _run(tmp_path: pathlib.Path, tolerance: float, two_legs: bool, at_limit: bool = False, gap: bool = False):
-    cfg = tmp_path / f"gate-{tolerance}-{two_legs}-{at_limit}-{gap}.toml"
-    # perp only: a 6 bp market filled often; two legs: 20 bp quotes (fewer fills) with the carry and hedger on
-    spread = "0.0004" if at_limit else "0.002" if two_legs else "0.0006"
+def _run(tmp_path: pathlib.Path, tolerance: float, two_legs: bool, at_limit: bool = False, gap: bool = False,
+         active: bool = False):
+    cfg = tmp_path / f"gate-{tolerance}-{two_legs}-{at_limit}-{gap}-{active}.toml"
+    # perp only: a 6 bp market filled often; two legs: 20 bp quotes (fewer fills) with the carry and hedger on;
+    # active: the benchmark's active config (4 bp quotes, the default $1,000 carry): the carry's bias pushes its
+    # quotes through the touch, where the post-only guard holds them one tick inside it (`pinned_quote`)
+    spread = "0.0004" if at_limit or active else "0.002" if two_legs else "0.0006"
+    target = "" if active else "target_notional_usd = 500\n"
     cfg.write_text(f"[strategy]\nbase_spread = {spread}\natr_multiplier = 0\nrequote_tolerance_bps = {tolerance}\n"
-                   "[carry]\ntarget_notional_usd = 500\nentry_threshold = 0.00001\n" + (AT_LIMIT if at_limit else ""))
+                   f"[carry]\n{target}entry_threshold = 0.00001\n" + (AT_LIMIT if at_limit else ""))
     perp, spot = synthetic_books(START, H // 3, seed=3, vol_bp=0.5, spot=two_legs)
     if gap:  # silent, not marked: no GAP event, the engine has only its clock to notice it by
         perp, spot = ([b for b in books if not GAP[0] <= b.t_ms < GAP[1]] for books in (perp, spot))
@@ -54,17 +61,28 @@ def _run(tmp_path: pathlib.Path, tolerance: float, two_legs: bool, at_limit: boo
     return res, skipped
 
 
-@pytest.mark.parametrize("tolerance,two_legs,at_limit,gap", [(2.0, False, False, False), (2.0, True, False, False),
-                                                             (2.0, True, True, False), (2.0, True, False, True)])
-def test_gated_and_ungated_runs_decide_the_same(tmp_path, monkeypatch, tolerance, two_legs, at_limit, gap):
-    gated, skipped = _run(tmp_path, tolerance, two_legs, at_limit, gap)
+@pytest.mark.parametrize("tolerance,two_legs,at_limit,gap,active", [
+    (2.0, False, False, False, False), (2.0, True, False, False, False), (2.0, True, True, False, False),
+    (2.0, True, False, True, False), (2.0, True, False, False, True)])
+def test_gated_and_ungated_runs_decide_the_same(tmp_path, monkeypatch, tolerance, two_legs, at_limit, gap, active):
+    pins = []  # (buy?, sized by the buy capacity?) of every pinned quote the gate kept on a touch
+
+    def counted(pin, *args):
+        held = pin_holds(pin, *args)
+        if held:
+            pins.append((pin[0], pin[-1] is not None))
+        return held
+    monkeypatch.setattr(requote_gate, "pin_holds", counted)
+    gated, skipped = _run(tmp_path, tolerance, two_legs, at_limit, gap, active)
+    if active:  # the run covers every kind of pinned quote: asks, bids, and bids sized by the buy capacity
+        assert {(False, False), (True, False), (True, True)} <= set(pins), set(pins)
     book_events = gated["counters"]["engine_book_events"]
     # a good share of touch changes proved harmless (at the limit, only once both legs have got there)
     assert skipped > book_events / (8 if at_limit else 5), (skipped, book_events)
     assert gated["fills"] > 0 and gated["orders"].get("open", 0) > 20
 
     monkeypatch.setattr(RequoteGate, "holds", lambda self, books, now: False)  # every change decides in full
-    ungated, none = _run(tmp_path, tolerance, two_legs, at_limit, gap)
+    ungated, none = _run(tmp_path, tolerance, two_legs, at_limit, gap, active)
     assert none == 0
     paused_s = gated["time_in_status"].get("paused", 0.0) * H / 3 / 1000
     if gap:  # paused by the end of the silence (time in status goes by the status at each event: the whole
