@@ -156,8 +156,9 @@ class RequoteGate:
             if shape is None:
                 return False
             (lo, hi), hi_bid, lo_ask, low, top, buys, sells = shape
-            if pin is not None:
-                low, top = min(low or pin[3], pin[3]), max(top, pin[3])
+            if pin is not None:  # the price band holds the pinned quote's price too
+                px = float(qs[at].px)
+                low, top = min(low or px, px), max(top, px)
             if qs and (top / mid - 1 > band or 1 - low / mid > band):
                 return False
             # accepted quotes stay clear of the position cap (`_clear_of_cap`; a side with nothing accepted has
