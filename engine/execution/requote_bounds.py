@@ -10,18 +10,18 @@ from engine.strategy.quotes import centre_price, half_spread, raw_price
 
 MID_GAIN = 1.05  # desired-price move per mid move: 1 ± 2·max_skew_frac (≤ 1 %) with room to spare
 LOW_GAIN = 2 - MID_GAIN
-_BP = 1e4
+BP = 1e4
 EPS = 1e-9  # relative margin of the float tests that stand in for the diff's exact ones (float error ~1e-16)
 MIN_LOTS = 10  # sizes under this many lots: a one-lot rounding change exceeds the 10 % size tolerance
 
 
-def _raw_prices(qs: list, st: Any, params: Any) -> tuple:
+def raw_prices(qs: list, st: Any, params: Any) -> tuple:
     """Each quote's price before rounding, as `quotes` computed it from the same leg state and params."""
     c, h = centre_price(st, params), half_spread(st, params)
     return tuple([raw_price(c, h, params.level_spacing, q.level, q.is_buy) for q in qs])
 
 
-def _rounding(is_buy: bool, px: float, raw: float, tick: float, sz_decimals: int, is_spot: bool) \
+def rounding_range(is_buy: bool, px: float, raw: float, tick: float, sz_decimals: int, is_spot: bool) \
         -> tuple[float, float]:
     """How far (bp of px, (down ≤ 0, up ≥ 0)) rounding can put the quote's next price from its price move.
 
@@ -31,9 +31,9 @@ def _rounding(is_buy: bool, px: float, raw: float, tick: float, sz_decimals: int
     lies in [−s, tick − s). A quote that is not its rounded raw price (the post-only guard moved it, or two
     levels collapsed onto one) keeps the two-tick bound ±tick. `tick` is the coarsest the leg can reach."""
     eps = 1e-9 * px  # far above float error (~1e-16 of px), far below a tick
-    own = min(_tick(raw, sz_decimals, is_spot), _tick(px, sz_decimals, is_spot))  # the tick px was rounded to
+    own = min(tick_at(raw, sz_decimals, is_spot), tick_at(px, sz_decimals, is_spot))  # the tick px was rounded to
     r = raw - px if is_buy else px - raw
-    scale = _BP / px
+    scale = BP / px
     if not -eps <= r < own - eps:
         return -tick * scale, tick * scale
     r = max(r, 0.0)
@@ -45,7 +45,7 @@ def _rounding(is_buy: bool, px: float, raw: float, tick: float, sz_decimals: int
 _TICKS: dict[tuple[int, bool, int], float] = {}
 
 
-def _tick(px: float, sz_decimals: int, is_spot: bool) -> float:
+def tick_at(px: float, sz_decimals: int, is_spot: bool) -> float:
     """`rounding.price_tick` as a float, remembered per magnitude (it depends only on the price's exponent)."""
     key = (sz_decimals, is_spot, math.floor(math.log10(px)))
     t = _TICKS.get(key)
@@ -54,14 +54,14 @@ def _tick(px: float, sz_decimals: int, is_spot: bool) -> float:
     return t
 
 
-def _capacity_spare(bids: list, capacity: float, tick: float, sz_decimals: int, tol_bps: float) -> bool:
+def capacity_spare(bids: list, capacity: float, tick: float, sz_decimals: int, tol_bps: float) -> bool:
     """Whether a spot leg's buy capacity (quote balance ÷ mid, passed only when it could bind) stays above
     every size the bids ask for while the gate holds. The quotes share the capacity out level by level, refused
     ones too; while it does not bind they are the quotes of an unlimited balance. A balance spent down to
     under one lot quotes no bids at all. Between the two, the capacity sizes the bids from the mid, which the
     bound on sizes does not cover. Within the gate the capacity shrinks at most with
     the mid's move, and each size grows at most by MID_GAIN times it, a tick of price and one lot."""
-    f = tol_bps / _BP
+    f = tol_bps / BP
     lot = 10.0 ** -sz_decimals
     if not bids:  # sound only when the capacity rounds to no lot at all (a spent balance), whatever the mid
         return capacity * (1 + f) / (1 - f) < lot
@@ -69,7 +69,7 @@ def _capacity_spare(bids: list, capacity: float, tick: float, sz_decimals: int, 
     return asked < capacity * (1 - f) / (1 + f) - lot
 
 
-def _clear_of_cap(qs: list, position: float, mid: float, tick: float, sz_decimals: int, tol_bps: float,
+def clear_of_cap(qs: list, position: float, mid: float, tick: float, sz_decimals: int, tol_bps: float,
                   max_usd: float) -> bool:
     """Whether the quotes of one side that the USD position limit accepted stay accepted while the gate holds
     (`position` signed towards that side: the position for bids, minus it for asks).
@@ -79,9 +79,9 @@ def _clear_of_cap(qs: list, position: float, mid: float, tick: float, sz_decimal
     mid rises at most by the tolerance, and a desired price falls at most MID_GAIN times that plus a tick, so
     the size asked for grows at most in that ratio: a size s was floored from notional ÷ price (or raised to
     the minimum notional), so notional ÷ price < s + lot, and the new size is at most that at the new price plus
-    one lot. (The mirror of `_still_refused`. A margin of a share of the limit instead shuts the gate on every
+    one lot. (The mirror of `still_refused`. A margin of a share of the limit instead shuts the gate on every
     decision of a carry held near the limit.)"""
-    f = tol_bps / _BP
+    f = tol_bps / BP
     lot = 10.0 ** -sz_decimals
     most = 0.0
     for q in qs:
@@ -89,7 +89,7 @@ def _clear_of_cap(qs: list, position: float, mid: float, tick: float, sz_decimal
     return (position + most) * mid * (1 + f) <= max_usd
 
 
-def _still_refused(qs: list, accepted: list, position: float, mid: float, tick: float, sz_decimals: int,
+def still_refused(qs: list, accepted: list, position: float, mid: float, tick: float, sz_decimals: int,
                    tol_bps: float, max_usd: float | None) -> bool:
     """Whether every quote the USD position limit refused (`qs`) stays refused while the gate holds.
 
@@ -98,14 +98,14 @@ def _still_refused(qs: list, accepted: list, position: float, mid: float, tick: 
     of a lower level) and ref is the mid (the engine's market views carry no oracle price). While the gate holds,
     the mid stays within the tolerance of its value at the decision, and a desired price moves at most MID_GAIN
     times that plus a tick, so a size asked for (notional ÷ price, floored to the lot) shrinks at most by that
-    share and one lot (`_least`), and the accepted quotes stay accepted (`_clear_of_cap`). The refusal persists
+    share and one lot (`_least`), and the accepted quotes stay accepted (`clear_of_cap`). The refusal persists
     when even the smallest such sizes times the lowest such mid exceed the limit. (A carry held near the limit
     refuses the quotes that would add to it on every decision: without this, every touch change would decide.)"""
     if max_usd is None:
         return False
-    g = MID_GAIN * tol_bps / _BP
+    g = MID_GAIN * tol_bps / BP
     lot = 10.0 ** -sz_decimals
-    low_mid = mid * (1 - tol_bps / _BP)
+    low_mid = mid * (1 - tol_bps / BP)
     for q in qs:
         before = sum(_least(a, g, tick, lot) for a in accepted if a.is_buy == q.is_buy and a.level < q.level)
         if ((position if q.is_buy else -position) + before + _least(q, g, tick, lot)) * low_mid <= max_usd:
@@ -118,7 +118,7 @@ def _least(q: Any, g: float, tick: float, lot: float) -> float:
     return max(0.0, float(q.sz) * (1 - g - tick / float(q.px)) - lot)
 
 
-def _side_window(rows: list, tol_bps: float, size_tol: float, lot: float) -> tuple[float, float]:
+def side_window(rows: list, tol_bps: float, size_tol: float, lot: float) -> tuple[float, float]:
     """The signed moves (bp of price, (lo, hi)) the desired prices of one side may make with the diff still
     keeping every order; never wider than ± the tolerance.
 
@@ -135,12 +135,12 @@ def _side_window(rows: list, tol_bps: float, size_tol: float, lot: float) -> tup
     """
     lo, hi = -tol_bps, tol_bps
     for i, (px, sz, lpx, lsz, down, up) in enumerate(rows):
-        signed = (lpx - px) / px * _BP
+        signed = (lpx - px) / px * BP
         own = abs(signed)
-        room = (size_tol * sz - abs(lsz - sz) - lot * (1 + size_tol)) / (sz * (1 + size_tol)) * _BP
+        room = (size_tol * sz - abs(lsz - sz) - lot * (1 + size_tol)) / (sz * (1 + size_tol)) * BP
         for j, other in enumerate(rows):
             if j != i:
-                d = abs(other[2] - px) / px * _BP
+                d = abs(other[2] - px) / px * BP
                 apart = d - tol_bps
                 half = (d - own) * 0.5
                 if half > apart:
@@ -181,13 +181,13 @@ def pinned_quote(qs: tuple, at: int, live: Any, raw: float, st: Any, params: Any
         return None
     touch = st.best_ask if q.is_buy else st.best_bid
     is_spot = st.leg == "spot"
-    tick = _tick(touch, st.sz_decimals, is_spot)
+    tick = tick_at(touch, st.sz_decimals, is_spot)
     px, sz = float(q.px), float(q.sz)
     if abs(px - (touch - tick if q.is_buy else touch + tick)) > EPS * px:
         return None
     lot = 10.0 ** -st.sz_decimals
     notional = params.order_notional * params.size_multiplier ** q.level  # as `quotes` sizes the level
-    f = tol_bps / _BP
+    f = tol_bps / BP
     # its size: the level's (notional ÷ price floored), or a spot bid's whole buy capacity (quote balance ÷ mid,
     # floored) when that is less: then nothing is left for the next levels, and the capacity follows the mid
     capacity = None
@@ -217,21 +217,21 @@ def pin_holds(pin: tuple, bb: float, ba: float, mid: float, move: float, tol_bps
     and accepted sizes, capacity) keeps the moves it allows for."""
     is_buy, touch0, raw0, o_px, o_sz, notional, lot, tick, dec_lo, dec_hi, size_tol, capacity = pin
     t = ba if is_buy else bb
-    if MID_GAIN * abs(t / touch0 - 1) * _BP >= tol_bps or not dec_lo <= t < dec_hi:
+    if MID_GAIN * abs(t / touch0 - 1) * BP >= tol_bps or not dec_lo <= t < dec_hi:
         return False
     if move >= 0:
         r_lo, r_hi = LOW_GAIN * move, MID_GAIN * move
     else:
         r_lo, r_hi = MID_GAIN * move, LOW_GAIN * move
     if is_buy:
-        if raw0 * (1 + r_lo / _BP) < t * (1 + EPS):
+        if raw0 * (1 + r_lo / BP) < t * (1 + EPS):
             return False
         px = t - tick
     else:
-        if raw0 * (1 + r_hi / _BP) > t * (1 - EPS):
+        if raw0 * (1 + r_hi / BP) > t * (1 - EPS):
             return False
         px = t + tick
-    if abs(o_px - px) * _BP > tol_bps * px * (1 - EPS):
+    if abs(o_px - px) * BP > tol_bps * px * (1 - EPS):
         return False
     top = notional / px
     if capacity is not None:

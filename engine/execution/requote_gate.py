@@ -16,13 +16,13 @@ decision was made (`arm`):
   `max_skew_frac` of mid and grows at most with mid² (A–S, GLFT), the ATR floor of d is ATR/mid. A mid move
   of δ therefore moves a desired price's raw (unrounded) value the same way by between (2 − MID_GAIN)·δ and
   MID_GAIN·δ. Rounding to the tick adds a part known to within one tick, because where the quote sat in its
-  tick is known (`_rounding`: bids round down, asks up; a quote the post-only guard or a level collision moved
+  tick is known (`rounding_range`: bids round down, asks up; a quote the post-only guard or a level collision moved
   keeps ± one tick);
 * a market held at its limits decides the same while they hold it: a quote the USD position limit refused
   stays refused while its smallest possible size (with the same side's accepted lower levels before it) at the
   lowest possible mid still exceeds the cap, an accepted one stays accepted while its largest possible size at
   the highest possible mid fits, and a spot leg whose quote balance is spent to under one lot quotes no bids
-  whatever the mid (`_still_refused`, `_clear_of_cap`, `_capacity_spare`);
+  whatever the mid (`still_refused`, `clear_of_cap`, `capacity_spare`);
 * a quote the carry's bias pushes through the touch sits where the post-only guard holds it, one tick inside
   the touch, and follows the touch, not the mid: alone on its side, it has its own test (`pinned_quote`,
   `pin_holds`) — its raw price still reaches the touch, and its order stays within the tolerances of the price
@@ -45,9 +45,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.execution.requote_bounds import (_BP, LOW_GAIN, MID_GAIN, MIN_LOTS, _capacity_spare, _clear_of_cap,
-                                             _raw_prices, _rounding, _side_window, _still_refused, _tick, pin_holds,
-                                             pinned_at, pinned_quote)
+from engine.execution.requote_bounds import (BP, LOW_GAIN, MID_GAIN, MIN_LOTS, capacity_spare, clear_of_cap,
+                                             pin_holds, pinned_at, pinned_quote, raw_prices, rounding_range,
+                                             side_window, still_refused, tick_at)
 from engine.risk import Reason
 
 NEAR = 0.9  # a limit used beyond this share of itself closes the gate
@@ -80,7 +80,7 @@ class RequoteGate:
         if tol_bps <= 0 or risk.halts or risk.cancel_all or inputs.paused or size_tol < 0.1:
             return
         if risk.rejected and not all(c.reason is Reason.POSITION_LIMIT for _, c in risk.rejected):
-            return  # only a position limit's refusal is covered (`_still_refused`)
+            return  # only a position limit's refusal is covered (`still_refused`)
         if limits.max_position or limits.default_max_position is not None:
             return  # per-coin caps in coin units: not covered by the bound below
         if inputs.pending:
@@ -100,7 +100,7 @@ class RequoteGate:
         self._armed = (inputs, decision, limits, tol_bps, size_tol)
         self._legs = None
         self._tol = tol_bps
-        self._stretch = 1.0 + tol_bps / _BP
+        self._stretch = 1.0 + tol_bps / BP
         self.open = True
 
     def _prove(self) -> bool:
@@ -138,9 +138,9 @@ class RequoteGate:
             is_spot = st.leg == "spot"
             # the coarsest tick any quote can round to while the gate holds (ticks grow with the price's
             # magnitude; before the gate shuts, the highest price can rise by at most twice the tolerance)
-            reach = max(mid, max((float(q.px) for q in qs), default=0.0)) * (1 + 2 * tol_bps / _BP)
-            tick = _tick(reach, st.sz_decimals, is_spot)
-            raws = _raw_prices(qs, st, inputs.params) if qs else ()
+            reach = max(mid, max((float(q.px) for q in qs), default=0.0)) * (1 + 2 * tol_bps / BP)
+            tick = tick_at(reach, st.sz_decimals, is_spot)
+            raws = raw_prices(qs, st, inputs.params) if qs else ()
             # a quote the post-only guard holds one tick inside the touch follows the touch, not the mid: it has
             # its own test (`pin_holds`), the other quotes share the mid window
             pin, free, free_lives, free_raws = None, qs, lives, raws
@@ -161,30 +161,30 @@ class RequoteGate:
                 low, top = min(low or px, px), max(top, px)
             if qs and (top / mid - 1 > band or 1 - low / mid > band):
                 return False
-            # accepted quotes stay clear of the position cap (`_clear_of_cap`; a side with nothing accepted has
+            # accepted quotes stay clear of the position cap (`clear_of_cap`; a side with nothing accepted has
             # nothing to lose)
             cap_usd = limits.max_position_usd
             if cap_usd is not None:
                 for is_buy, signed in ((True, leg.position), (False, -leg.position)):
                     side = [q for q in qs if q.is_buy is is_buy]
-                    if side and not _clear_of_cap(side, signed, mid, tick, st.sz_decimals, tol_bps, cap_usd):
+                    if side and not clear_of_cap(side, signed, mid, tick, st.sz_decimals, tol_bps, cap_usd):
                         return False
             if pin is not None and pin[-1] is not None:  # a pinned bid takes the whole buy capacity
                 if any(q.is_buy for q in refused.get(leg.coin, ())):
                     return False  # (no level is left after it: a refused bid means the bound is off)
-            elif st.buy_capacity is not None and not _capacity_spare(
+            elif st.buy_capacity is not None and not capacity_spare(
                     [q for q in qs if q.is_buy] + [q for q in refused.get(leg.coin, ()) if q.is_buy],
                     st.buy_capacity, tick, st.sz_decimals, tol_bps):
                 return False
             no = refused.get(leg.coin)
-            if no and not _still_refused(no, qs, leg.position, mid, tick, st.sz_decimals, tol_bps,
+            if no and not still_refused(no, qs, leg.position, mid, tick, st.sz_decimals, tol_bps,
                                          limits.max_position_usd):
                 return False
             if (hi_bid is not None and hi_bid >= st.best_ask - 2 * tick) or \
                     (lo_ask is not None and lo_ask <= st.best_bid + 2 * tick):
                 return False  # the post-only guard could bind on a quote that follows the mid
             # each quote's rounding is in its row of the window; a leg without quotes keeps a tick's margin
-            legs.append((leg.coin, mid, lo, hi, 0.0 if free else tick / mid * _BP, hi_bid, lo_ask, tick, pin))
+            legs.append((leg.coin, mid, lo, hi, 0.0 if free else tick / mid * BP, hi_bid, lo_ask, tick, pin))
         self._legs = tuple(legs)
         return True
 
@@ -201,7 +201,7 @@ class RequoteGate:
             return hit[3]
         lot = 10.0 ** -sz_decimals
         min_sz, max_notional = MIN_LOTS * lot, NEAR * max_order_notional
-        stretch = 1.0 + tol_bps / _BP
+        stretch = 1.0 + tol_bps / BP
         bids: list[tuple[float, ...]] = []
         asks: list[tuple[float, ...]] = []
         buys = sells = 0.0
@@ -210,7 +210,7 @@ class RequoteGate:
             px, sz = float(q.px), float(q.sz)
             if sz < min_sz or px * sz > max_notional:
                 break
-            down, up = _rounding(q.is_buy, px, raw, tick, sz_decimals, is_spot)
+            down, up = rounding_range(q.is_buy, px, raw, tick, sz_decimals, is_spot)
             down, up = down * stretch, up * stretch  # measured against the moved price, as the window is
             lpx, lsz = (px, sz) if live is None else (float(live.px), float(live.sz))
             row = (px, sz, lpx, lsz, down, up)
@@ -222,8 +222,8 @@ class RequoteGate:
                 sells += sz
         else:
             prices = [r[0] for r in bids] + [r[0] for r in asks]
-            b_lo, b_hi = _side_window(bids, tol_bps, size_tol, lot)
-            a_lo, a_hi = _side_window(asks, tol_bps, size_tol, lot)
+            b_lo, b_hi = side_window(bids, tol_bps, size_tol, lot)
+            a_lo, a_hi = side_window(asks, tol_bps, size_tol, lot)
             shape = ((max(b_lo, a_lo), min(b_hi, a_hi)),
                      max(r[0] for r in bids) if bids else None, min(r[0] for r in asks) if asks else None,
                      min(prices, default=0.0), max(prices, default=0.0), buys, sells)
@@ -233,7 +233,7 @@ class RequoteGate:
     def holds(self, books: Any, now: int) -> bool:
         """True when the current books provably leave the last decision unchanged (count a skip)."""
         stretch = self._stretch
-        gain = MID_GAIN * _BP * stretch
+        gain = MID_GAIN * BP * stretch
         tops = []  # per leg (best bid, best ask, mid) now: each book is looked up once
         for coin, mid0 in self._mids:  # no window reaches past the tolerance: a larger move fails without a proof
             book = books.fresh_book(coin, now)
@@ -249,7 +249,7 @@ class RequoteGate:
             return False
         # _legs and _mids both follow the armed decision's legs, in order
         for (coin, mid0, lo, hi, tick_bp, hi_bid, lo_ask, tick, pin), (bb, ba, mid) in zip(self._legs, tops):
-            move = (mid / mid0 - 1) * _BP  # the mid's signed move since the decision, bp
+            move = (mid / mid0 - 1) * BP  # the mid's signed move since the decision, bp
             if move >= 0:  # the desired prices' move lies in [down, up]
                 up, down = MID_GAIN * move + tick_bp, LOW_GAIN * move - tick_bp
             else:
@@ -257,8 +257,8 @@ class RequoteGate:
             # distances count against the moved price: widen the range by the stretch (both ends outwards)
             up = up * stretch if up > 0 else up / stretch
             down = down * stretch if down < 0 else down / stretch
-            if down <= lo or up >= hi or \
-                    (hi_bid is not None and hi_bid >= ba - 2 * tick) or (lo_ask is not None and lo_ask <= bb + 2 * tick):
+            if down <= lo or up >= hi or (hi_bid is not None and hi_bid >= ba - 2 * tick) or \
+                    (lo_ask is not None and lo_ask <= bb + 2 * tick):
                 return False
             if pin is not None and not pin_holds(pin, bb, ba, mid, move, self._tol):
                 return False

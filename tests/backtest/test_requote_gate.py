@@ -18,7 +18,7 @@ from engine.backtest.runner import ReplayOptions
 from engine.backtest.streams import merge_events
 from engine.backtest.synthetic import synthetic_books, synthetic_funding
 from engine.execution import requote_gate
-from engine.execution.requote_bounds import _rounding, pin_holds
+from engine.execution.requote_bounds import rounding_range, pin_holds
 from engine.execution.requote_gate import RequoteGate
 from engine.strategy import rounding as R
 
@@ -101,7 +101,7 @@ def test_gated_and_ungated_runs_decide_the_same(tmp_path, monkeypatch, tolerance
 def test_rounding_bounds_where_the_next_rounded_price_can_land(raw, move_bp, is_buy, sz_decimals, is_spot):
     """The gate's rounding bound: a quote rounded from `raw` (bids down, asks up, as `quotes` does), and the
     quote rounded from the raw price after a move, differ by the raw move plus something inside
-    `_rounding`'s (down, up) — one tick wide once the first rounding is known."""
+    `rounding_range`'s (down, up) — one tick wide once the first rounding is known."""
     direction = "down" if is_buy else "up"
     px = R.round_price(raw, sz_decimals, is_spot, direction)
     assume(px is not None)
@@ -111,7 +111,7 @@ def test_rounding_bounds_where_the_next_rounded_price_can_land(raw, move_bp, is_
     fpx = float(px)
     reach = max(fpx, raw, moved) * (1 + 10 / 1e4)
     tick = float(R.price_tick(reach, sz_decimals, is_spot))
-    down, up = _rounding(is_buy, fpx, raw, tick, sz_decimals, is_spot)
+    down, up = rounding_range(is_buy, fpx, raw, tick, sz_decimals, is_spot)
     assert down <= 0 <= up
     assert up - down <= 2 * tick / fpx * 1e4 * (1 + 1e-6)
     extra = (float(px2) - fpx - (moved - raw)) / fpx * 1e4  # what rounding added to the raw move, bp of px

@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from engine.execution.diff import LiveOrder, Tolerance, diff_orders
-from engine.execution.requote_bounds import _BP, MID_GAIN, _raw_prices, pin_holds, pinned_at, pinned_quote
+from engine.execution.requote_bounds import BP, MID_GAIN, raw_prices, pin_holds, pinned_at, pinned_quote
 from engine.strategy import rounding as R
 from engine.strategy.quotes import LegState, QuoteParams, quotes
 
@@ -44,7 +44,7 @@ def test_a_pinned_order_the_gate_keeps_is_one_the_diff_keeps(is_buy, mid, spread
     st0 = LegState("@1" if is_spot else "X", "spot" if is_spot else "perp", szd, m0, 0.0, None, None, float(bid),
                    float(ask), 1.0, cap, None)
     qs = tuple(quotes(st0, params))
-    raws = _raw_prices(qs, st0, params)
+    raws = raw_prices(qs, st0, params)
     at = pinned_at(qs, raws, st0)
     assume(at is not None)
     q = qs[at]
@@ -64,9 +64,9 @@ def test_a_pinned_order_the_gate_keeps_is_one_the_diff_keeps(is_buy, mid, spread
         ask1 = bid1 + spread_after * tick
     assume(bid1 > 0)
     m1 = (float(bid1) + float(ask1)) / 2
-    move_bp = (m1 / m0 - 1) * _BP
-    stretch = 1 + TOL.price_tol_bps / _BP
-    if not (MID_GAIN * _BP * stretch * abs(m1 - m0) / m0 < TOL.price_tol_bps and  # the gate's first test
+    move_bp = (m1 / m0 - 1) * BP
+    stretch = 1 + TOL.price_tol_bps / BP
+    if not (MID_GAIN * BP * stretch * abs(m1 - m0) / m0 < TOL.price_tol_bps and  # the gate's first test
             pin_holds(pin, float(bid1), float(ask1), m1, move_bp, TOL.price_tol_bps)):
         return
     st1 = dataclasses.replace(st0, mid=m1, best_bid=float(bid1), best_ask=float(ask1),
