@@ -171,9 +171,10 @@ def pinned_quote(qs: tuple, at: int, live: Any, raw: float, st: Any, params: Any
                  max_notional: float) -> tuple | None:
     """What `pin_holds` needs to know of the pinned quote qs[at], or None when the bound does not cover it: it is
     not alone on its side (the diff could pair it differently), its price is not the guard's cap, its size is
-    not its level's notional ÷ price floored to the lot (a capacity or the minimum notional sized it), it is
-    under ten lots or near the order-notional limit, a spot ask's base balance could cap it, or the touch sits
-    at the edge of a decade of prices (where the tick changes)."""
+    neither its level's notional ÷ price floored to the lot nor, for a spot bid, its whole buy capacity floored
+    (the minimum notional or part of a capacity sized it), it is under ten lots, near the order-notional limit
+    or the minimum notional, a spot ask's base balance could cap it, or the touch sits at the edge of a decade
+    of prices (where the tick changes)."""
     q = qs[at]
     if any(o.is_buy is q.is_buy for i, o in enumerate(qs) if i != at):
         return None
