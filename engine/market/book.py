@@ -171,12 +171,19 @@ class BBO:
 
     @property
     def mid(self) -> float | None:
-        if self.bid is None or self.ask is None or self.is_crossed or self.bid[0] <= 0:
+        if self.bid is None or self.ask is None:
             return None
-        return (self.bid[0] + self.ask[0]) / 2
+        return top_mid(self.bid[0], self.ask[0])
 
     def is_fresh(self, now_ms: int, max_age_ms: int) -> bool:
         return 0 <= now_ms - self.received_ms <= max_age_ms
+
+
+def top_mid(bid: float, ask: float) -> float | None:
+    """The mid of a best bid and ask, or None when they are crossed or the bid is not positive."""
+    if bid >= ask or bid <= 0:
+        return None
+    return (bid + ask) / 2
 
 
 class BookStore:
@@ -223,9 +230,9 @@ class BookStore:
             # what `self.bbo(coin).mid` reads from the book's top, without building a BBO (the carry asks for
             # the perp mid on every book event)
             if 0 <= now_ms - book.received_ms <= max_age_ms and book.bids and book.asks:
-                bid, ask = book.bids[0][0], book.asks[0][0]
-                if not (bid >= ask or bid <= 0):  # BBO.mid's test as written (a NaN passes it there too)
-                    return (bid + ask) / 2
+                mid = top_mid(book.bids[0][0], book.asks[0][0])
+                if mid is not None:
+                    return mid
         elif bbo is not None and bbo.is_fresh(now_ms, max_age_ms) and bbo.mid is not None:
             return bbo.mid
         entry = self._mids.get(coin)
