@@ -19,8 +19,9 @@ synthetic data, with established backtesters run in the same session as referenc
   market never reaches (no maker fills), funding around the entry threshold. Estimate = start + stop + (replay
   + the stop's ledger writes) × (30 d / measured span) − the stop's ledger writes: the engine's cost is per
   event and per simulated second, both linear in time, and so are the ledger writes that the short span defers
-  to its stop; start and the rest of stop happen once. Reference: NautilusTrader's cost per book update on the BTC touch hour (same anchors
-  rounds, median) times the same number of events — what NT's per-event cost would take for this event count.
+  to its stop; start and the rest of stop happen once. Reference: NautilusTrader's cost per book update on the
+  BTC touch hour (same anchors rounds, median) times the same number of events — what NT's per-event cost would
+  take for this event count.
   Goal: 5 minutes.
 * `backtest_30d_active_wall_s`: the same with 4 bp quotes and funding above the entry threshold all along, so
   the carry opens and maker fills, hedges and requotes after fills are all exercised (counts in the unit text).
