@@ -32,8 +32,9 @@ decision was made (`arm`):
 
 So while every such move lies inside every leg's window (`holds`), every order would be kept and the plan
 would be empty. Arming only records the decision; the per-leg proof is built by the first `holds` that needs
-it (no window reaches past the tolerance, so a larger move fails at once, and a fill or order update usually
-closes the gate before any proof is needed). Anything the bound does not cover closes the gate until the next
+it (no window reaches past the tolerance, so a larger move fails at once; a move the kept orders' distances alone
+refuse fails before any proof, `_drifted_out`; and a fill or order update usually closes the gate before any proof
+is needed). Anything the bound does not cover closes the gate until the next
 full decision: a change other than the touch (fills, orders, controls, bars, freshness — the quoter calls
 `close`), a post-only guard that could bind on a quote that follows the mid (the opposite best within two
 ticks of it), a pinned quote that is not alone on its side, sizes under ten lots (a one-lot rounding change
@@ -188,6 +189,53 @@ class RequoteGate:
         self._legs = tuple(legs)
         return True
 
+    def _drifted_out(self, tops: list) -> bool:
+        """Whether the move to `tops` already leaves the window that the kept orders' price distances alone
+        allow: before a proof is built, a cheap test that fails the moves no proof could pass. Every row of
+        `side_window` bounds a leg's window inside [d − tol, d + tol] around its order's signed distance d (the
+        room and rounding terms only narrow it), and the moves `holds` tests only widen with a tick's margin,
+        so a move outside [max d − tol, min d + tol] with no margin fails the proof's test too. Orders kept
+        where the last decision found them drifted: after a decision that kept them, the next touch often
+        leaves their window at once. A quote the post-only guard may hold at the touch has its own test
+        (`pin_holds`), so a quote within two ticks of the opposite best counts no row here."""
+        inputs, decision = self._armed[0], self._armed[1]
+        kept = decision.plan.kept
+        if not kept:
+            return False
+        resting = {(q.coin, q.is_buy, q.level): live for live, q in kept}
+        tol, stretch = self._tol, self._stretch
+        for leg, (_, mid0), (_, _, mid) in zip(inputs.legs, self._mids, tops):
+            st = leg.state
+            lo, hi = -tol, tol
+            near = None  # (highest bid, lowest ask) a quote may sit at and be pinned; set at the first need
+            for q in decision.accepted:
+                if q.coin != leg.coin:
+                    continue
+                live = resting.get((q.coin, q.is_buy, q.level))
+                if live is None or live.px == q.px:
+                    continue
+                px = float(q.px)
+                if near is None:
+                    is_spot = st.leg == "spot"
+                    near = (st.best_ask - 2 * tick_at(st.best_ask, st.sz_decimals, is_spot),
+                            st.best_bid + 2 * tick_at(st.best_bid, st.sz_decimals, is_spot))
+                if (px >= near[0]) if q.is_buy else (px <= near[1]):
+                    continue
+                d = (float(live.px) - px) / px * BP
+                if d - tol > lo:
+                    lo = d - tol
+                if d + tol < hi:
+                    hi = d + tol
+            if lo == -tol and hi == tol:
+                continue
+            move = (mid / mid0 - 1) * BP
+            up, down = (MID_GAIN * move, LOW_GAIN * move) if move >= 0 else (LOW_GAIN * move, MID_GAIN * move)
+            up = up * stretch if up > 0 else up / stretch
+            down = down * stretch if down < 0 else down / stretch
+            if down <= lo or up >= hi:
+                return True
+        return False
+
     def _shape(self, coin: str, qs: list, lives: tuple, raws: tuple, tick: float, sz_decimals: int, is_spot: bool,
                tol_bps: float, size_tol: float, max_order_notional: float) -> tuple | None:
         """What one leg's quotes and the orders resting for them allow, independent of the book: ((lo, hi) bp,
@@ -244,9 +292,12 @@ class RequoteGate:
             if gain * abs(mid - mid0) / mid0 >= self._tol:
                 return False
             tops.append((bb, ba, mid))
-        if self._legs is None and not self._prove():
-            self.close()
-            return False
+        if self._legs is None:
+            if self._drifted_out(tops):
+                return False  # no proof could hold this move: none is built (the next decision re-arms)
+            if not self._prove():
+                self.close()
+                return False
         # _legs and _mids both follow the armed decision's legs, in order
         for (coin, mid0, lo, hi, tick_bp, hi_bid, lo_ask, tick, pin), (bb, ba, mid) in zip(self._legs, tops):
             move = (mid / mid0 - 1) * BP  # the mid's signed move since the decision, bp

@@ -3,9 +3,11 @@ without it. Two runs of the same market (perp alone; spot + perp with funding, c
 at the position limit with the spot balance spent), one with the gate forced shut, must produce the same orders,
 fills and P&L — while the gated run skips a good share of decisions. A fourth run has the feed go silent for 20 s
 while the gate is open: only the quoter's staleness wake can notice it, and both runs must pause alike. A fifth
-runs the benchmark's active config, where the carry's quotes sit one tick inside the touch."""
+runs the benchmark's active config, where the carry's quotes sit one tick inside the touch. In every gated run,
+each move the gate's cheap drift test refuses is also refused by a twin of the gate that builds the full proof.
 from __future__ import annotations
 
+import copy
 import pathlib
 
 import pytest
@@ -73,7 +75,32 @@ def test_gated_and_ungated_runs_decide_the_same(tmp_path, monkeypatch, tolerance
             pins.append((pin[0], pin[-1] is not None))
         return held
     monkeypatch.setattr(requote_gate, "pin_holds", counted)
+    # the cheap drift test may only refuse what the proof refuses too: wherever it answers, a twin of the gate
+    # without it (its own proof, its own memo) must come to the same answer
+    real_holds, real_drift = RequoteGate.holds, RequoteGate._drifted_out
+    drifted, bypass = [], [False]
+
+    def drift(self, tops):
+        out = False if bypass[0] else real_drift(self, tops)
+        drifted.append(out)
+        return out
+
+    def checked(self, books, now):
+        twin = copy.copy(self)
+        twin._shapes = dict(self._shapes)
+        n = len(drifted)
+        held = real_holds(self, books, now)
+        if len(drifted) > n and drifted[n]:
+            bypass[0] = True
+            try:
+                assert real_holds(twin, books, now) is held is False
+            finally:
+                bypass[0] = False
+        return held
+    monkeypatch.setattr(RequoteGate, "_drifted_out", drift)
+    monkeypatch.setattr(RequoteGate, "holds", checked)
     gated, skipped = _run(tmp_path, tolerance, two_legs, at_limit, gap, active)
+    assert any(drifted), "the drift test never answered: the runs did not exercise it"
     if active:  # the run covers every kind of pinned quote: asks, bids, and bids sized by the buy capacity
         assert {(False, False), (True, False), (True, True)} <= set(pins), set(pins)
     book_events = gated["counters"]["engine_book_events"]
