@@ -128,15 +128,18 @@ def require_aware(value: object, field: str = "time") -> dt.datetime:
     return value.astimezone(dt.timezone.utc)
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # made once: the writer converts every order state's time
+_MS = dt.timedelta(milliseconds=1)
+
+
 def from_ms(ms: int) -> dt.datetime:
     """Venue milliseconds → aware UTC datetime (exact: integer arithmetic, no float)."""
-    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=ms)
+    return _EPOCH + dt.timedelta(milliseconds=ms)
 
 
 def to_ms(value: dt.datetime) -> int:
     """Aware datetime → venue milliseconds (truncating sub-ms)."""
-    delta = require_aware(value) - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-    return delta // dt.timedelta(milliseconds=1)
+    return (require_aware(value) - _EPOCH) // _MS
 
 
 class UTCDateTime(TypeDecorator):
