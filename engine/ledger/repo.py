@@ -53,7 +53,14 @@ FUNDING_KEY = ("user", "coin", "time")
 def upsert_fills(session: Session, user: str, fills: Iterable[Mapping[str, Any]]) -> int:
     """Insert venue userFills rows of `user`; returns how many were new (0 when all were already there)."""
     user = user_address(user)
-    parsed = [parse_fill(user, row, f"fills[{i}]") for i, row in enumerate(_batch(fills, "fills"))]
+    parsed, seen = [], set()
+    for i, row in enumerate(_batch(fills, "fills")):
+        # a record given again as the very same object (in a backtest, a backfill hands over the dicts the
+        # venue pushed) parses to the same row, which _dedupe drops anyway: parse it once (a bad one is still
+        # named at its first place)
+        if id(row) not in seen:
+            seen.add(id(row))
+            parsed.append(parse_fill(user, row, f"fills[{i}]"))
     if not parsed:
         return 0
     return _insert_ignoring_duplicates(session, Fill.__table__, _dedupe(parsed, FILL_KEY), FILL_KEY)

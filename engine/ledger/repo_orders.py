@@ -20,7 +20,9 @@ from engine.ledger.types import from_ms, require_aware, to_decimal
 from engine.ledger.venue_rows import leg_of, user_address
 
 
-def _order_row(user: str, r: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _order_row(user: str, r: Mapping[str, Any], oid: Any, time: Any, where: str) -> dict[str, Any]:
+    """The column values of order state `r`, with the merged `oid` and `time` (r's own are not read: the
+    state is not copied just to replace them)."""
     coin = _text(r.get("coin"), f"{where}.coin", 32)
     leg = r.get("leg") or leg_of(coin)
     if leg not in LEGS:
@@ -29,7 +31,6 @@ def _order_row(user: str, r: Mapping[str, Any], where: str) -> dict[str, Any]:
     if side not in SIDES:
         raise ValueError(f"{where}.side: {side!r} is not 'B' or 'A'")
     cloid = _text(r.get("cloid"), f"{where}.cloid", 34).lower()
-    oid = r.get("oid")
     if oid is not None and (isinstance(oid, bool) or not isinstance(oid, int) or oid < 0):
         raise ValueError(f"{where}.oid: {oid!r} is not a non-negative integer")
     px, sz = to_decimal(r.get("px"), f"{where}.px"), to_decimal(r.get("sz"), f"{where}.sz")
@@ -38,7 +39,7 @@ def _order_row(user: str, r: Mapping[str, Any], where: str) -> dict[str, Any]:
     reduce_only = r.get("reduce_only", False)
     if not isinstance(reduce_only, bool):
         raise ValueError(f"{where}.reduce_only: {reduce_only!r} is not a boolean")
-    time = require_aware(r.get("time"), f"{where}.time")
+    time = require_aware(time, f"{where}.time")
     return {"user": user, "cloid": cloid, "oid": oid, "coin": coin, "leg": leg, "side": side, "px": px, "sz": sz,
             "tif": _text(r.get("tif") or "Alo", f"{where}.tif", 8), "reduce_only": reduce_only,
             "status": _text(r.get("status"), f"{where}.status", 32),
@@ -65,16 +66,16 @@ def upsert_orders(session: Session, user: str, rows: Sequence[Mapping[str, Any]]
     user = user_address(user)
     merged: dict[Any, tuple[int, Mapping[str, Any], Mapping[str, Any], Any]] = {}  # cloid -> (index, last, first, oid)
     for i, r in enumerate(rows):  # the last state of a cloid in the batch is its state
-        key = r.get("cloid")
+        key, oid = r.get("cloid"), r.get("oid")
         seen = merged.get(key)
         if seen is None:
-            merged[key] = (i, r, r, r.get("oid"))
+            merged[key] = (i, r, r, oid)
         else:
-            merged[key] = (i, r, seen[2], r.get("oid") if r.get("oid") is not None else seen[3])
+            merged[key] = (i, r, seen[2], seen[3] if oid is None else oid)
     newest = []
     for i, r, first, oid in merged.values():
         where = f"orders[{i}]"
-        row = _order_row(user, {**r, "oid": oid, "time": _row_time(r, where)}, where)
+        row = _order_row(user, r, oid, _row_time(r, where), where)
         if first is not r:
             first_time = _row_time(first, where)
             if first_time is not None:

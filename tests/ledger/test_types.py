@@ -73,6 +73,22 @@ def test_storage_form_per_dialect(ledger_engine, ledger_session):
         assert raw == Decimal("0.000000012345")  # NUMERIC(38,18)
 
 
+def test_time_storage_form_per_dialect(ledger_engine, ledger_session):
+    # the UTC wall time, whatever offset a time is given in, from the first instant a datetime holds to the last
+    ist, pst = dt.timezone(dt.timedelta(hours=5, minutes=30)), dt.timezone(dt.timedelta(hours=-8))
+    times = [dt.datetime(1, 1, 1, 5, 30, tzinfo=ist), dt.datetime(1969, 12, 31, 15, 59, 59, 999999, tzinfo=pst),
+             dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)]
+    for i, t in enumerate(times):
+        repo.record_equity_mark(ledger_session, time=t, spot_value=i, perp_account_value=0)
+    ledger_session.commit()
+    with ledger_engine.connect() as conn:
+        raw = conn.execute(text("SELECT time FROM equity_marks ORDER BY id")).scalars().all()
+    if ledger_engine.dialect.name == "sqlite":
+        assert raw == ["0001-01-01 00:00:00.000000", "1969-12-31 23:59:59.999999", "9999-12-31 23:59:59.999999"]
+    else:
+        assert raw == times
+
+
 @pytest.mark.parametrize("bad, why", [
     (0.1, "float"),
     (Decimal("0.0000000000000000001"), "19 decimal places"),
