@@ -150,9 +150,13 @@ class Core:
     # ------------------------------------------------------------------ order status
     def order_wire(self, o: Order, sz: int | None = None) -> dict:
         m = o.market
+        if sz is None:
+            sz = o.sz
+        sz_s = scaled_str(sz, m.sz_decimals)
         d = {"coin": m.coin, "side": "B" if o.is_buy else "A", "limitPx": scaled_str(o.px, m.px_decimals),
-             "sz": scaled_str(o.sz if sz is None else sz, m.sz_decimals), "oid": o.oid, "timestamp": o.ts,
-             "origSz": scaled_str(o.orig_sz, m.sz_decimals)}
+             "sz": sz_s, "oid": o.oid, "timestamp": o.ts,
+             # an order not filled yet (most updates) prints its size once
+             "origSz": sz_s if o.orig_sz == sz else scaled_str(o.orig_sz, m.sz_decimals)}
         if o.cloid:
             d["cloid"] = o.cloid
         if o.reduce_only:

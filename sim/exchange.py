@@ -145,8 +145,8 @@ def _order(core, u, action, now, opts):
 
 
 def place_wire(core: Core, u: User, w: dict, now: int, parsed: tuple | None = None, builder=None) -> dict:
-    """One order in wire form. `parsed`: (market, scaled price) a caller has already validated (a modify
-    checks the new price before it cancels the original). `builder`: the action's builder code."""
+    """One order in wire form. `parsed`: (market, scaled price, scaled size) a caller has already validated (a
+    modify checks the new price and size before it cancels the original). `builder`: the action's builder code."""
     a = w["a"]
     if parsed is None:
         m = core.u.by_asset.get(a)
@@ -166,11 +166,11 @@ def place_wire(core: Core, u: User, w: dict, now: int, parsed: tuple | None = No
         px, e = rules.parse_price(m, w["p"])
         if e:
             return rules.err(e, a)
+        sz, e = rules.parse_size(m, w["s"])
+        if e:
+            return rules.err(e, a)
     else:
-        px = parsed[1]
-    sz, e = rules.parse_size(m, w["s"])
-    if e:
-        return rules.err(e, a)
+        px, sz = parsed[1], parsed[2]
     return place(core, u, m, w["b"], px, sz, tif, w["r"], w.get("c"), now,
                  builder=None if builder is None else builder[:2])
 

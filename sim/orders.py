@@ -107,12 +107,12 @@ def modify_action(core: Core, u: User, modifies: list, now: int, place_wire) -> 
             continue
         px, e = rules.parse_price(m, w["p"])
         if e is None:
-            _, e = rules.parse_size(m, w["s"])
+            sz, e = rules.parse_size(m, w["s"])
         if e is not None:
             statuses.append(rules.err(e, w["a"]))
             continue
         core.cancel(old, "canceled", now)
         if w.get("c") is None and old.cloid:
             w = dict(w, c=old.cloid)
-        statuses.append(place_wire(core, u, w, now, parsed=(m, px)))
+        statuses.append(place_wire(core, u, w, now, parsed=(m, px, sz)))  # checked once, here
     return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}

@@ -104,6 +104,22 @@ class OpenOrder(NamedTuple):
         return self.side == "B"
 
 
+# an order's price and sizes recur from update to update (our few quote prices, one order size, origSz = sz):
+# the Decimal of each such string is remembered (only finite ones; Decimal(s) is exact, whatever the context)
+_FINITE: dict[str, Decimal] = {}
+
+
+def _finite_dec(s: str) -> Decimal | None:
+    """Decimal(s), remembered, or None if it is not finite; raises ArithmeticError if `s` is no number."""
+    d = Decimal(s)
+    if not d.is_finite():
+        return None
+    if len(_FINITE) >= 8192:
+        _FINITE.clear()
+    _FINITE[s] = d
+    return d
+
+
 def parse_order(o: Any, where: str = "order") -> OpenOrder:
     """One order record; every failure names the field. The common, well-formed record takes a fast path
     (no field names are built unless something is wrong: this runs for every order update)."""
@@ -112,8 +128,11 @@ def parse_order(o: Any, where: str = "order") -> OpenOrder:
         orig, oid, ts = o.get("origSz", sz), o["oid"], o["timestamp"]
         if (side == "B" or side == "A") and type(px) is str and type(sz) is str and type(orig) is str \
                 and type(oid) is int and type(ts) is int and "triggerPx" not in o:
-            d_px, d_sz, d_orig = Decimal(px), Decimal(sz), Decimal(orig)
-            if d_px.is_finite() and d_sz.is_finite() and d_orig.is_finite():
+            known = _FINITE.get
+            d_px, d_sz, d_orig = known(px), known(sz), known(orig)
+            if d_px is None or d_sz is None or d_orig is None:
+                d_px, d_sz, d_orig = _finite_dec(px), _finite_dec(sz), _finite_dec(orig)
+            if d_px is not None and d_sz is not None and d_orig is not None:
                 return OpenOrder(o["coin"], side, d_px, d_sz, oid, ts, d_orig, bool(o.get("reduceOnly", False)),
                                  o.get("cloid"), o.get("orderType"), o.get("tif"), bool(o.get("isTrigger", False)))
     except (KeyError, TypeError, ArithmeticError):

@@ -146,6 +146,9 @@ def _funding_row(r: dict) -> FundingRow:
 def _decode_data(channel: str, d: Any) -> Any:
     if channel == "l2Book":
         return decode_book(d)
+    if channel == "orderUpdates":  # the busiest after the book: one per order placed, modified or cancelled
+        return OrderUpdates(tuple([OrderUpdate(parse_order(u["order"], "orderUpdates.order"), u["status"],
+                                               u["statusTimestamp"]) for u in d]))
     if channel == "bbo":
         b, a = d["bbo"]
         return Bbo(d["coin"], d["time"], _level(b) if b else None, _level(a) if a else None)
@@ -157,9 +160,6 @@ def _decode_data(channel: str, d: Any) -> Any:
         return tuple(parse_candle(c) for c in d) if isinstance(d, list) else parse_candle(d)
     if channel == "allMids":
         return AllMids({k: float(v) for k, v in d["mids"].items()})
-    if channel == "orderUpdates":
-        return OrderUpdates(tuple(OrderUpdate(parse_order(u["order"], "orderUpdates.order"), u["status"],
-                                              u["statusTimestamp"]) for u in d))
     if channel == "userFills":
         return UserFills(d["user"], bool(d.get("isSnapshot", False)),
                          tuple(parse_fill(f, "userFills.fills") for f in d["fills"]))
