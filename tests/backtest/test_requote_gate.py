@@ -4,7 +4,7 @@ at the position limit with the spot balance spent), one with the gate forced shu
 fills and P&L — while the gated run skips a good share of decisions. A fourth run has the feed go silent for 20 s
 while the gate is open: only the quoter's staleness wake can notice it, and both runs must pause alike. A fifth
 runs the benchmark's active config, where the carry's quotes sit one tick inside the touch. In every gated run,
-each move the gate's cheap drift test refuses is also refused by a twin of the gate that builds the full proof.
+each move the gate's cheap drift test refuses is also refused by a twin of the gate that builds the full proof."""
 from __future__ import annotations
 
 import copy
