@@ -11,10 +11,8 @@ from .numbers import ZERO, dec_str, scaled_str
 from .triggers import frontend_fields
 
 Q8 = Decimal("1e-8")
-HEX = set("0123456789abcdefABCDEF")
 
-
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}").fullmatch  # the same test as "0x" + 40 chars of HEX, without a set
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}").fullmatch  # "0x" and 40 hex digits, ASCII only
 
 
 def is_address(x) -> bool:

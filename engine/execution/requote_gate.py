@@ -30,17 +30,16 @@ decision was made (`arm`):
   capacity at the new mid). The touch must stay within the tolerance, as the mid does, so the bounds above
   keep the moves they allow for. The bounds live in `requote_bounds.py`.
 
-So while every such move lies inside every leg's window (`holds`), every order would be kept and the plan
-would be empty. Arming only records the decision; the per-leg proof is built by the first `holds` that needs
-it (no window reaches past the tolerance, so a larger move fails at once; a move the kept orders' distances alone
-refuse fails before any proof, `_drifted_out`; and a fill or order update usually closes the gate before any proof
-is needed). Anything the bound does not cover closes the gate until the next
-full decision: a change other than the touch (fills, orders, controls, bars, freshness — the quoter calls
-`close`), a post-only guard that could bind on a quote that follows the mid (the opposite best within two
-ticks of it), a pinned quote that is not alone on its side, sizes under ten lots (a one-lot rounding change
-could leave the size tolerance), accepted quotes within 10 % of a limit (order notional, price band, open
-orders, address budget), a buy capacity that binds part of the bids, a refusal for any reason but the USD
-position limit, a pause, and a zero tolerance (then every touch change decides).
+So while every such move lies inside every leg's window (`holds`), every order would be kept and the plan would be
+empty. Arming only records the decision; the per-leg proof is built by the first `holds` that needs it (no window
+reaches past the tolerance, so a larger move fails at once; a move the kept orders' distances alone refuse fails
+before any proof, `_drifted_out`; and a fill or order update usually closes the gate before any proof is needed).
+Anything the bound does not cover closes the gate until the next full decision: a change other than the touch
+(fills, orders, controls, bars, freshness — the quoter calls `close`), a post-only guard that could bind on a quote
+that follows the mid (the opposite best within two ticks of it), a pinned quote that is not alone on its side, sizes
+under ten lots (a one-lot rounding change could leave the size tolerance), accepted quotes within 10 % of a limit
+(order notional, price band, open orders, address budget), a buy capacity that binds part of the bids, a refusal for
+any reason but the USD position limit, a pause, and a zero tolerance (then every touch change decides).
 """
 from __future__ import annotations
 
@@ -109,9 +108,7 @@ class RequoteGate:
         cover it."""
         inputs, decision, limits, tol_bps, size_tol = self._armed
         self._armed = None
-        # the order resting for each accepted quote once the plan is carried out: its kept order, else one at q
-        # (keyed by level: a remembered no-op plan may hold equal, not identical, quote objects)
-        resting = {(q.coin, q.is_buy, q.level): live for live, q in decision.plan.kept}
+        resting = _resting(decision)  # its kept order, else (not in it) one placed exactly at the quote
         by_coin: dict[str, list] = {}
         for q in decision.accepted:
             group = by_coin.get(q.coin)
@@ -156,7 +153,7 @@ class RequoteGate:
                                 size_tol, limits.max_order_notional)
             if shape is None:
                 return False
-            (lo, hi), hi_bid, lo_ask, low, top, buys, sells = shape
+            (lo, hi), hi_bid, lo_ask, low, top = shape
             if pin is not None:  # the price band holds the pinned quote's price too
                 px = float(qs[at].px)
                 low, top = min(low or px, px), max(top, px)
@@ -199,10 +196,9 @@ class RequoteGate:
         leaves their window at once. A quote the post-only guard may hold at the touch has its own test
         (`pin_holds`), so a quote within two ticks of the opposite best counts no row here."""
         inputs, decision = self._armed[0], self._armed[1]
-        kept = decision.plan.kept
-        if not kept:
+        if not decision.plan.kept:
             return False
-        resting = {(q.coin, q.is_buy, q.level): live for live, q in kept}
+        resting = _resting(decision)
         tol, stretch = self._tol, self._stretch
         for leg, (_, mid0), (_, _, mid) in zip(inputs.legs, self._mids, tops):
             st = leg.state
@@ -239,7 +235,7 @@ class RequoteGate:
     def _shape(self, coin: str, qs: list, lives: tuple, raws: tuple, tick: float, sz_decimals: int, is_spot: bool,
                tol_bps: float, size_tol: float, max_order_notional: float) -> tuple | None:
         """What one leg's quotes and the orders resting for them allow, independent of the book: ((lo, hi) bp,
-        highest bid, lowest ask, lowest price, highest price, bought, sold), or None when a quote is too small
+        highest bid, lowest ask, lowest price, highest price), or None when a quote is too small
         or too close to the order-notional limit. Remembered per leg while its quotes and resting orders are
         the very same objects (a leg the last change did not touch)."""
         args = (raws, tick, sz_decimals, tol_bps, size_tol, max_order_notional)
@@ -252,7 +248,6 @@ class RequoteGate:
         stretch = 1.0 + tol_bps / BP
         bids: list[tuple[float, ...]] = []
         asks: list[tuple[float, ...]] = []
-        buys = sells = 0.0
         shape = None
         for q, live, raw in zip(qs, lives, raws):
             px, sz = float(q.px), float(q.sz)
@@ -264,17 +259,15 @@ class RequoteGate:
             row = (px, sz, lpx, lsz, down, up)
             if q.is_buy:
                 bids.append(row)
-                buys += sz
             else:
                 asks.append(row)
-                sells += sz
         else:
             prices = [r[0] for r in bids] + [r[0] for r in asks]
             b_lo, b_hi = side_window(bids, tol_bps, size_tol, lot)
             a_lo, a_hi = side_window(asks, tol_bps, size_tol, lot)
             shape = ((max(b_lo, a_lo), min(b_hi, a_hi)),
                      max(r[0] for r in bids) if bids else None, min(r[0] for r in asks) if asks else None,
-                     min(prices, default=0.0), max(prices, default=0.0), buys, sells)
+                     min(prices, default=0.0), max(prices, default=0.0))
         self._shapes[coin] = (tuple(qs), lives, args, shape)
         return shape
 
@@ -315,3 +308,9 @@ class RequoteGate:
                 return False
         self.skipped += 1
         return True
+
+
+def _resting(decision: Any) -> dict:
+    """The order resting for each accepted quote once the plan is carried out, where the plan kept one, keyed by
+    (coin, side, level): a remembered no-op plan may hold equal, not identical, quote objects."""
+    return {(q.coin, q.is_buy, q.level): live for live, q in decision.plan.kept}
